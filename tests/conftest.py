@@ -44,7 +44,7 @@ def make_tiny_tables() -> dict[str, pd.DataFrame]:
         S.ACCOUNT_ID: ["A1", "A1", "A2", "A2", "A3", "A3", "A4"],
         S.EVENT_TIME: pd.to_datetime(["2023-03-06", "2023-07-03", "2023-05-01 09:30",
                                       "2024-03-01", "2024-06-03", "2024-06-10 12:00",
-                                      "2024-02-14"]),
+                                      "2024-02-14"], format="ISO8601"),
         S.EVENT_TYPE: ["logins", "logins", "nps_response", "champion_left",
                        "weekly_active_users", "ticket_opened", "competitor_webinar"],
         S.VALUE: [12.0, 3.0, 9.0, None, 40.0, None, 1.0],
