@@ -1,0 +1,161 @@
+"""The ``churnlab`` command: the same steps as the notebooks, headless.
+
+Every command that reads customer data validates it first and refuses bad data
+(exit code 1 with the validation report); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from exc
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
+    return value
+
+
+def _open_valid(args) -> "object":
+    """Open the warehouse at --data and validate it; exit 1 on errors."""
+    from churnlab.validate import InvalidDataError, require_valid
+    from churnlab.warehouse import open_warehouse
+
+    wh = open_warehouse(args.data, signal_map=getattr(args, "signal_map", None))
+    try:
+        report = require_valid(wh)
+    except InvalidDataError as exc:
+        wh.close()
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+    for warning in report.warnings:
+        logging.getLogger("churnlab").warning("%s.%s: %s (%d rows)", warning.table,
+                                              warning.column, warning.message, warning.n_rows)
+    return wh
+
+
+def cmd_simulate(args) -> int:
+    from churnlab.simulate import simulate_saas, summarise_simulation, write_simulation
+
+    t0 = time.perf_counter()
+    sim = simulate_saas(n_accounts=args.accounts, n_months=args.months, seed=args.seed,
+                        start=args.start.date().isoformat(), progress=not args.quiet)
+    out = write_simulation(sim, args.out)
+    summary = summarise_simulation(sim)
+    print(f"simulated {args.accounts} accounts x {args.months} months (seed {args.seed}) "
+          f"in {time.perf_counter() - t0:.1f}s -> {out}")
+    for key, value in summary.items():
+        print(f"  {key}: {value}")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from churnlab.validate import validate
+    from churnlab.warehouse import open_warehouse
+
+    with open_warehouse(args.data, signal_map=args.signal_map) as wh:
+        report = validate(wh, as_of=args.as_of)
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_INVALID
+
+
+def cmd_features(args) -> int:
+    from churnlab.features import make_snapshot
+    from churnlab.storage import write_frame
+
+    with _open_valid(args) as wh:
+        snapshot = make_snapshot(wh, args.as_of)
+    if snapshot.empty:
+        print(f"no account is active at {args.as_of.date()}: nothing written", file=sys.stderr)
+        return EXIT_INVALID
+    write_frame(snapshot, args.out)
+    print(f"{len(snapshot)} active accounts x {snapshot.shape[1]} columns at "
+          f"{args.as_of.date()} -> {args.out}")
+    return EXIT_OK
+
+
+def cmd_landmarks(args) -> int:
+    from churnlab.features import make_landmarks, monthly_dates
+    from churnlab.storage import write_frame
+
+    with _open_valid(args) as wh:
+        dates = monthly_dates(args.start, args.end)
+        landmarks = make_landmarks(wh, dates, progress=not args.quiet)
+    write_frame(landmarks, args.out)
+    print(f"{len(landmarks)} landmark rows ({len(dates)} monthly dates, "
+          f"{int(landmarks['churned'].sum())} churn events) -> {args.out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_args(p):
+        p.add_argument("--data", required=True, type=Path,
+                       help="folder of Parquet/CSV tables, or a DuckDB file")
+        p.add_argument("--signal-map", type=Path, default=None,
+                       help="signal map YAML (default: signal_map.yaml beside the data)")
+
+    p = sub.add_parser("simulate", help="write a synthetic SaaS (inputs + truth/)")
+    p.add_argument("--accounts", type=_positive_int, default=5000)
+    p.add_argument("--months", type=_positive_int, default=36)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--start", type=_date, default=_date("2023-11-01"))
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("validate", help="check inputs against the data contract")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, default=None,
+                   help="extract date: rows dated after it are errors (default: today)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("features", help="point-in-time features at an as-of date")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("landmarks", help="monthly feature snapshots with survival labels")
+    data_args(p)
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--out", type=Path, required=True, help=".parquet or .csv")
+    p.set_defaults(func=cmd_landmarks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from churnlab.schema import SignalMapError
+    from churnlab.warehouse import DataSourceError
+
+    try:
+        return args.func(args)
+    except (DataSourceError, SignalMapError, FileExistsError) as exc:
+        print(f"churnlab {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())
