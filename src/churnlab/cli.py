@@ -102,6 +102,55 @@ def cmd_landmarks(args) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args) -> int:
+    """Simulate (or reuse) the demo SaaS, validate it, build features and landmarks."""
+    import json
+
+    from churnlab import lifecycle
+    from churnlab.features import make_landmarks, make_snapshot, monthly_dates
+    from churnlab.simulate import simulate_saas, summarise_simulation, write_simulation
+    from churnlab.storage import write_frame, write_json
+
+    raw, processed = args.raw, args.processed
+    wanted = {"n_accounts": args.accounts, "n_months": args.months, "seed": args.seed,
+              "start": args.start.date().isoformat()}
+    params_file = raw / "truth" / "params.json"
+    reuse = params_file.exists() and all(
+        json.loads(params_file.read_text()).get(k) == v for k, v in wanted.items())
+    t0 = time.perf_counter()
+    if reuse:
+        print(f"[1/4] reusing the demo SaaS in {raw} (same size and seed)")
+    else:
+        print(f"[1/4] simulating {args.accounts} accounts x {args.months} months "
+              f"(seed {args.seed}) -> {raw}")
+        sim = simulate_saas(**wanted, progress=not args.quiet)
+        write_simulation(sim, raw)
+        for key, value in summarise_simulation(sim).items():
+            print(f"      {key}: {value}")
+    print("[2/4] validating against the data contract")
+    args.data, args.signal_map = raw, None
+    with _open_valid(args) as wh:
+        rows = {t: wh.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in wh.tables}
+        print("      valid: " + ", ".join(f"{t} {n:,} rows" for t, n in rows.items()))
+        as_of = lifecycle.observation_end(wh)
+        print(f"[3/4] point-in-time features at {as_of.date()} (the day after the data ends)")
+        snapshot = make_snapshot(wh, as_of)
+        features_path = write_frame(snapshot, processed / f"features_{as_of.date()}.parquet")
+        print(f"      {len(snapshot):,} active accounts, ARR ${snapshot['arr'].sum():,.0f}, "
+              f"{snapshot.shape[1]} columns -> {features_path}")
+        dates = monthly_dates(as_of - pd.DateOffset(months=24), as_of - pd.DateOffset(months=1))
+        print(f"[4/4] landmark dataset: {len(dates)} monthly snapshots with survival labels")
+        landmarks = make_landmarks(wh, dates, progress=not args.quiet)
+        landmarks_path = write_frame(landmarks, processed / "landmarks.parquet")
+        print(f"      {len(landmarks):,} rows, {int(landmarks['churned'].sum()):,} churn events "
+              f"-> {landmarks_path}")
+        write_json({"as_of": as_of.date(), "data": str(raw), "fingerprint": wh.fingerprint(),
+                    "landmarks": [d.date() for d in dates], **wanted},
+                   processed / "manifest.json")
+    print(f"done in {time.perf_counter() - t0:.0f}s. Inputs: {raw}  Outputs: {processed}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
@@ -121,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, default=_date("2023-11-01"))
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="the main job on the embedded synthetic demo")
+    p.add_argument("--raw", type=Path, default=Path("data/raw/demo"))
+    p.add_argument("--processed", type=Path, default=Path("data/processed/demo"))
+    p.add_argument("--accounts", type=_positive_int, default=5000)
+    p.add_argument("--months", type=_positive_int, default=36)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--start", type=_date, default=_date("2023-11-01"))
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="check inputs against the data contract")
     data_args(p)

@@ -1,0 +1,161 @@
+"""Point-in-time features and landmark datasets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churnlab import features as F
+from churnlab import schema as S
+from churnlab.warehouse import open_warehouse
+
+from conftest import make_tiny_tables, write_tables
+
+
+@pytest.fixture
+def wh(tiny_data):
+    with open_warehouse(tiny_data) as w:
+        yield w
+
+
+def _row(df, account):
+    return df.set_index(S.ACCOUNT_ID).loc[account]
+
+
+def test_snapshot_has_one_row_per_active_account(wh):
+    snap = F.make_snapshot(wh, "2023-06-15")
+    assert list(snap[S.ACCOUNT_ID]) == ["A1", "A2", "A3", "A4"]
+    assert snap[S.ACCOUNT_ID].is_unique
+
+
+def test_weekly_rows_count_only_once_their_week_has_ended(wh):
+    # A1 has a weekly `logins` row for the week starting 2023-07-03 (value 3).
+    before = _row(F.make_snapshot(wh, "2023-07-09"), "A1")
+    after = _row(F.make_snapshot(wh, "2023-07-10"), "A1")
+    assert before["logins__sum_30d"] == 0
+    assert after["logins__sum_30d"] == 3
+    assert after["logins__days_since"] == 0
+
+
+def test_windows_sum_counts_and_average_gauges(wh):
+    snap = _row(F.make_snapshot(wh, "2023-07-10"), "A1")
+    # logins rows: 12 (week of 2023-03-06, available 03-13: 119 days before) and 3.
+    assert snap["logins__sum_30d"] == 3
+    assert snap["logins__sum_90d"] == 3
+    assert snap["logins__sum_180d"] == 15
+    assert snap["logins__days_since"] == 0
+    a2 = _row(F.make_snapshot(wh, "2023-07-10"), "A2")
+    assert a2["nps_response__mean_90d"] == 9
+    assert a2["nps_response__last"] == 9
+    assert np.isnan(_row(F.make_snapshot(wh, "2023-07-10"), "A3")["nps_response__last"])
+
+
+def test_flags_and_family_counts(wh):
+    snap = _row(F.make_snapshot(wh, "2024-04-01"), "A2")
+    # champion left on 2024-03-01: 31 days before the as-of date
+    assert snap["champion_left__any_30d"] == 0
+    assert snap["champion_left__any_90d"] == 1
+    assert snap["champion_left__days_since"] == 31
+    assert snap["fam_relationship__events_90d"] == 1
+    a4 = _row(F.make_snapshot(wh, "2024-04-01"), "A4")
+    assert a4["competitor_webinar__sum_90d"] == 1 and a4["fam_competitive__events_30d"] == 0
+
+
+def test_accounts_without_events_get_zero_counts_and_capped_recency(wh):
+    snap = _row(F.make_snapshot(wh, "2023-06-15"), "A4")
+    assert snap["ticket_opened__sum_90d"] == 0
+    assert snap["ticket_opened__days_since"] == F.LOOKBACK_DAYS
+    assert snap["champion_left__any_180d"] == 0
+
+
+def test_contract_columns(wh):
+    snap = _row(F.make_snapshot(wh, "2024-03-01"), "A2")
+    assert snap[S.ARR] == 132000.0
+    assert snap["arr_change_12m"] == pytest.approx(0.1)
+    assert snap[S.SEGMENT] == "Enterprise"
+    assert bool(snap[S.IS_STRATEGIC_LOGO])
+
+
+def test_landmark_labels_count_days_to_churn_or_censoring(wh):
+    lm = F.make_landmarks(wh, ["2023-03-01", "2023-06-01"])
+    a1 = lm[lm[S.ACCOUNT_ID] == "A1"].set_index(F.LANDMARK)
+    assert a1.loc[pd.Timestamp("2023-03-01"), F.DURATION] == 184
+    assert (a1[F.EVENT] == 1).all()
+    a3 = lm[lm[S.ACCOUNT_ID] == "A3"].set_index(F.LANDMARK)
+    # censored at the data's end (2024-06-11)
+    assert a3.loc[pd.Timestamp("2023-06-01"), F.DURATION] == 376
+    assert (a3[F.EVENT] == 0).all()
+
+
+def test_censor_at_hides_churn_not_yet_confirmed(wh):
+    lm = F.make_landmarks(wh, ["2023-03-01", "2023-06-01", "2023-09-01"])
+    seen = F.censor_at(lm, "2023-09-15")
+    a1 = seen[seen[S.ACCOUNT_ID] == "A1"]
+    assert (seen[F.LANDMARK] < pd.Timestamp("2023-09-15")).all()
+    assert (a1[F.EVENT] == 0).all()        # churn 2023-09-01 + 30 days grace > cutoff
+    assert (seen[F.DURATION] <= (pd.Timestamp("2023-09-15") - pd.to_datetime(seen[F.LANDMARK])).dt.days).all()
+    later = F.censor_at(lm, "2023-10-15")
+    assert (later[later[S.ACCOUNT_ID] == "A1"][F.EVENT] == 1).all()
+
+
+def test_landmark_at_or_after_data_end_is_refused(wh):
+    with pytest.raises(ValueError, match="not before the data's end"):
+        F.make_landmarks(wh, ["2024-06-11"])
+
+
+def test_snapshot_sql_transpiles_to_spark(wh):
+    sql = F.snapshot_sql("2024-01-01", wh.signal_map)
+    spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    assert "FILTER" in spark.upper() or "CASE WHEN" in spark.upper()
+    sqlglot.parse_one(spark, read="spark")  # round-trips without error
+
+
+# --------------------------------------------------------------- point in time
+EVENT_TYPES = ["logins", "weekly_active_users", "nps_response", "champion_left",
+               "ticket_opened", "email_response_hours", "data_export_request"]
+DAY0 = pd.Timestamp("2023-01-01")
+
+events_strategy = st.lists(
+    st.tuples(st.sampled_from(["A1", "A2", "A3", "A4"]),
+              st.integers(0, 700),                       # day offset
+              st.integers(0, 23),                        # hour
+              st.sampled_from(EVENT_TYPES),
+              st.one_of(st.none(), st.integers(0, 10).map(float))),
+    min_size=1, max_size=40)
+
+
+def _events(rows):
+    return pd.DataFrame({
+        S.ACCOUNT_ID: [r[0] for r in rows],
+        S.EVENT_TIME: [DAY0 + pd.Timedelta(days=r[1], hours=r[2]) for r in rows],
+        S.EVENT_TYPE: [r[3] for r in rows],
+        S.VALUE: [r[4] for r in rows],
+    })
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=events_strategy, as_of_day=st.integers(30, 650), data=st.data())
+def test_events_at_or_after_as_of_never_change_features(tmp_path_factory, rows, as_of_day, data):
+    as_of = DAY0 + pd.Timedelta(days=as_of_day)
+    events = _events(rows)
+    future = events[S.EVENT_TIME] >= as_of
+    # change every future event: delete some, rewrite value/type/time of the rest
+    changed = events.copy()
+    drop = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    changed.loc[future, S.VALUE] = changed.loc[future, S.VALUE].astype(float).fillna(0.0) + 7
+    changed.loc[future, S.EVENT_TYPE] = "champion_left"
+    changed.loc[future, S.EVENT_TIME] = changed.loc[future, S.EVENT_TIME] + pd.Timedelta(hours=5)
+    changed = changed[~(future & pd.Series(drop, index=events.index))]
+    extra = _events([("A3", as_of_day, 0, "data_export_request", 99.0)])  # at as-of exactly
+    changed = pd.concat([changed, extra], ignore_index=True)
+
+    snaps = []
+    for name, ev in (("orig", events), ("changed", changed)):
+        tables = make_tiny_tables()
+        tables[S.EVENTS] = ev.reset_index(drop=True)
+        folder = tmp_path_factory.mktemp(name)
+        with open_warehouse(write_tables(tables, folder)) as w:
+            snaps.append(F.make_snapshot(w, as_of))
+    pd.testing.assert_frame_equal(snaps[0], snaps[1])
