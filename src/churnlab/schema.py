@@ -166,6 +166,9 @@ class SignalSpec:
     unit : optional unit for sentences ("hours", "days").
     grain : ``event`` (one row per occurrence) or ``weekly``/``daily`` pre-aggregated.
     min_value, max_value : optional allowed range of ``value`` (e.g. NPS 0-10).
+    alert_below, alert_above : optional thresholds at which one reading of a gauge is
+        a warning sign in itself (an NPS below 7 is a detractor; invoices more than 30
+        days late). Used by the signal analysis and for alerts.
     """
 
     event_type: str
@@ -176,6 +179,8 @@ class SignalSpec:
     grain: str = "event"
     min_value: float | None = None
     max_value: float | None = None
+    alert_below: float | None = None
+    alert_above: float | None = None
 
 
 class SignalMapError(ValueError):
@@ -218,6 +223,10 @@ class SignalMap:
                 d["min"] = s.min_value
             if s.max_value is not None:
                 d["max"] = s.max_value
+            if s.alert_below is not None:
+                d["alert_below"] = s.alert_below
+            if s.alert_above is not None:
+                d["alert_above"] = s.alert_above
             out[s.event_type] = d
         return {"version": 1, "event_types": out}
 
@@ -245,6 +254,10 @@ def parse_signal_map(raw: Mapping) -> SignalMap:
         lo, hi = spec.get("min"), spec.get("max")
         if lo is not None and hi is not None and float(lo) > float(hi):
             problems.append(f"{name}: min {lo} is above max {hi}")
+        alerts = {k: spec.get(k) for k in ("alert_below", "alert_above")}
+        for key, threshold in alerts.items():
+            if threshold is not None and kind != "gauge":
+                problems.append(f"{name}: {key} applies to gauges only (kind is {kind!r})")
         if problems and problems[-1].startswith(f"{name}:"):
             continue
         signals[str(name)] = SignalSpec(
@@ -252,6 +265,8 @@ def parse_signal_map(raw: Mapping) -> SignalMap:
             unit=str(spec.get("unit", "")), grain=str(spec.get("grain", "event")),
             min_value=None if lo is None else float(lo),
             max_value=None if hi is None else float(hi),
+            alert_below=None if alerts["alert_below"] is None else float(alerts["alert_below"]),
+            alert_above=None if alerts["alert_above"] is None else float(alerts["alert_above"]),
         )
     if problems:
         raise SignalMapError("signal map has invalid entries:\n  " + "\n  ".join(problems))
