@@ -1,0 +1,63 @@
+"""Reading inputs from a Parquet folder, a CSV folder or a DuckDB file."""
+
+import pandas as pd
+import pytest
+
+from churnlab import schema as S
+from churnlab.warehouse import DataSourceError, open_warehouse
+
+from conftest import write_tables
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "duckdb"])
+def test_every_format_gives_the_same_typed_tables(tiny_tables, tmp_path, fmt):
+    with open_warehouse(write_tables(tiny_tables, tmp_path / "p", "parquet")) as ref, \
+         open_warehouse(write_tables(tiny_tables, tmp_path / fmt, fmt)) as other:
+        for table in S.TABLE_SPECS:
+            expected = ref.table(table).sort_values(list(ref.table(table).columns[:2]))
+            got = other.table(table).sort_values(list(expected.columns[:2]))
+            pd.testing.assert_frame_equal(expected.reset_index(drop=True),
+                                          got.reset_index(drop=True), check_dtype=False)
+
+
+def test_typed_views_fill_defaults_and_derive_arr(tiny_tables, tmp_path):
+    subs = tiny_tables[S.SUBSCRIPTIONS].drop(columns=[S.MRR, S.DISCOUNT_PCT])
+    subs[S.ARR] = [6000.0, 120000.0, 132000.0, 36000.0, 30000.0]
+    tiny_tables[S.SUBSCRIPTIONS] = subs
+    tiny_tables[S.EVENTS][S.VALUE] = None
+    del tiny_tables[S.INTERVENTIONS]
+    with open_warehouse(write_tables(tiny_tables, tmp_path / "arr")) as wh:
+        got = wh.table(S.SUBSCRIPTIONS).set_index(S.SUBSCRIPTION_ID)
+        assert got.loc["S2", S.MRR] == pytest.approx(10000.0)
+        assert got.loc["S2", S.ARR] == pytest.approx(120000.0)
+        assert (got[S.DISCOUNT_PCT] == 0).all()
+        assert (wh.table(S.EVENTS)[S.VALUE] == 1.0).all()
+        assert not wh.has(S.INTERVENTIONS)
+        assert list(wh.table(S.INTERVENTIONS).columns) == list(S.INTERVENTIONS_SPEC.columns)
+
+
+def test_missing_required_table_is_named(tiny_tables, tmp_path):
+    folder = write_tables(tiny_tables, tmp_path / "x")
+    (folder / "events.parquet").unlink()
+    with pytest.raises(DataSourceError, match="required table\\(s\\) missing: events"):
+        open_warehouse(folder)
+
+
+def test_nonexistent_or_unreadable_location_is_a_clear_error(tmp_path):
+    with pytest.raises(DataSourceError, match="does not exist"):
+        open_warehouse(tmp_path / "nope")
+    bogus = tmp_path / "file.duckdb"
+    bogus.write_text("not a database")
+    with pytest.raises(DataSourceError, match="neither a folder nor a DuckDB file"):
+        open_warehouse(bogus)
+
+
+def test_fingerprint_is_stable_and_changes_with_the_data(tiny_tables, tmp_path):
+    a = write_tables(tiny_tables, tmp_path / "a")
+    b = write_tables(tiny_tables, tmp_path / "b")
+    with open_warehouse(a) as wa, open_warehouse(b) as wb:
+        assert wa.fingerprint() == wb.fingerprint()
+    tiny_tables[S.EVENTS].loc[0, S.VALUE] = 13.0
+    c = write_tables(tiny_tables, tmp_path / "c")
+    with open_warehouse(c) as wc, open_warehouse(a) as wa:
+        assert wc.fingerprint() != wa.fingerprint()
