@@ -99,7 +99,7 @@ def risk_ratio(a, n1, c, n0, alpha: float = 0.05):
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (a2 / n12) / (c2 / n02)
         se = np.sqrt(1 / a2 - 1 / n12 + 1 / c2 - 1 / n02)
-    empty = (n1 == 0) | (n0 == 0)
+    empty = (n1 == 0) | (n0 == 0) | (a + c == 0)
     ratio, se = np.where(empty, np.nan, ratio), np.where(empty, np.nan, se)
     z = stats.norm.ppf(1 - alpha / 2)
     return ratio, ratio * np.exp(-z * se), ratio * np.exp(z * se), se
@@ -691,14 +691,23 @@ def _hazard_ratio(x: np.ndarray, duration: np.ndarray, event: np.ndarray):
         return (np.nan,) * 4
     df = (pd.DataFrame({"x": x, "T": duration, "E": event})
           .groupby(["x", "T", "E"]).size().rename("w").reset_index())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cph = CoxPHFitter().fit(df, "T", "E", weights_col="w")
-    except Exception as exc:  # lifelines raises several convergence errors
-        log.debug("Cox fit failed: %s", exc)
+    row = None
+    # lifelines' default Newton step overshoots on strong binary effects: damp it
+    for step in (0.5, 0.2):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cph = CoxPHFitter().fit(df, "T", "E", weights_col="w",
+                                        fit_options={"step_size": step})
+        except Exception as exc:  # lifelines raises several convergence errors
+            log.debug("Cox fit failed (step %s): %s", step, exc)
+            continue
+        row = cph.summary.loc["x"]
+        if np.isfinite(row["exp(coef) lower 95%"]) and np.isfinite(row["exp(coef) upper 95%"]):
+            break
+        row = None
+    if row is None:
         return (np.nan,) * 4
-    row = cph.summary.loc["x"]
     return (float(row["exp(coef)"]), float(row["exp(coef) lower 95%"]),
             float(row["exp(coef) upper 95%"]), float(row["p"]))
 
@@ -851,7 +860,7 @@ def _sentence(row: pd.Series) -> str:
                 f"among renewals {window} (95% CI {1 / row['lift_hi']:.1f}-"
                 f"{1 / row['lift_lo']:.1f}): a sign of health, not of risk.")
     if np.isnan(row["lift"]):
-        return f"{label}: not observable in this cohort."
+        return f"{label}: never observed in this cohort."
     return (f"{label}: no reliable difference between churners and renewals "
             f"(lift {row['lift']:.2f}x {window}, q = {row['q_value']:.2f}).")
 
@@ -962,15 +971,15 @@ def lead_time_table(evidence: SignalEvidence, signals: Sequence[str] | None = No
 
 # ========================================================================== confounding
 def _per_user_rose(ev: SignalEvidence, event_type: str, baseline_days: int = BASELINE_DAYS):
-    """``rose`` evaluated on the event rate per active user: the log change of the
-    count rate against the baseline minus the log change of the usage level."""
+    """``rose`` on the event rate per active user: the events counted in a trailing
+    period against the events expected there from the account's baseline rate per
+    user times its users in that period (0.5 event added to both sides)."""
     if ev.usage_signal is None:
         raise ValueError("no usage signal to normalise by")
     c, u = ev.aggregates[event_type], ev.aggregates[ev.usage_signal]
     looks = _looks(ev.windows)
     days = _observable_days(ev.cohort)
     base_days = np.clip(days - ev.horizon, 0, baseline_days).astype(float)
-    eps = 0.5 / TRAILING_DAYS
     threshold = -np.log1p(-ev.material_change)
     on = np.full((len(c), len(looks)), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -980,8 +989,8 @@ def _per_user_rose(ev: SignalEvidence, event_type: str, baseline_days: int = BAS
         for j, (o, length) in enumerate(looks):
             un = u[f"look{j}_n"].to_numpy()
             users = np.where(un > 0, u[f"look{j}_s"].to_numpy() / un, np.nan)
-            change = (np.log((c[f"look{j}_s"].to_numpy() / length + eps) / (rate_base + eps))
-                      - np.log(users / users_base))
+            expected = rate_base * length * users / users_base
+            change = np.log((c[f"look{j}_s"].to_numpy() + 0.5) / (expected + 0.5))
             ok = (days >= o + length) & np.isfinite(change)
             on[ok, j] = (change[ok] >= threshold).astype(float)
     return _from_looks(on, looks, ev.windows)[0]
