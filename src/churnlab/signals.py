@@ -1059,15 +1059,18 @@ def describe_adjustment(adjusted: pd.DataFrame, label: str, alpha: float = 0.05)
 
     def claim(r) -> str:
         if r["p_value"] < alpha and r["lift"] > 1:
-            return f"{r['lift']:.1f}x more common among churners (95% CI {r['lift_lo']:.1f}-{r['lift_hi']:.1f})"
+            return (f"is {r['lift']:.1f}x more common among churners "
+                    f"(95% CI {r['lift_lo']:.1f}-{r['lift_hi']:.1f})")
         if r["p_value"] < alpha and r["lift"] < 1:
-            return f"{1 / r['lift']:.1f}x less common among churners (95% CI {1 / r['lift_hi']:.1f}-{1 / r['lift_lo']:.1f})"
-        return f"no reliable difference (lift {r['lift']:.2f}, 95% CI {r['lift_lo']:.2f}-{r['lift_hi']:.2f})"
+            return (f"is {1 / r['lift']:.1f}x less common among churners "
+                    f"(95% CI {1 / r['lift_hi']:.1f}-{1 / r['lift_lo']:.1f})")
+        return (f"shows no reliable difference (lift {r['lift']:.2f}, "
+                f"95% CI {r['lift_lo']:.2f}-{r['lift_hi']:.2f})")
 
-    text = (f"Naively, \"{label}\" {head['window']} days before the reference date is "
+    text = (f"Naively, \"{label}\" {head['window']} days before the reference date "
             f"{claim(head)}.")
     for _, r in adj.iterrows():
-        text += f" Seen {r['view']}, it is {claim(r)}."
+        text += f" Seen {r['view']}, it {claim(r)}."
     naive_risk = head["p_value"] < alpha and head["lift"] > 1
     adj_risk = any((r["p_value"] < alpha) and (r["lift_lo"] > 1) for _, r in adj.iterrows())
     naive_prot = head["p_value"] < alpha and head["lift"] < 1
