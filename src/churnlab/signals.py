@@ -26,7 +26,9 @@ date (default 0-30, 30-90, 90-180):
   inside the window moved by a material amount against the account's own baseline
   (the ``baseline_days`` before the earliest window): a drop of at least
   ``material_change`` or the symmetric rise (x 1 / (1 - material_change)). Trailing
-  periods are evaluated every 7 days, so the first appearance has a weekly resolution;
+  periods start every 7 days from the window's start (plus one ending at the window's
+  end), so the first appearance has a weekly resolution and lags the onset of a change
+  by up to one trailing period;
 * ``alert``: gauges with ``alert_below`` / ``alert_above``: one reading beyond it.
 
 A window that lies (partly) before the account's first observable day (its service
@@ -363,6 +365,7 @@ def _looks(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         while o + length <= hi:
             looks.add((o, length))
             o += LOOK_STEP_DAYS
+        looks.add((hi - length, length))  # the last period ends at the window's end
     return sorted(looks)
 
 
