@@ -1,0 +1,160 @@
+"""Health score: weights, sub-scores, tiers, and the out-of-time comparison of default
+vs learned weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from churnlab import health as H
+from churnlab import schema as S
+
+
+# ================================================================ small pieces
+def test_default_weights_are_the_articles_mid_points_scaled_to_one():
+    w = H.default_weights()
+    assert w.sum() == pytest.approx(1.0)
+    mids = {f: (lo + hi) / 2 for f, (lo, hi) in S.DEFAULT_WEIGHT_RANGES.items()}
+    for f, mid in mids.items():
+        assert w[f] == pytest.approx(mid / sum(mids.values()))
+    assert (w.drop(list(mids)) == 0).all()
+    assert w["usage"] > w["engagement"] > w["support"] == w["outcomes"] > w["sentiment"]
+
+
+def test_article_tiers_follow_the_schema_cuts():
+    tiers = H.article_tier([100, 80, 79.99, 60, 59.99, 0])
+    assert list(tiers) == ["green", "green", "yellow", "yellow", "red", "red"]
+
+
+def test_mann_whitney_auc_is_sklearns():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    health = rng.normal(size=500) - y + rng.integers(0, 3, 500)  # with ties
+    assert H._auc(y, health) == pytest.approx(roc_auc_score(y, -health))
+
+
+def test_non_negative_logistic_recovers_planted_coefficients_and_zeros_the_wrong_sign():
+    rng = np.random.default_rng(1)
+    n = 20000
+    scores = rng.uniform(size=(n, 3))
+    # risk falls with scores 0 and 1 (beta 3 and 1); score 2 would *raise* risk
+    eta = 1.0 - scores @ np.array([3.0, 1.0, -1.0])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    beta = H._fit_nonneg_logistic(scores, y)
+    assert beta[2] == 0.0
+    # the constrained fit keeps the others near truth; tolerance ~ 5 standard errors
+    # of a logistic coefficient on a uniform covariate at this n (about 0.06 each)
+    assert beta[0] == pytest.approx(3.0, abs=0.3)
+    assert beta[1] == pytest.approx(1.0, abs=0.3)
+
+
+# ====================================================== a labelled toy snapshot
+def make_snapshot(n: int = 3000, seed: int = 0):
+    """Point-in-time features in churnlab's column names, with planted effects:
+    low logins and a champion departure raise churn; NPS does a little; newsletters
+    do nothing."""
+    rng = np.random.default_rng(seed)
+    logins = rng.gamma(4, 25, n)
+    champion = (rng.uniform(size=n) < 0.1).astype(int)
+    nps = np.clip(np.round(rng.normal(8, 2, n)), 0, 10)
+    newsletters = rng.poisson(3, n).astype(float)
+    eta = -2.0 - 0.02 * (logins - 100) + 2.0 * champion - 0.15 * (nps - 8)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    snap = pd.DataFrame({
+        S.ACCOUNT_ID: [f"A{i // 2}" for i in range(n)],   # two rows per account
+        "logins__sum_90d": logins, "logins__trend": rng.normal(0, 0.2, n),
+        "nps_response__mean_90d": np.where(rng.uniform(size=n) < 0.2, np.nan, nps),
+        "nps_response__trend": rng.normal(0, 0.1, n),
+        "champion_left__any_30d": champion * (rng.uniform(size=n) < 0.3),
+        "champion_left__any_90d": champion, "champion_left__any_180d": champion,
+        "newsletter_opened__sum_90d": newsletters, "newsletter_opened__trend": 0.0,
+    })
+    return snap, y
+
+
+@pytest.fixture(scope="module")
+def toy():
+    snap, y = make_snapshot()
+    model = H.HealthScore(n_bootstrap=40, random_state=0).fit(snap, y)
+    return snap, y, model
+
+
+def test_fit_returns_self_and_init_only_stores_settings():
+    snap, y = make_snapshot(600)
+    est = H.HealthScore(n_bootstrap=5, C=0.5)
+    assert est.get_params()["C"] == 0.5 and not hasattr(est, "weights_")
+    assert est.fit(snap, y) is est
+
+
+def test_learned_weights_are_non_negative_sum_to_one_and_have_intervals(toy):
+    _, _, model = toy
+    w = model.weights_
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+    assert list(model.weights_ci_.index) == list(w.index)
+    assert (model.weights_ci_["lo"] <= model.weights_ci_["hi"]).all()
+    assert (model.weights_ci_.to_numpy() >= 0).all() and (model.weights_ci_.to_numpy() <= 1).all()
+    boot = model.weights_boot_
+    assert np.allclose(boot.sum(axis=1), 1.0)
+
+
+def test_families_without_signal_get_little_weight_and_informative_ones_most(toy):
+    _, _, model = toy
+    w = model.weights_
+    assert set(w.index) == {"usage", "engagement", "sentiment", "relationship"}
+    assert w["usage"] > w["engagement"] and w["relationship"] > w["engagement"]
+    # engagement (newsletters) carries no signal: its interval reaches zero
+    assert model.weights_ci_.loc["engagement", "lo"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_directions_are_learned_from_the_data(toy):
+    _, _, model = toy
+    d = model.directions_.set_index("feature")["direction"]
+    assert d["logins__log_sum_90d"] == "higher is healthier"
+    assert d["champion_left__any_180d"] == "higher is riskier" or \
+        d["champion_left__any_90d"] == "higher is riskier"
+    assert d["nps_response__mean_90d"] == "higher is healthier"
+
+
+def test_scores_are_0_to_100_with_tiers_from_their_cuts(toy):
+    snap, y, model = toy
+    out = model.score(snap)
+    assert len(out) == len(snap)
+    assert out["health"].between(0, 100).all()
+    for f in model.families_:
+        assert out[f"score_{f}"].between(0, 100).all()
+    assert (out["tier"] == H.article_tier(out["health"])).all()
+    cuts = model.thresholds_[H.LEARNED]
+    assert (out["tier_data"] == H.tier_from_cuts(out["health"], cuts)).all()
+    assert cuts["green"] >= cuts["yellow"] >= cuts["red"] == 0
+    # in-sample the score ranks churners first
+    assert H._auc(y, out["health"].to_numpy()) > 0.7
+
+
+def test_default_weighting_uses_the_articles_weights(toy):
+    snap, _, model = toy
+    subs = model.sub_scores(snap)
+    w = model.default_weights_
+    expected = subs[model.families_].to_numpy() @ w.to_numpy()
+    assert model.score(snap, "default")["health"].to_numpy() == pytest.approx(expected)
+
+
+def test_bad_labels_are_refused_by_name():
+    snap, y = make_snapshot(100)
+    with pytest.raises(H.HealthInputError, match="one value per snapshot row"):
+        H.HealthScore().fit(snap, y[:-1])
+    with pytest.raises(H.HealthInputError, match="single class"):
+        H.HealthScore().fit(snap, np.zeros(len(snap)))
+    with pytest.raises(H.HealthInputError, match="account_id"):
+        H.HealthScore().fit(snap.drop(columns=S.ACCOUNT_ID), y)
+
+
+def test_tier_table_counts_churn_and_arr_per_tier():
+    df = pd.DataFrame({"t": ["green", "green", "yellow", "red", "red"],
+                       "y": [0, 1, 0, 1, np.nan], S.ARR: [10.0, 20.0, 30.0, 40.0, 50.0]})
+    t = H.tier_table(df, "t", "y").set_index("tier")
+    assert t.loc["green", "churn_rate"] == 0.5
+    assert t.loc["red", "n"] == 1           # the unknown outcome is left out
+    assert t["share_of_churned_arr"].sum() == pytest.approx(1.0)
+    assert t.loc["red", "share_of_churned_arr"] == pytest.approx(40 / 60)
