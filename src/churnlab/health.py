@@ -547,7 +547,7 @@ def tier_table(df: pd.DataFrame, tier_col: str, outcome: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate_out_of_time(wh, score_date=None, horizon_days: int = 180,
+def evaluate_out_of_time(wh, as_of=None, score_date=None, horizon_days: int = 180,
                          lookback_months: int = 12, step_months: int = 1,
                          n_bootstrap: int = 200, random_state: int = 0,
                          grace_days: int = S.GRACE_DAYS) -> HealthEvaluation:
@@ -555,16 +555,20 @@ def evaluate_out_of_time(wh, score_date=None, horizon_days: int = 180,
 
     Parameters
     ----------
-    score_date : T (default: the data end minus the horizon and the grace period, the
-        latest date whose whole horizon is observed).
+    as_of : the date the evaluation is made (default: the data's end); outcomes after
+        T are those known (confirmed) by then.
+    score_date : T (default: as_of minus the horizon and the grace period, the latest
+        date whose whole horizon is observed).
     horizon_days : churn horizon of training labels, AUC and the tier tables.
     lookback_months, step_months : training landmarks (see :func:`training_dates`).
     n_bootstrap : replicates for the weight intervals and the paired intervals of the
         learned-minus-default metric differences.
     """
-    obs_end = lifecycle.observation_end(wh)
+    obs_end = lifecycle.observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     t = (obs_end - pd.Timedelta(days=horizon_days + grace_days) if score_date is None
          else pd.Timestamp(score_date))
+    if t >= obs_end:
+        raise ValueError(f"score date {t.date()} leaves no follow-up before {obs_end.date()}")
     snapshots, labels = make_training_set(wh, t, horizon_days, lookback_months, step_months,
                                           grace_days)
     model = HealthScore(signal_map=wh.signal_map, n_bootstrap=n_bootstrap,
