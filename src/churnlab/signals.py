@@ -973,10 +973,11 @@ def lead_time_table(evidence: SignalEvidence, signals: Sequence[str] | None = No
 
 
 # ========================================================================== confounding
-def _per_user_rose(ev: SignalEvidence, event_type: str, baseline_days: int = BASELINE_DAYS):
-    """``rose`` on the event rate per active user: the events counted in a trailing
-    period against the events expected there from the account's baseline rate per
-    user times its users in that period (0.5 event added to both sides)."""
+def _per_user_change(ev: SignalEvidence, event_type: str, kind: str = ROSE,
+                     baseline_days: int = BASELINE_DAYS):
+    """``rose`` / ``fell`` on the event rate per active user: the events counted in a
+    trailing period against the events expected there from the account's baseline
+    rate per user times its users in that period (0.5 event added to both sides)."""
     if ev.usage_signal is None:
         raise ValueError("no usage signal to normalise by")
     c, u = ev.aggregates[event_type], ev.aggregates[ev.usage_signal]
@@ -995,7 +996,8 @@ def _per_user_rose(ev: SignalEvidence, event_type: str, baseline_days: int = BAS
             expected = rate_base * length * users / users_base
             change = np.log((c[f"look{j}_s"].to_numpy() + 0.5) / (expected + 0.5))
             ok = (days >= o + length) & np.isfinite(change)
-            on[ok, j] = (change[ok] >= threshold).astype(float)
+            hit = change >= threshold if kind == ROSE else change <= -threshold
+            on[ok, j] = hit[ok].astype(float)
     return _from_looks(on, looks, ev.windows)[0]
 
 
@@ -1004,11 +1006,15 @@ def compare_adjusted(evidence: SignalEvidence, event_type: str, signal: str | No
     """A possibly confounded signal seen three ways, per window.
 
     * ``naive``: the signal as analysed (churners vs stayers);
-    * ``per active user``: the event rate divided by the usage gauge (e.g. tickets per
-      weekly active user) rose against the account's own per-user baseline (count
-      event types only);
+    * ``per active user``: for counts, the same change (rose / fell; a rise for an
+      ``occurred`` signal) measured on the event rate per active user: events against
+      those expected from the account's own baseline rate per user and its current
+      users;
     * ``usage-stratified``: the naive indicator's Mantel-Haenszel lift within quintiles
       of usage in the same window (accounts compared at equal usage).
+
+    ``signal`` defaults to the event type's signal that naively looks most like a
+    warning (the smallest p-value among lifts above 1; else its first signal).
 
     Returns
     -------
@@ -1016,24 +1022,38 @@ def compare_adjusted(evidence: SignalEvidence, event_type: str, signal: str | No
     prev_stayers, n_churners, n_stayers.
     """
     ev = evidence
+    churner = ev.cohort[IS_CHURNER].to_numpy()
     candidates = [s for s in ev.signals if s.event_type == event_type]
     if not candidates:
         raise KeyError(f"event type {event_type!r} is not among the analysed signals")
-    if signal is None:
-        pref = {ROSE: 0, OCCURRED: 1, ALERT: 2, FELL: 3}
-        signal = min(candidates, key=lambda s: pref[s.kind]).signal
-    churner = ev.cohort[IS_CHURNER].to_numpy()
-    views = [("naive", signal, ev.appeared[signal])]
-    if ev.usage_signal is not None and any(s.measure == "count" for s in candidates):
-        views.append(("per active user", f"{event_type}:{ROSE}_per_user",
-                      _per_user_rose(ev, event_type)))
-    rows = []
-    for view, name, app in views:
-        for i, window in enumerate(ev.windows):
+
+    def tables(app):
+        out = []
+        for i in range(len(ev.windows)):
             x = app[:, i]
             ok = ~np.isnan(x)
-            a, n1 = np.sum(x[ok & churner] == 1), np.sum(ok & churner)
-            c, n0 = np.sum(x[ok & ~churner] == 1), np.sum(ok & ~churner)
+            out.append((np.sum(x[ok & churner] == 1), np.sum(ok & churner),
+                        np.sum(x[ok & ~churner] == 1), np.sum(ok & ~churner)))
+        return out
+
+    if signal is None:
+        def naive_risk(sig):
+            best = np.inf
+            for a, n1, c, n0 in tables(ev.appeared[sig.signal]):
+                lift = risk_ratio(a, n1, c, n0, alpha)[0]
+                if np.isfinite(lift) and lift > 1:
+                    best = min(best, fisher_p([a], [n1], [c], [n0])[0])
+            return best
+        signal = min(candidates, key=naive_risk).signal
+    sig = ev.signal(signal)
+    views = [("naive", signal, ev.appeared[signal])]
+    if ev.usage_signal is not None and sig.measure == "count" and sig.kind != ALERT:
+        kind = FELL if sig.kind == FELL else ROSE
+        views.append(("per active user", f"{event_type}:{kind}_per_user",
+                      _per_user_change(ev, event_type, kind)))
+    rows = []
+    for view, name, app in views:
+        for window, (a, n1, c, n0) in zip(ev.windows, tables(app)):
             lift, lo, hi, _ = risk_ratio(a, n1, c, n0, alpha)
             rows.append(dict(view=view, signal=name, window=window_name(window),
                              lift=float(lift), lift_lo=float(lo), lift_hi=float(hi),
