@@ -24,12 +24,17 @@ date (default 0-30, 30-90, 90-180):
   ``dense_min_per_30d`` events a month for the median account) and gauges without an
   alert threshold: the rate (counts) or mean (gauges) over a trailing 30-day period
   inside the window moved by a material amount against the account's own baseline
-  (the ``baseline_days`` before the earliest window): a drop of at least
+  (the ``baseline_days`` before the earliest window, leaving out the account's first
+  ``ONBOARDING_DAYS`` of service: a ramp-up is not a normal level): a drop of at least
   ``material_change`` or the symmetric rise (x 1 / (1 - material_change)). Trailing
   periods start every 7 days from the window's start (plus one ending at the window's
   end), so the first appearance has a weekly resolution and lags the onset of a change
   by up to one trailing period;
-* ``alert``: gauges with ``alert_below`` / ``alert_above``: one reading beyond it.
+* ``alert``: gauges with ``alert_below`` / ``alert_above``: the mean reading in the
+  window is beyond the threshold (accounts without a reading in the window are left
+  out of that test, so that answering more surveys or filing more tickets does not by
+  itself make an alert more likely); its first appearance is the first single reading
+  beyond the threshold.
 
 A window that lies (partly) before the account's first observable day (its service
 start, or the first day of the data) is not observable: the reference is left out of
@@ -43,8 +48,10 @@ stratified by usage quintile in the same window (what is left once the account's
 usage level is held fixed); coverage (share of churned ARR in which the signal
 appeared in the window); lead time (days between the signal's first appearance in the
 ``max(window)`` days before churn and the churn); and a univariate Cox hazard ratio of
-churn within ``hr_horizon_days`` for accounts showing the signal, on monthly landmarks
-of the active base in the lookback year (lifelines).
+churn within ``hr_horizon_days`` for accounts that showed the signal in any window
+before a landmark (accounts observable over the whole horizon), on monthly landmarks of the active base in the lookback year (one
+landmark per account, drawn with ``seed``, so rows are independent; lifelines; one
+ratio per signal, with Benjamini-Hochberg q-values of its own).
 
 :func:`summarise_signals` ranks signals by strength and earliness and writes one
 sentence per signal; :func:`compare_adjusted` puts a confounded signal's naive view next
@@ -73,6 +80,7 @@ TRAILING_DAYS = 30
 LOOK_STEP_DAYS = 7
 BASELINE_DAYS = 180
 MIN_BASELINE_DAYS = 28
+ONBOARDING_DAYS = 90
 MATERIAL_CHANGE = 0.3
 DENSE_MIN_PER_30D = 10.0
 USAGE_SIGNAL = "weekly_active_users"
@@ -82,6 +90,7 @@ OCCURRED, FELL, ROSE, ALERT = "occurred", "fell", "rose", "alert"
 CHURNER, STAYER = "churn", "renewal"
 REF_ID, REF_DATE, GROUP, IS_CHURNER = "ref_id", "ref_date", "group", "is_churner"
 FIRST_DAY = "first_observable"
+BASELINE_FROM = "baseline_from"
 
 
 # ============================================================================ statistics
@@ -283,10 +292,18 @@ def make_cohort(wh, as_of=None, lookback_months: int = 12, seed: int = 0,
                         stayers.assign(**{GROUP: STAYER})], ignore_index=True)
     cohort[IS_CHURNER] = cohort[GROUP].eq(CHURNER)
     cohort.insert(0, REF_ID, np.arange(len(cohort)))
-    cohort[FIRST_DAY] = np.maximum(cohort["span_start"], data_start(wh))
+    _add_observable(cohort, data_start(wh))
     cohort[S.ARR] = _arr_before(wh, cohort)
     return cohort[[REF_ID, S.ACCOUNT_ID, REF_DATE, GROUP, IS_CHURNER, S.ARR, FIRST_DAY,
-                   "n_boundaries"]]
+                   BASELINE_FROM, "n_boundaries"]]
+
+
+def _add_observable(refs: pd.DataFrame, first_data_day: pd.Timestamp) -> None:
+    """First observable day (service start or data start) and the first day that may
+    serve as the account's own baseline (after its onboarding ramp)."""
+    start = pd.to_datetime(refs["span_start"])
+    refs[FIRST_DAY] = start.clip(lower=first_data_day)
+    refs[BASELINE_FROM] = (start + pd.Timedelta(days=ONBOARDING_DAYS)).clip(lower=first_data_day)
 
 
 # ==================================================================== signal definitions
@@ -428,7 +445,7 @@ def reference_aggregates(wh, refs: pd.DataFrame, windows, baseline_days: int = B
         inl = f"age >= {o} AND age < {o + length}"
         aggs += [f"sum(value) FILTER (WHERE {inl}) AS look{j}_s",
                  f"count(*) FILTER (WHERE {inl}) AS look{j}_n"]
-    inb = f"age >= {horizon} AND age < {horizon + baseline_days}"
+    inb = f"age >= {horizon} AND age < least({horizon + baseline_days}, base_end)"
     aggs += [f"sum(value) FILTER (WHERE {inb}) AS base_s",
              f"count(*) FILTER (WHERE {inb}) AS base_n",
              f"max(age) FILTER (WHERE age < {horizon} AND value > 0) AS first_occ",
@@ -436,7 +453,7 @@ def reference_aggregates(wh, refs: pd.DataFrame, windows, baseline_days: int = B
     sql = f"""
         WITH ev AS (
             SELECT r.{REF_ID}, e.{S.EVENT_TYPE} AS event_type, e.{S.VALUE} AS value,
-                   {_alert_case(smap)} AS alert,
+                   {_alert_case(smap)} AS alert, r.base_end,
                    date_diff('day', {available}, {ref_ts}) AS age
             FROM _cl_refs r JOIN {S.EVENTS} e ON e.{S.ACCOUNT_ID} = r.{S.ACCOUNT_ID}
             WHERE e.{S.EVENT_TIME} < {ref_ts}
@@ -447,7 +464,9 @@ def reference_aggregates(wh, refs: pd.DataFrame, windows, baseline_days: int = B
         FROM ev WHERE age < {horizon + baseline_days}
         GROUP BY {REF_ID}, event_type
     """
-    wh.con.register("_cl_refs", refs[[REF_ID, S.ACCOUNT_ID, REF_DATE]])
+    reg = refs[[REF_ID, S.ACCOUNT_ID, REF_DATE]].copy()
+    reg["base_end"] = _baseline_end_age(refs)
+    wh.con.register("_cl_refs", reg)
     try:
         long = wh.query(sql)
     finally:
@@ -466,10 +485,27 @@ def _observable_days(refs: pd.DataFrame) -> np.ndarray:
     return (pd.to_datetime(refs[REF_DATE]) - pd.to_datetime(refs[FIRST_DAY])).dt.days.to_numpy()
 
 
+def _baseline_end_age(refs: pd.DataFrame) -> np.ndarray:
+    """Largest age (days before the reference) that may enter the baseline."""
+    if BASELINE_FROM not in refs.columns:
+        return _observable_days(refs)
+    return (pd.to_datetime(refs[REF_DATE])
+            - pd.to_datetime(refs[BASELINE_FROM])).dt.days.to_numpy()
+
+
+def baseline_days_available(refs: pd.DataFrame, horizon: int,
+                            baseline_days: int = BASELINE_DAYS) -> np.ndarray:
+    """Days of each reference's baseline period (before the horizon, after onboarding)."""
+    return np.clip(_baseline_end_age(refs) - horizon, 0, baseline_days).astype(float)
+
+
 def indicators(sig: DerivedSignal, agg: pd.DataFrame, observable_days: np.ndarray,
                windows, material_change: float = MATERIAL_CHANGE,
-               baseline_days: int = BASELINE_DAYS):
+               baseline_days: int = BASELINE_DAYS, base_days: np.ndarray | None = None):
     """Evaluate one signal for every reference.
+
+    ``base_days``: days of baseline available per reference (default: all observable
+    days before the horizon, up to ``baseline_days``).
 
     Returns
     -------
@@ -481,16 +517,26 @@ def indicators(sig: DerivedSignal, agg: pd.DataFrame, observable_days: np.ndarra
     horizon = max(hi for _, hi in windows)
     n = len(agg)
     appeared = np.full((n, len(windows)), np.nan)
-    if sig.kind in (OCCURRED, ALERT):
-        col = "occ" if sig.kind == OCCURRED else "alert"
+    if sig.kind == OCCURRED:
         for i, (lo, hi) in enumerate(windows):
             ok = observable_days >= hi
-            appeared[ok, i] = (agg[f"w{i}_{col}"].to_numpy()[ok] > 0).astype(float)
-        first = agg[f"first_{col}"].to_numpy(dtype=float)
-        return appeared, first
+            appeared[ok, i] = (agg[f"w{i}_occ"].to_numpy()[ok] > 0).astype(float)
+        return appeared, agg["first_occ"].to_numpy(dtype=float)
+    if sig.kind == ALERT:
+        # the window's mean reading beyond the threshold, among accounts with a reading:
+        # answering more surveys must not make an alert more likely by itself
+        for i, (lo, hi) in enumerate(windows):
+            s, cnt = agg[f"w{i}_s"].to_numpy(), agg[f"w{i}_n"].to_numpy()
+            ok = (observable_days >= hi) & (cnt > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = s / cnt
+            beyond = mean < sig.threshold if sig.side == "below" else mean > sig.threshold
+            appeared[ok, i] = beyond[ok].astype(float)
+        return appeared, agg["first_alert"].to_numpy(dtype=float)
     # fell / rose against the account's own baseline, on trailing periods
     looks = _looks(windows)
-    base_days = np.clip(observable_days - horizon, 0, baseline_days).astype(float)
+    if base_days is None:
+        base_days = np.clip(observable_days - horizon, 0, baseline_days).astype(float)
     base_s, base_n = agg["base_s"].to_numpy(), agg["base_n"].to_numpy()
     threshold = -np.log1p(-material_change)
     on = np.full((n, len(looks)), np.nan)
@@ -533,11 +579,8 @@ def _from_looks(on: np.ndarray, looks, windows):
 
 
 def _dense_types(signal_map: S.SignalMap, agg: dict[str, pd.DataFrame],
-                 observable_days: np.ndarray, windows, baseline_days: int,
-                 dense_min_per_30d: float) -> list[str]:
+                 base_days: np.ndarray, dense_min_per_30d: float) -> list[str]:
     """Event-grain counts frequent enough that a material change is measurable."""
-    horizon = max(hi for _, hi in windows)
-    base_days = np.clip(observable_days - horizon, 0, baseline_days)
     ok = base_days >= MIN_BASELINE_DAYS
     dense = []
     for spec in signal_map:
@@ -620,13 +663,18 @@ def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
         act = lifecycle.active_accounts(wh, d, grace_days)[[S.ACCOUNT_ID, "span_start"]]
         frames.append(act.assign(**{F.LANDMARK: d}))
     if not frames:
-        return pd.DataFrame(columns=[REF_ID, S.ACCOUNT_ID, REF_DATE, FIRST_DAY, F.LANDMARK])
+        return pd.DataFrame(columns=[REF_ID, S.ACCOUNT_ID, REF_DATE, FIRST_DAY, BASELINE_FROM,
+                                     F.LANDMARK])
     refs = pd.concat(frames, ignore_index=True)
+    # one landmark per account, so that rows are independent (no account is counted
+    # twelve times), then at most max_rows accounts
+    refs = refs.sample(frac=1.0, random_state=seed).drop_duplicates(S.ACCOUNT_ID)
     if len(refs) > max_rows:
-        refs = refs.sample(n=max_rows, random_state=seed).sort_index()
+        refs = refs.iloc[:max_rows]
+    refs = refs.sort_values([F.LANDMARK, S.ACCOUNT_ID])
     refs[S.ACCOUNT_ID] = refs[S.ACCOUNT_ID].astype(str)
     refs[REF_DATE] = pd.to_datetime(refs[F.LANDMARK])
-    refs[FIRST_DAY] = np.maximum(pd.to_datetime(refs["span_start"]), data_start(wh))
+    _add_observable(refs, data_start(wh))
     refs = refs.reset_index(drop=True)
     refs.insert(0, REF_ID, np.arange(len(refs)))
     return refs
@@ -637,7 +685,7 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
                      baseline_days: int = BASELINE_DAYS,
                      dense_min_per_30d: float = DENSE_MIN_PER_30D,
                      usage_signal: str | None = USAGE_SIGNAL, hazard: bool = True,
-                     max_landmark_rows: int = 20000, hr_horizon_days: int = 180,
+                     max_landmark_rows: int = 8000, hr_horizon_days: int = 180,
                      grace_days: int = S.GRACE_DAYS) -> SignalEvidence:
     """Build the cohort and evaluate every signal for every reference (and, for
     hazard ratios, for a sample of monthly landmarks of the active base).
@@ -653,12 +701,14 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
                          f"{int((~cohort[IS_CHURNER]).sum())} stayers)")
     agg = reference_aggregates(wh, cohort, windows, baseline_days)
     days = _observable_days(cohort)
-    dense = _dense_types(wh.signal_map, agg, days, windows, baseline_days, dense_min_per_30d)
+    horizon = max(hi for _, hi in windows)
+    bdays = baseline_days_available(cohort, horizon, baseline_days)
+    dense = _dense_types(wh.signal_map, agg, bdays, dense_min_per_30d)
     sigs = derive_signals(wh.signal_map, dense, material_change)
     appeared, first = {}, {}
     for sig in sigs:
         appeared[sig.signal], first[sig.signal] = indicators(
-            sig, agg[sig.event_type], days, windows, material_change, baseline_days)
+            sig, agg[sig.event_type], days, windows, material_change, baseline_days, bdays)
     usage = _usage_signal(wh.signal_map, usage_signal)
     usage_level = (_window_level(agg[usage], len(windows), wh.signal_map[usage].kind)
                    if usage else np.full((len(cohort), len(windows)), np.nan))
@@ -676,10 +726,12 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
             refs[F.DURATION] = np.clip(refs[F.DURATION], 1, hr_horizon_days)
             lagg = reference_aggregates(wh, refs, windows, baseline_days)
             ldays = _observable_days(refs)
+            lbase = baseline_days_available(refs, horizon, baseline_days)
             ev.landmarks = refs
             ev.landmark_appeared = {
                 sig.signal: indicators(sig, lagg[sig.event_type], ldays, windows,
-                                       material_change, baseline_days)[0] for sig in sigs}
+                                       material_change, baseline_days, lbase)[0]
+                for sig in sigs}
     return ev
 
 
@@ -715,6 +767,15 @@ def _hazard_ratio(x: np.ndarray, duration: np.ndarray, event: np.ndarray):
             float(row["exp(coef) upper 95%"]), float(row["p"]))
 
 
+def _any_window(appeared: np.ndarray) -> np.ndarray:
+    """1 if the signal appeared in any observable window, 0 if in none, NaN if no
+    window was observable."""
+    out = np.full(appeared.shape[0], np.nan)
+    seen = ~np.isnan(appeared).all(axis=1)
+    out[seen] = np.nanmax(appeared[seen], axis=1)
+    return out
+
+
 def _usage_strata(level: np.ndarray, n_strata: int) -> np.ndarray:
     """Quintile (by default) of usage per reference; -1 for no reading."""
     out = np.full(level.shape, -1, dtype=int)
@@ -738,7 +799,7 @@ def _stratified_counts(x: np.ndarray, churner: np.ndarray, strata: np.ndarray):
 def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: int = 12,
                     seed: int = 0, material_change: float = MATERIAL_CHANGE,
                     alpha: float = 0.05, hazard: bool = True,
-                    max_landmark_rows: int = 20000, hr_horizon_days: int = 180,
+                    max_landmark_rows: int = 8000, hr_horizon_days: int = 180,
                     usage_signal: str | None = USAGE_SIGNAL,
                     evidence: SignalEvidence | None = None, **kwargs) -> pd.DataFrame:
     """Leading-signal analysis of the churners of the ``lookback_months`` before as-of.
@@ -753,7 +814,8 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     material_change : the relative drop that counts as "fell" (and its symmetric rise).
     alpha : level of the confidence intervals and the q-value cut for ``significant``.
     hazard : fit univariate Cox hazard ratios on monthly landmarks (slowest part).
-    max_landmark_rows : subsample of (account, landmark) rows for the hazard ratios.
+    max_landmark_rows : at most this many accounts (one random monthly landmark each)
+        for the hazard ratios.
     hr_horizon_days : hazard ratios are of churn within this many days of a landmark.
     usage_signal : usage event type whose per-window quintile stratifies the
         Mantel-Haenszel lift (default weekly active users).
@@ -771,7 +833,8 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     lift_mh_lo, lift_mh_hi, p_mh, q_mh, coverage_arr (share of churned ARR showing the
     signal in the window), and per signal (repeated on its rows): coverage_arr_any
     (in any window), lead_n, lead_median, lead_q25, lead_q75 (days, churners
-    observable over the whole horizon), hr, hr_lo, hr_hi, hr_p.
+    observable over the whole horizon), hr, hr_lo, hr_hi, hr_p, hr_q (the signal in
+    any window before a monthly landmark vs churn within ``hr_horizon_days``).
     """
     if evidence is None:
         if wh is None:
@@ -786,6 +849,10 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     arr = cohort[S.ARR].to_numpy(dtype=float)
     churned_arr = arr[churner].sum()
     full = _observable_days(cohort) >= ev.horizon
+    # hazard ratios on landmarks whose whole horizon is observable (a young account
+    # cannot show an old signal, and its churn risk differs for reasons of its own)
+    landmark_full = (_observable_days(ev.landmarks) >= ev.horizon
+                     if ev.landmarks is not None else None)
     strata = np.column_stack([_usage_strata(ev.usage_level[:, i], N_USAGE_STRATA)
                               for i in range(len(ev.windows))])
     rows = []
@@ -799,16 +866,17 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
             lead_median=float(np.median(lead)) if lead.size else np.nan,
             lead_q25=float(np.quantile(lead, 0.25)) if lead.size else np.nan,
             lead_q75=float(np.quantile(lead, 0.75)) if lead.size else np.nan)
+        hr = (_hazard_ratio(np.where(landmark_full, _any_window(ev.landmark_appeared[sig.signal]),
+                                     np.nan),
+                            ev.landmarks[F.DURATION].to_numpy(float),
+                            ev.landmarks[F.EVENT].to_numpy(float))
+              if ev.landmarks is not None else (np.nan,) * 4)
         for i, window in enumerate(ev.windows):
             x = app[:, i]
             ok = ~np.isnan(x)
             a, n1 = np.sum(x[ok & churner] == 1), np.sum(ok & churner)
             c, n0 = np.sum(x[ok & ~churner] == 1), np.sum(ok & ~churner)
             mh = mantel_haenszel_rr(*_stratified_counts(x, churner, strata[:, i]), alpha=alpha)
-            hr = (_hazard_ratio(ev.landmark_appeared[sig.signal][:, i],
-                                ev.landmarks[F.DURATION].to_numpy(float),
-                                ev.landmarks[F.EVENT].to_numpy(float))
-                  if ev.landmarks is not None else (np.nan,) * 4)
             rows.append(dict(
                 signal=sig.signal, event_type=sig.event_type, family=sig.family,
                 kind=sig.kind, label=sig.label, window=window_name(window),
@@ -830,6 +898,9 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
                                 table["stayers_with"], table["n_stayers"])
     table["q_value"] = bh_qvalues(table["p_value"])
     table["q_mh"] = bh_qvalues(table["p_mh"])
+    per_signal_hr = table.drop_duplicates("signal")[["signal", "hr_p"]]
+    table["hr_q"] = table["signal"].map(dict(zip(per_signal_hr["signal"],
+                                                 bh_qvalues(per_signal_hr["hr_p"]))))
     table["significant"] = table["q_value"] < alpha
     table["direction"] = np.where(~table["significant"], "none",
                                   np.where(table["lift"] > 1, "risk", "protective"))
@@ -838,7 +909,7 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
              "prev_churners", "prev_stayers", "lift", "lift_lo", "lift_hi", "p_value",
              "q_value", "significant", "direction", "lift_mh", "lift_mh_lo", "lift_mh_hi",
              "p_mh", "q_mh", "coverage_arr", "coverage_arr_any", "lead_n", "lead_median",
-             "lead_q25", "lead_q75", "hr", "hr_lo", "hr_hi", "hr_p"]
+             "lead_q25", "lead_q75", "hr", "hr_lo", "hr_hi", "hr_p", "hr_q"]
     return table[order]
 
 
@@ -887,8 +958,8 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     DataFrame with rank, signal, family, label, kind, direction, window (headline),
     earliest_window (furthest significant window in the headline direction), lift,
     lift_lo, lift_hi, q_value, prev_churners, prev_stayers, coverage_arr_any,
-    lead_median, lead_q25, lead_q75, lead_n, hr, hr_lo, hr_hi, lift_mh, lift_mh_lo,
-    lift_mh_hi, q_mh, warning_score and sentence.
+    lead_median, lead_q25, lead_q75, lead_n, hr, hr_lo, hr_hi, hr_q, lift_mh,
+    lift_mh_lo, lift_mh_hi, q_mh, warning_score and sentence.
     """
     horizon = table["window_end"].max()
     rows = []
@@ -926,7 +997,7 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     cols = ["rank", "signal", "family", "label", "kind", "direction", "window",
             "earliest_window", "lift", "lift_lo", "lift_hi", "p_value", "q_value",
             "prev_churners", "prev_stayers", "coverage_arr_any", "lead_median", "lead_q25",
-            "lead_q75", "lead_n", "hr", "hr_lo", "hr_hi", "lift_mh", "lift_mh_lo",
+            "lead_q75", "lead_n", "hr", "hr_lo", "hr_hi", "hr_q", "lift_mh", "lift_mh_lo",
             "lift_mh_hi", "q_mh", "warning_score", "sentence"]
     return out[cols]
 
@@ -983,7 +1054,7 @@ def _per_user_change(ev: SignalEvidence, event_type: str, kind: str = ROSE,
     c, u = ev.aggregates[event_type], ev.aggregates[ev.usage_signal]
     looks = _looks(ev.windows)
     days = _observable_days(ev.cohort)
-    base_days = np.clip(days - ev.horizon, 0, baseline_days).astype(float)
+    base_days = baseline_days_available(ev.cohort, ev.horizon, baseline_days)
     threshold = -np.log1p(-ev.material_change)
     on = np.full((len(c), len(looks)), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
