@@ -17,6 +17,10 @@ import pandas as pd
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
+class RefusedInput(Exception):
+    """The input failed validation; the report has been printed."""
+
+
 def _date(text: str) -> pd.Timestamp:
     try:
         return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
@@ -42,7 +46,7 @@ def _open_valid(args) -> "object":
     except InvalidDataError as exc:
         wh.close()
         print(str(exc), file=sys.stderr)
-        raise SystemExit(EXIT_INVALID)
+        raise RefusedInput(str(exc)) from exc
     for warning in report.warnings:
         logging.getLogger("churnlab").warning("%s.%s: %s (%d rows)", warning.table,
                                               warning.column, warning.message, warning.n_rows)
@@ -138,7 +142,8 @@ def cmd_demo(args) -> int:
         features_path = write_frame(snapshot, processed / f"features_{as_of.date()}.parquet")
         print(f"      {len(snapshot):,} active accounts, ARR ${snapshot['arr'].sum():,.0f}, "
               f"{snapshot.shape[1]} columns -> {features_path}")
-        dates = monthly_dates(as_of - pd.DateOffset(months=24), as_of - pd.DateOffset(months=1))
+        dates = monthly_dates(as_of - pd.DateOffset(months=args.landmark_months),
+                              as_of - pd.DateOffset(months=1))
         print(f"[4/4] landmark dataset: {len(dates)} monthly snapshots with survival labels")
         landmarks = make_landmarks(wh, dates, progress=not args.quiet)
         landmarks_path = write_frame(landmarks, processed / "landmarks.parquet")
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=_positive_int, default=36)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--start", type=_date, default=_date("2023-11-01"))
+    p.add_argument("--landmark-months", type=_positive_int, default=24,
+                   help="monthly landmark snapshots before the data end")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="check inputs against the data contract")
@@ -210,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except RefusedInput:
+        return EXIT_INVALID
     except (DataSourceError, SignalMapError, FileExistsError) as exc:
         print(f"churnlab {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID

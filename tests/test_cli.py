@@ -1,0 +1,84 @@
+"""The `churnlab` command end to end on small data."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from churnlab import schema as S
+from churnlab.cli import EXIT_INVALID, EXIT_OK, main
+
+from conftest import TINY_AS_OF, write_tables
+
+
+def test_validate_passes_on_valid_data(tiny_data, capsys):
+    assert main(["-q", "validate", "--data", str(tiny_data), "--as-of", TINY_AS_OF]) == EXIT_OK
+
+
+def test_validate_reports_bad_rows_and_exits_non_zero(tiny_tables, tmp_path, capsys):
+    subs = tiny_tables[S.SUBSCRIPTIONS]
+    subs.loc[subs[S.SUBSCRIPTION_ID] == "S4", S.SUBSCRIPTION_ID] = "S1"   # duplicate id
+    data = write_tables(tiny_tables, tmp_path / "bad")
+    assert main(["-q", "validate", "--data", str(data), "--as-of", TINY_AS_OF]) == EXIT_INVALID
+    out = capsys.readouterr().out
+    assert "subscriptions" in out and "subscription_id" in out and "S1" in out
+
+
+def test_features_refuses_invalid_data_and_writes_nothing(tiny_tables, tmp_path, capsys):
+    tiny_tables[S.EVENTS].loc[0, S.EVENT_TYPE] = "mystery_event"
+    data = write_tables(tiny_tables, tmp_path / "bad")
+    out = tmp_path / "f.parquet"
+    code = main(["-q", "features", "--data", str(data), "--as-of", "2024-01-01", "--out", str(out)])
+    assert code == EXIT_INVALID
+    assert "mystery_event" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_features_writes_one_row_per_active_account(tiny_data, tmp_path):
+    out = tmp_path / "f.csv"
+    assert main(["-q", "features", "--data", str(tiny_data), "--as-of", "2023-06-15",
+                 "--out", str(out)]) == EXIT_OK
+    df = pd.read_csv(out)
+    assert sorted(df[S.ACCOUNT_ID]) == ["A1", "A2", "A3", "A4"]
+
+
+def test_landmarks_command_labels_each_month(tiny_data, tmp_path):
+    out = tmp_path / "lm.parquet"
+    assert main(["-q", "landmarks", "--data", str(tiny_data), "--start", "2023-02-01",
+                 "--end", "2023-04-01", "--out", str(out)]) == EXIT_OK
+    lm = pd.read_parquet(out)
+    assert lm["landmark"].nunique() == 3
+    assert set(lm.columns) >= {"duration_days", "churned"}
+
+
+def test_bad_date_is_a_usage_error(tiny_data):
+    proc = subprocess.run([sys.executable, "-m", "churnlab.cli", "features", "--data",
+                           str(tiny_data), "--as-of", "2024-13-01", "--out", "x.parquet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "not a date in YYYY-MM-DD form" in proc.stderr
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["-q", "validate", "--data", str(tmp_path / "nope")]) == EXIT_INVALID
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_reuses_its_simulation(tmp_path, capsys):
+    raw, processed = tmp_path / "raw", tmp_path / "processed"
+    args = ["-q", "demo", "--raw", str(raw), "--processed", str(processed),
+            "--accounts", "300", "--months", "18", "--seed", "3", "--landmark-months", "4"]
+    assert main(args) == EXIT_OK
+    manifest = json.loads((processed / "manifest.json").read_text())
+    features = pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet")
+    first = features.copy()
+    assert len(features) > 0 and features[S.ACCOUNT_ID].is_unique
+    capsys.readouterr()
+    assert main(args) == EXIT_OK
+    assert "reusing the demo SaaS" in capsys.readouterr().out
+    again = pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet")
+    pd.testing.assert_frame_equal(first, again)
+    assert json.loads((processed / "manifest.json").read_text())["fingerprint"] == manifest["fingerprint"]
