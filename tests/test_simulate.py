@@ -56,6 +56,12 @@ def events(sim) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def before_churn(events) -> pd.DataFrame:
+    """Events of churned accounts in the year before their churn."""
+    return events[events["days_before_churn"].between(0, 365)]
+
+
+@pytest.fixture(scope="module")
 def churners(sim) -> pd.DataFrame:
     """Churners whose previous 200 days lie inside the data window."""
     t = sim.truth_accounts
@@ -102,7 +108,8 @@ def test_written_files_are_byte_identical_for_the_same_seed(tmp_path):
 _DTYPE_CHECKS = {
     S.STRING: lambda s: (pd.api.types.is_string_dtype(s) or s.dtype == object)
     and s.dropna().map(type).eq(str).all(),
-    S.DATE: lambda s: pd.api.types.is_datetime64_dtype(s) and (s.dropna() == s.dropna().dt.normalize()).all(),
+    S.DATE: lambda s: pd.api.types.is_datetime64_dtype(s)
+    and (s.dropna() == s.dropna().dt.normalize()).all(),
     S.TIMESTAMP: pd.api.types.is_datetime64_dtype,
     S.FLOAT: pd.api.types.is_float_dtype,
     S.INTEGER: pd.api.types.is_integer_dtype,
@@ -234,6 +241,20 @@ def test_the_warehouse_reads_the_written_simulation_and_finds_the_same_churn(sim
                                    confirmed.sort_index(), check_names=False)
 
 
+def test_account_months_cover_exactly_the_accounts_active_at_each_month_start(sim):
+    months = sim.truth_account_months
+    first = sim.subscriptions.groupby(S.ACCOUNT_ID)[S.START_DATE].min()
+    churn = sim.truth_accounts.set_index(S.ACCOUNT_ID)[CHURN_DATE].reindex(first.index)
+    expected = []
+    for m in sorted(months[MONTH_START].unique()):
+        active = (first <= m) & (churn.isna() | (churn > m))
+        expected.append((m, int(active.sum())))
+    counts = months.groupby(MONTH_START).size()
+    assert len(counts) == N_MONTHS
+    assert [(m, int(counts[m])) for m, _ in expected] == expected
+    assert not months.duplicated([S.ACCOUNT_ID, MONTH_START]).any()
+
+
 # -------------------------------------------------------------- written files
 def test_write_simulation_writes_inputs_map_and_truth(sim, tmp_path):
     out = write_simulation(sim, tmp_path / "world")
@@ -299,8 +320,9 @@ def test_open_annual_terms_end_at_their_renewal_date_after_the_data_end(sim):
 
 
 # --------------------------------------------------------- signals and lead times
-def test_competitive_signals_come_14_to_60_days_before_an_evaluated_churn(events, churners):
-    comp = events[events[S.EVENT_TYPE].isin(COMPETITIVE) & (events["days_before_churn"] <= 120)]
+def test_competitive_signals_come_14_to_60_days_before_an_evaluated_churn(before_churn, churners):
+    ev = before_churn
+    comp = ev[ev[S.EVENT_TYPE].isin(COMPETITIVE) & (ev["days_before_churn"] <= 120)]
     first = comp.groupby(S.ACCOUNT_ID)["days_before_churn"].max()
     evaluated = churners.index[churners[CHURN_PATH] == PATH_EVALUATING]
     seen = first.reindex(evaluated).dropna()
@@ -308,9 +330,9 @@ def test_competitive_signals_come_14_to_60_days_before_an_evaluated_churn(events
     assert seen.between(14, 60).mean() > 0.75
 
 
-def test_usage_falls_before_an_evaluated_churn(events, churners):
-    recent = _window_stat(events, "weekly_active_users", 0, 60)
-    before = _window_stat(events, "weekly_active_users", 120, 180)
+def test_usage_falls_before_an_evaluated_churn(before_churn, churners):
+    recent = _window_stat(before_churn, "weekly_active_users", 0, 60)
+    before = _window_stat(before_churn, "weekly_active_users", 120, 180)
     both = pd.concat([recent, before], axis=1, keys=["recent", "before"]).dropna()
     evaluated = both[both.index.isin(churners.index[churners[CHURN_PATH] == PATH_EVALUATING])]
     assert len(evaluated) > 100
@@ -318,13 +340,13 @@ def test_usage_falls_before_an_evaluated_churn(events, churners):
     assert (evaluated["recent"].sum() / evaluated["before"].sum()) < 0.8
 
 
-def test_engagement_sentiment_and_response_times_worsen_before_an_evaluated_churn(events,
-                                                                                   churners):
+def test_engagement_sentiment_and_response_times_worsen_before_an_evaluated_churn(
+        before_churn, churners):
     evaluated = churners.index[churners[CHURN_PATH] == PATH_EVALUATING]
     for event_type, worse in (("email_response_hours", np.greater), ("nps_response", np.less),
                               ("outcome_kpi", np.less)):
-        recent = _window_stat(events, event_type, 0, 60).reindex(evaluated)
-        before = _window_stat(events, event_type, 120, 365).reindex(evaluated)
+        recent = _window_stat(before_churn, event_type, 0, 60).reindex(evaluated)
+        before = _window_stat(before_churn, event_type, 120, 365).reindex(evaluated)
         assert worse(recent.mean(), before.mean()), event_type
 
 
@@ -342,7 +364,8 @@ def test_decoys_occur_at_the_same_rate_for_churners_and_stayers(sim, events):
         assert sim.signal_effects[decoy]["decoy"] and not sim.signal_effects[decoy]["effect"]
 
 
-def test_tickets_follow_active_users_and_have_no_effect_of_their_own(sim, events, churners):
+def test_tickets_follow_active_users_and_have_no_effect_of_their_own(sim, events, before_churn,
+                                                                    churners):
     weekly = events[events[S.EVENT_TYPE] == "weekly_active_users"]
     wau = weekly.groupby(S.ACCOUNT_ID)[S.VALUE].mean()
     tickets = events[events[S.EVENT_TYPE] == "ticket_opened"].groupby(S.ACCOUNT_ID).size()
@@ -353,8 +376,9 @@ def test_tickets_follow_active_users_and_have_no_effect_of_their_own(sim, events
     evaluated = churners.index[churners[CHURN_PATH] == PATH_EVALUATING]
     counts = {}
     for name, (lo, hi) in {"recent": (0, 60), "before": (120, 180)}.items():
-        t = _window_stat(events, "ticket_opened", lo, hi, "count").reindex(evaluated).fillna(0)
-        w = _window_stat(events, "weekly_active_users", lo, hi, "sum").reindex(evaluated)
+        t = _window_stat(before_churn, "ticket_opened", lo, hi, "count")
+        t = t.reindex(evaluated).fillna(0)
+        w = _window_stat(before_churn, "weekly_active_users", lo, hi, "sum").reindex(evaluated)
         counts[name] = (t.sum(), w.sum())
     assert counts["recent"][0] < counts["before"][0]
     per_user = (counts["recent"][0] / counts["recent"][1]) / (counts["before"][0] /
@@ -366,9 +390,10 @@ def test_tickets_follow_active_users_and_have_no_effect_of_their_own(sim, events
     assert truth["naive_direction"] == "lower_among_churners"
 
 
-def test_some_churn_comes_with_almost_no_warning(events, churners):
-    risky = events[events[S.EVENT_TYPE].isin(RISK_EVENTS) & events["days_before_churn"].between(
-        0, 90)].groupby(S.ACCOUNT_ID).size()
+def test_some_churn_comes_with_almost_no_warning(before_churn, churners):
+    ev = before_churn
+    risky = ev[ev[S.EVENT_TYPE].isin(RISK_EVENTS) & (ev["days_before_churn"] <= 90)].groupby(
+        S.ACCOUNT_ID).size()
     quiet = risky.reindex(churners.index).fillna(0) == 0
     no_warning = churners[NO_WARNING_CHURN]
     evaluated = churners[CHURN_PATH] == PATH_EVALUATING

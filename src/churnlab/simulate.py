@@ -320,7 +320,6 @@ class _Calendar:
                                                               n_months + months_after + 1)])
         self.month_first = np.asarray(
             (firsts.to_timestamp() - start).days, dtype=np.int64)
-        self.month_years = firsts.year.to_numpy()
         self.month_numbers = firsts.month.to_numpy()
         # month starts inside the data window (the truth's account-month grid)
         inside = (self.month_first >= 0) & (self.month_first < self.n_days)
@@ -338,7 +337,9 @@ class _Calendar:
         days = np.arange(-burn_in_days - 400, self.n_days + 40)
         dates = start + pd.to_timedelta(days, unit="D")
         season = np.ones(len(days))
-        season[(dates.month == 12) & (dates.day >= 20) | (dates.month == 1) & (dates.day <= 2)] = 0.55
+        holidays = ((dates.month == 12) & (dates.day >= 20)) | ((dates.month == 1)
+                                                                & (dates.day <= 2))
+        season[holidays] = 0.55
         season[dates.month == 8] = 0.85
         self._season, self._season_0 = season, int(-days[0])
 
@@ -362,13 +363,6 @@ class _Calendar:
         return (np.datetime64(self.start.to_datetime64(), "ns")
                 + seconds.astype(np.int64) * np.int64(1_000_000_000))
 
-    def dates(self, days) -> pd.Series:
-        days = np.asarray(days, dtype=float)
-        out = pd.Series(pd.NaT, index=range(len(days)), dtype="datetime64[ns]")
-        ok = np.isfinite(days) & (np.abs(days) < 10**6)
-        out[ok] = self.start + pd.to_timedelta(days[ok], unit="D")
-        return out
-
 
 class _EventLog:
     """Events collected as numpy chunks: account index, seconds since start, type, value."""
@@ -387,13 +381,13 @@ class _EventLog:
             return
         self.acc.append(acc.astype(np.int32))
         self.sec.append(np.asarray(sec, dtype=np.int64))
-        self.typ.append(np.full(acc.size, self.codes[event_type], dtype=np.int8))
+        self.typ.append(np.full(acc.size, self.codes[event_type], dtype=np.int16))
         self.val.append(np.broadcast_to(np.asarray(value, dtype=np.float64), acc.shape).copy())
 
     def arrays(self, rank: np.ndarray):
         """All events sorted by (rank of account, time); empties the log."""
         if not self.acc:
-            return (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int8),
+            return (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int16),
                     np.zeros(0))
         acc, sec = np.concatenate(self.acc), np.concatenate(self.sec)
         self.acc = self.sec = []
@@ -518,7 +512,6 @@ class _World:
         self.strategic = rng.random(n) < strat_p
         healthy = self.base > np.take(p.base_health_mean, self.seg) + 0.4
         self.reference = healthy & (rng.random(n) < np.array([0.02, 0.08, 0.15])[self.seg])
-        self.arr0 = arr
 
     def _init_state(self) -> None:
         n, p, cal = self.n, self.p, self.cal
@@ -595,7 +588,6 @@ class _World:
         return rows
 
     def _records_init(self) -> None:
-        self.sub_rows: list[tuple] = []      # closed rows: filled as columns below
         self.sub_cols = {k: [] for k in ("acc", "start", "end", "mrr", "term", "disc", "seats")}
         self.shock_cols = {k: [] for k in ("acc", "day", "type", "root", "effect", "observed")}
         self.month_cols = {k: [] for k in ("acc", "day", "health", "evaluating", "planned",
@@ -664,8 +656,12 @@ class _World:
     def step(self, d0: int, d1: int) -> None:
         burn = d0 < 0
         if not burn and d0 in self._month_start_set:
+            # an account whose contract ends on the month start is no longer active then
+            self._boundaries(d0, d0 + 1, burn)
             self._record_month(d0)
-        self._boundaries(d0, d1, burn)
+            self._boundaries(d0 + 1, d1, burn)
+        else:
+            self._boundaries(d0, d1, burn)
         self._evolve_health(d0, d1, burn)
         if not burn:
             self._no_warning(d0, d1)
@@ -754,7 +750,7 @@ class _World:
     def _renew(self, acc, day, recovered, burn) -> None:
         """Pass a contract boundary: annual terms start a new row (with expansion,
         downgrade, discount or term changes); monthly ones change row only on a change."""
-        rng, p, cal = self.rng, self.p, self.cal
+        rng, cal = self.rng, self.cal
         h = self.health(acc)
         u = _sigmoid(h)
         annual = self.term[acc] > 1
