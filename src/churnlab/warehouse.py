@@ -215,7 +215,8 @@ def _typed_select(table: str, raw_cols: dict[str, str]) -> str:
         parts.append(f"{expr} AS {quote(col)}")
     if table == S.SUBSCRIPTIONS:
         mrr_expr = ("TRY_CAST(mrr AS DOUBLE)" if S.MRR in raw_cols
-                    else "TRY_CAST(arr AS DOUBLE) / 12.0")
+                    else "TRY_CAST(arr AS DOUBLE) / 12.0" if S.ARR in raw_cols
+                    else "CAST(NULL AS DOUBLE)")  # neither: the validator reports it
         parts.append(f"{mrr_expr} * 12.0 AS {quote(S.ARR)}")
 
     return ", ".join(parts)
