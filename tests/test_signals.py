@@ -234,3 +234,157 @@ def test_the_table_counts_what_the_indicators_say(hand_evidence):
     summary = SG.summarise_signals(table.reset_index())
     assert list(summary["rank"]) == list(range(1, len(summary) + 1))
     assert summary["signal"].is_unique
+
+
+# ================================================ the planted truth of a simulated SaaS
+from _simdata import signal_analysis, signal_truth, simulated_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sim_data(tmp_path_factory) -> str:
+    return str(simulated_data(tmp_path_factory.getbasetemp() / "churnlab-sim"))
+
+
+@pytest.fixture(scope="session")
+def analysis(sim_data):
+    return signal_analysis(sim_data)
+
+
+@pytest.fixture(scope="session")
+def truth(sim_data):
+    return signal_truth(sim_data)
+
+
+def expected_direction(sig: pd.Series, planted: str) -> str:
+    """The direction a derived signal must show if the planted effect is right:
+    ``planted`` is ``higher_before_churn`` or ``lower_before_churn``."""
+    higher = planted == "higher_before_churn"
+    if sig["kind"] in (SG.OCCURRED, SG.ROSE):
+        return "risk" if higher else "protective"
+    if sig["kind"] == SG.FELL:
+        return "protective" if higher else "risk"
+    above = "above" in sig["label"]          # alerts: "... above 48 hours" / "... below 7"
+    return "risk" if above == higher else "protective"
+
+
+@pytest.mark.slow
+def test_the_cohort_churners_are_the_simulated_churners_of_the_year(sim_data, analysis):
+    evidence, _, _ = analysis
+    truth_accounts = pd.read_parquet(f"{sim_data}/truth/accounts.parquet")
+    as_of = evidence.as_of
+    start = as_of - pd.DateOffset(months=12)
+    confirmed = as_of - pd.Timedelta(days=S.GRACE_DAYS)
+    churn_date = pd.to_datetime(truth_accounts["churn_date"])
+    expected = set(truth_accounts.loc[truth_accounts["churned"].astype(bool)
+                                      & (churn_date >= start) & (churn_date <= confirmed),
+                                      S.ACCOUNT_ID])
+    cohort = evidence.cohort
+    assert set(cohort.loc[cohort[SG.IS_CHURNER], S.ACCOUNT_ID]) == expected
+    stayers = cohort[~cohort[SG.IS_CHURNER]]
+    assert stayers[SG.REF_DATE].between(start, as_of - pd.Timedelta(days=1)).all()
+
+
+@pytest.mark.slow
+def test_strong_planted_signals_are_found_with_the_planted_direction(analysis, truth):
+    _, _, summary = analysis
+    strong = [et for et, t in truth.items()
+              if t["effect"] and t["lead_time_days"] and t["family"] in ("usage", "competitive")]
+    assert len(strong) >= 6
+    for event_type in strong:
+        rows = summary[summary["event_type"] == event_type]
+        found = [r for _, r in rows.iterrows() if r["direction"] != "none"
+                 and r["direction"] == expected_direction(r, truth[event_type]["direction"])]
+        assert found, f"{event_type}: planted {truth[event_type]['direction']} not found"
+
+
+def _planted_change(planted: str) -> str:
+    return SG.ROSE if planted == "higher_before_churn" else SG.FELL
+
+
+@pytest.mark.slow
+def test_no_reported_signal_contradicts_its_planted_direction(analysis, truth):
+    """Levels (occurred, alerts) and the planted change (a fall of what is planted
+    lower before churn, a rise of what is planted higher) must point the planted way.
+    The opposite change is left free: a rise after an earlier at-risk dip (a saved
+    account recovering, then slipping again) is itself a sign of risk in this world."""
+    _, _, summary = analysis
+    reported = summary[summary["direction"] != "none"]
+    checked = 0
+    for _, row in reported.iterrows():
+        planted = truth[row["event_type"]]
+        if not planted["effect"] or planted["confounded"]:
+            continue
+        if row["kind"] in (SG.FELL, SG.ROSE) and row["kind"] != _planted_change(planted["direction"]):
+            continue
+        assert row["direction"] == expected_direction(row, planted["direction"]), row["signal"]
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.slow
+def test_decoys_are_not_reported_as_findings(analysis, truth):
+    _, table, summary = analysis
+    decoys = [et for et, t in truth.items() if t["decoy"]]
+    assert decoys
+    rows = table[table["event_type"].isin(decoys)]
+    assert len(rows) >= 3 * len(decoys)
+    assert (rows["q_value"] >= 0.05).all(), rows.loc[rows["q_value"] < 0.05, ["signal", "window"]]
+    assert (summary.loc[summary["event_type"].isin(decoys), "direction"] == "none").all()
+
+
+@pytest.mark.slow
+def test_the_confounded_signal_is_no_risk_once_usage_is_accounted_for(analysis, truth):
+    evidence, _, summary = analysis
+    confounded = [et for et, t in truth.items() if t["confounded"]]
+    assert confounded
+    for event_type in confounded:
+        adjusted = SG.compare_adjusted(evidence, event_type)
+        views = adjusted[adjusted["view"] != "naive"]
+        assert set(views["view"]) == {"per active user", "usage-stratified"}
+        q = SG.bh_qvalues(views["p_value"])
+        assert not ((q < 0.05) & (views["lift"] > 1)).any(), views
+        # the naive view does see a difference: that is the trap
+        naive = adjusted[adjusted["view"] == "naive"]
+        assert (naive["p_value"] < 0.05).any()
+        ranked = summary[summary["event_type"] == event_type]
+        assert (ranked["direction"] != "risk").all()
+        text = SG.describe_adjustment(adjusted, "tickets")
+        assert "naive view would have" in text
+
+
+def _median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval of a median from order statistics."""
+    x = np.sort(values)
+    n = x.size
+    lo = int(stats.binom.ppf((1 - level) / 2, n, 0.5))
+    hi = int(stats.binom.isf((1 - level) / 2, n, 0.5))
+    return x[max(lo - 1, 0)], x[min(hi, n - 1)]
+
+
+@pytest.mark.slow
+def test_lead_times_fall_in_the_planted_windows(analysis, truth):
+    evidence, _, summary = analysis
+    leads = SG.lead_time_table(evidence)
+    checked = 0
+    for _, row in summary[summary["direction"] == "risk"].iterrows():
+        planted = truth[row["event_type"]]
+        if not planted["effect"] or not planted["lead_time_days"]:
+            continue
+        start, end = planted["lead_time_days"]
+        # resolution of the method: an appearance is registered by a trailing period
+        # (TRAILING_DAYS) on a weekly grid (LOOK_STEP_DAYS) of weekly rows that count
+        # once their week has ended (7 days); point events are exact to the day.
+        slack = (SG.TRAILING_DAYS + SG.LOOK_STEP_DAYS + 7
+                 if row["kind"] in (SG.FELL, SG.ROSE) else 7)
+        lo, hi = _median_interval(leads.loc[leads["signal"] == row["signal"], "lead_days"].to_numpy())
+        assert lo <= end + slack and hi >= start - slack, (row["signal"], lo, hi, start, end)
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.slow
+def test_strong_risk_signals_also_raise_the_hazard_of_churn(analysis):
+    _, _, summary = analysis
+    top = summary[summary["direction"] == "risk"].head(5)
+    assert len(top) == 5
+    assert (top["hr_lo"] > 1).all(), top[["signal", "hr", "hr_lo", "hr_hi"]]

@@ -955,7 +955,7 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with rank, signal, family, label, kind, direction, window (headline),
+    DataFrame with rank, signal, event_type, family, label, kind, direction, window (headline),
     earliest_window (furthest significant window in the headline direction), lift,
     lift_lo, lift_hi, q_value, prev_churners, prev_stayers, coverage_arr_any,
     lead_median, lead_q25, lead_q75, lead_n, hr, hr_lo, hr_hi, hr_q, lift_mh,
@@ -994,7 +994,7 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
            .drop(columns=["_g", "_k"]).reset_index(drop=True))
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out["sentence"] = out.apply(_sentence, axis=1)
-    cols = ["rank", "signal", "family", "label", "kind", "direction", "window",
+    cols = ["rank", "signal", "event_type", "family", "label", "kind", "direction", "window",
             "earliest_window", "lift", "lift_lo", "lift_hi", "p_value", "q_value",
             "prev_churners", "prev_stayers", "coverage_arr_any", "lead_median", "lead_q25",
             "lead_q75", "lead_n", "hr", "hr_lo", "hr_hi", "hr_q", "lift_mh", "lift_mh_lo",

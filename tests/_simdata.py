@@ -1,0 +1,63 @@
+"""A small simulated SaaS shared by the signal, health and notebook tests.
+
+It is simulated once per test session into pytest's base temporary folder (the
+folder is the cache: a second request finds ``truth/params.json`` and reuses it), and
+the expensive analyses are computed once per process (``functools.lru_cache`` keyed by
+the folder). Sizes are chosen to keep the suite fast while leaving enough churners
+(about 280 in the lookback year) for the planted effects to be measurable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+N_ACCOUNTS, N_MONTHS, SIM_SEED = 2000, 30, 7
+ANALYSIS_SEED = 42
+LANDMARK_ROWS = 3000
+# the health score's out-of-time check: landmark snapshots are the slow part
+HEALTH_STEP_MONTHS = 6
+HEALTH_BOOTSTRAP = 60
+
+
+def simulated_data(base: Path) -> Path:
+    """The simulated SaaS folder (inputs + ``truth/``), simulated on first use."""
+    from churnlab.simulate import PARAMS_FILE, TRUTH_DIR, simulate_saas, write_simulation
+
+    out = Path(base) / f"saas_{N_ACCOUNTS}x{N_MONTHS}_seed{SIM_SEED}"
+    if not (out / TRUTH_DIR / PARAMS_FILE).is_file():
+        write_simulation(simulate_saas(N_ACCOUNTS, N_MONTHS, seed=SIM_SEED), out)
+    return out
+
+
+def signal_truth(data: Path) -> dict:
+    """``truth/signal_effects.yaml``: event type -> planted effect."""
+    with (Path(data) / "truth" / "signal_effects.yaml").open() as fh:
+        return yaml.safe_load(fh)["event_types"]
+
+
+@lru_cache(maxsize=2)
+def signal_analysis(data: str):
+    """(evidence, per-window table, summary) of the leading-signal analysis at the data end."""
+    from churnlab import signals
+    from churnlab.warehouse import open_warehouse
+
+    with open_warehouse(data) as wh:
+        evidence = signals.collect_evidence(wh, None, seed=ANALYSIS_SEED,
+                                            max_landmark_rows=LANDMARK_ROWS)
+    table = signals.analyse_signals(evidence=evidence)
+    return evidence, table, signals.summarise_signals(table)
+
+
+@lru_cache(maxsize=2)
+def health_evaluation(data: str):
+    """The out-of-time evaluation of the health score (default vs learned weights)."""
+    from churnlab import health
+    from churnlab.warehouse import open_warehouse
+
+    with open_warehouse(data) as wh:
+        return health.evaluate_out_of_time(wh, step_months=HEALTH_STEP_MONTHS,
+                                           n_bootstrap=HEALTH_BOOTSTRAP,
+                                           random_state=ANALYSIS_SEED)
