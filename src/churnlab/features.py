@@ -80,59 +80,47 @@ def feature_name(event_type: str, stat: str) -> str:
     return f"{event_type}__{stat}"
 
 
-def _event_aggregates(signal_map: S.SignalMap, windows: Sequence[int]) -> list[str]:
-    """One aggregate expression per feature, over rows ``ev(event_type, value, age)``
-    where ``age`` is days between the event becoming available and T (>= 0)."""
-    exprs: list[str] = []
-    r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
-    for spec in signal_map:
-        is_type = f"event_type = {_lit(spec.event_type)}"
-        col = lambda stat: _ident(feature_name(spec.event_type, stat))  # noqa: E731
-        if spec.kind == "count":
-            for w in windows:
-                exprs.append(f"COALESCE(sum(value) FILTER (WHERE {is_type} AND age < {w}), 0) "
-                             f"AS {col(f'sum_{w}d')}")
-            recent = f"COALESCE(sum(value) FILTER (WHERE {is_type} AND age < {r}), 0)"
-            prior = (f"COALESCE(sum(value) FILTER (WHERE {is_type} AND age >= {r} "
-                     f"AND age < {r + p}), 0)")
-            exprs.append(f"ln(({recent} + 1.0) / ({prior} * {r / p} + 1.0)) AS {col('trend')}")
-        elif spec.kind == "gauge":
-            for w in windows:
-                exprs.append(f"avg(value) FILTER (WHERE {is_type} AND age < {w}) "
-                             f"AS {col(f'mean_{w}d')}")
-            exprs.append(f"arg_min(value, age) FILTER (WHERE {is_type}) AS {col('last')}")
-            recent = f"avg(value) FILTER (WHERE {is_type} AND age < {r})"
-            prior = f"avg(value) FILTER (WHERE {is_type} AND age >= {r} AND age < {r + p})"
-            exprs.append(f"({recent} - {prior}) / NULLIF(abs({prior}), 0) AS {col('trend')}")
-        else:  # flag
-            for w in windows:
-                exprs.append(f"CAST(COALESCE(bool_or({is_type} AND age < {w}), FALSE) AS INTEGER) "
-                             f"AS {col(f'any_{w}d')}")
-        exprs.append(f"COALESCE(min(age) FILTER (WHERE {is_type}), {LOOKBACK_DAYS}) "
-                     f"AS {col('days_since')}")
-    for family in S.FAMILIES:
-        types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
-        if not types:
-            continue
-        in_family = f"event_type IN ({', '.join(_lit(t) for t in types)})"
-        for w in windows:
-            exprs.append(f"count(*) FILTER (WHERE {in_family} AND age < {w}) "
-                         f"AS {_ident(f'fam_{family}__events_{w}d')}")
-    return exprs
+def _contract_sql(as_of, grace_days: int) -> str:
+    """Active accounts at ``as_of`` joined with their account attributes."""
+    account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
+    return f"""
+    WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)})
+    SELECT DATE '{_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
+           pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
+           pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
+           pop.days_to_renewal,
+           (pop.{S.ARR} - pop.arr_12m_ago) / NULLIF(pop.arr_12m_ago, 0) AS arr_change_12m
+    FROM pop
+    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}
+    ORDER BY pop.{S.ACCOUNT_ID}
+    """
 
 
 def snapshot_sql(as_of, signal_map: S.SignalMap, windows: Sequence[int] = WINDOWS,
                  grace_days: int = S.GRACE_DAYS) -> str:
-    """The DuckDB SQL of a point-in-time snapshot at ``as_of`` (see module doc)."""
+    """SQL of the event aggregates of a snapshot: one row per (active account,
+    event type) with window sums, counts, the latest value and the recency.
+
+    One pass over the events with a handful of type-independent aggregates; the
+    per-kind features are derived from this long table in :func:`make_snapshot`.
+    """
     t = f"TIMESTAMP '{_date(as_of)} 00:00:00'"
-    lookback = max(LOOKBACK_DAYS, max(windows), TREND_RECENT_DAYS + TREND_PRIOR_DAYS)
+    r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
+    lookback = max(LOOKBACK_DAYS, max(windows), r + p)
     grain_cases = " ".join(
         f"WHEN {_lit(s.event_type)} THEN {GRAIN_DAYS.get(s.grain, 0)}"
         for s in signal_map if GRAIN_DAYS.get(s.grain, 0))
-    grain = f"CASE e.event_type {grain_cases} ELSE 0 END" if grain_cases else "0"
+    grain = f"CASE e.{S.EVENT_TYPE} {grain_cases} ELSE 0 END" if grain_cases else "0"
     available = f"(e.{S.EVENT_TIME} + to_days(CAST({grain} AS INTEGER)))"
-    aggregates = ",\n        ".join(_event_aggregates(signal_map, windows))
-    account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
+    known = ", ".join(_lit(s.event_type) for s in signal_map)
+    aggs = []
+    for w in sorted(set(windows) | {r}):
+        aggs.append(f"sum(value) FILTER (WHERE age < {w}) AS sum_{w}")
+        aggs.append(f"count(*) FILTER (WHERE age < {w}) AS n_{w}")
+    aggs.append(f"sum(value) FILTER (WHERE age >= {r} AND age < {r + p}) AS sum_prior")
+    aggs.append(f"count(*) FILTER (WHERE age >= {r} AND age < {r + p}) AS n_prior")
+    aggs.append("arg_min(value, age) AS last_value")
+    aggs.append("min(age) AS days_since")
     return f"""
     WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)}),
     ev AS (
@@ -142,41 +130,54 @@ def snapshot_sql(as_of, signal_map: S.SignalMap, windows: Sequence[int] = WINDOW
         WHERE e.{S.EVENT_TIME} < {t}
           AND {available} <= {t}
           AND {available} > {t} - INTERVAL {int(lookback)} DAY
+          AND e.{S.EVENT_TYPE} IN ({known})
           AND e.{S.ACCOUNT_ID} IN (SELECT {S.ACCOUNT_ID} FROM pop)
-    ),
-    agg AS (
-        SELECT {S.ACCOUNT_ID},
-        {aggregates}
-        FROM ev GROUP BY {S.ACCOUNT_ID}
     )
-    SELECT DATE '{_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
-           pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
-           pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
-           pop.days_to_renewal,
-           (pop.{S.ARR} - pop.arr_12m_ago) / NULLIF(pop.arr_12m_ago, 0) AS arr_change_12m,
-           agg.* EXCLUDE ({S.ACCOUNT_ID})
-    FROM pop
-    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}
-    LEFT JOIN agg ON agg.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}
-    ORDER BY pop.{S.ACCOUNT_ID}
+    SELECT {S.ACCOUNT_ID}, event_type, {", ".join(aggs)}
+    FROM ev GROUP BY {S.ACCOUNT_ID}, event_type
     """
 
 
-def _fill_absent(df: pd.DataFrame, signal_map: S.SignalMap, windows: Sequence[int]) -> pd.DataFrame:
-    """Accounts with no events in the lookback get zero counts/flags and capped
-    recency (gauges stay missing: no reading is not a reading of zero)."""
-    fills: dict[str, float] = {}
+def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: S.SignalMap,
+                   windows: Sequence[int]) -> pd.DataFrame:
+    """Turn the (account, event type) aggregates into the documented feature columns.
+    Accounts without events get zero counts/flags and capped recency; gauges with no
+    reading stay missing (no reading is not a reading of zero)."""
+    r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
+    by_type = {t: g.set_index(S.ACCOUNT_ID).reindex(accounts)
+               for t, g in long.groupby("event_type", sort=False)}
+    empty = pd.DataFrame(index=accounts, columns=long.columns.drop([S.ACCOUNT_ID, "event_type"]),
+                         dtype=float)
+    cols: dict[str, pd.Series] = {}
     for spec in signal_map:
+        g = by_type.get(spec.event_type, empty).astype({"last_value": float}, errors="ignore")
+        name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
+        n = {w: g[f"n_{w}"].fillna(0) for w in windows}
         if spec.kind == "count":
-            fills.update({feature_name(spec.event_type, f"sum_{w}d"): 0.0 for w in windows})
-            fills[feature_name(spec.event_type, "trend")] = 0.0
-        elif spec.kind == "flag":
-            fills.update({feature_name(spec.event_type, f"any_{w}d"): 0 for w in windows})
-        fills[feature_name(spec.event_type, "days_since")] = LOOKBACK_DAYS
-    for col in df.columns:
-        if col.startswith("fam_"):
-            fills[col] = 0
-    return df.fillna({c: v for c, v in fills.items() if c in df.columns})
+            for w in windows:
+                cols[name(f"sum_{w}d")] = g[f"sum_{w}"].fillna(0.0).astype(float)
+            recent, prior = g[f"sum_{r}"].fillna(0.0), g["sum_prior"].fillna(0.0)
+            cols[name("trend")] = np.log((recent + 1.0) / (prior * (r / p) + 1.0)).astype(float)
+        elif spec.kind == "gauge":
+            for w in windows:
+                cols[name(f"mean_{w}d")] = (g[f"sum_{w}"] / n[w].where(n[w] > 0)).astype(float)
+            cols[name("last")] = g["last_value"].astype(float)
+            recent = g[f"sum_{r}"] / g[f"n_{r}"].where(g[f"n_{r}"] > 0)
+            prior = g["sum_prior"] / g["n_prior"].where(g["n_prior"] > 0)
+            cols[name("trend")] = ((recent - prior) / prior.abs().where(prior != 0)).astype(float)
+        else:
+            for w in windows:
+                cols[name(f"any_{w}d")] = (n[w] > 0).astype(int)
+        cols[name("days_since")] = g["days_since"].fillna(LOOKBACK_DAYS).astype(int)
+    for family in S.FAMILIES:
+        types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
+        if not types:
+            continue
+        for w in windows:
+            total = sum((by_type.get(t, empty)[f"n_{w}"].fillna(0) for t in types),
+                        pd.Series(0.0, index=accounts))
+            cols[f"fam_{family}__events_{w}d"] = total.astype(int)
+    return pd.DataFrame(cols, index=accounts)
 
 
 def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
@@ -193,9 +194,11 @@ def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
     -------
     DataFrame, one row per active account, sorted by account_id.
     """
-    df = wh.query(snapshot_sql(as_of, wh.signal_map, windows, grace_days))
-    df = _fill_absent(df, wh.signal_map, windows)
-    return df
+    contract = wh.query(_contract_sql(as_of, grace_days))
+    long = wh.query(snapshot_sql(as_of, wh.signal_map, windows, grace_days))
+    wide = _wide_features(long, pd.Index(contract[S.ACCOUNT_ID], name=S.ACCOUNT_ID),
+                          wh.signal_map, windows)
+    return pd.concat([contract.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
