@@ -705,7 +705,7 @@ class _World:
         draws = rng.random((2, at.size))
         eval_churn = decide & (draws[0] < self.q[at]) & (not burn)
         recover = decide & ~eval_churn
-        lapse = (~self.evaluating[at] & ~nw_churn & (not burn)
+        lapse = (~self.evaluating[at] & (self.nw_day[at] == NEVER) & (not burn)
                  & (draws[1] < self._lapse_prob(at, self.health(at))))
         if nw_churn.any():
             self._churn(at[nw_churn], b[nw_churn], path=2)
