@@ -22,7 +22,7 @@ demo: setup  ## simulate the demo SaaS, validate it, build point-in-time feature
 	$(PY) -m churnlab.cli demo --raw $(DEMO_RAW) --processed $(DEMO_OUT) --accounts $(ACCOUNTS) --months $(MONTHS) --seed $(SEED)
 
 test: setup  ## run the whole test suite
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: setup  ## time simulate + features at 5k and 50k accounts (writes benchmarks/RESULTS.md)
 	$(PY) benchmarks/bench_foundation.py
