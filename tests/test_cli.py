@@ -82,3 +82,19 @@ def test_demo_runs_end_to_end_and_reuses_its_simulation(tmp_path, capsys):
     again = pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet")
     pd.testing.assert_frame_equal(first, again)
     assert json.loads((processed / "manifest.json").read_text())["fingerprint"] == manifest["fingerprint"]
+
+
+@pytest.mark.slow
+def test_signals_command_writes_the_analysis_and_ranked_sentences(tmp_path, capsys):
+    from churnlab.simulate import simulate_saas, write_simulation
+
+    data = write_simulation(simulate_saas(400, 24, seed=11), tmp_path / "saas")
+    out, summary = tmp_path / "signals.parquet", tmp_path / "summary.csv"
+    assert main(["-q", "signals", "--data", str(data), "--out", str(out),
+                 "--summary-out", str(summary), "--top", "3"]) == EXIT_OK
+    table, ranked = pd.read_parquet(out), pd.read_csv(summary)
+    assert {"signal", "event_type", "family", "window", "n_churners"} <= set(table.columns)
+    assert ranked["sentence"].str.len().gt(20).all()
+    assert "before churn" in ranked["sentence"].iloc[0]
+    printed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  - ")]
+    assert printed == [f"  - {s}" for s in ranked["sentence"].head(3)]

@@ -106,6 +106,25 @@ def cmd_landmarks(args) -> int:
     return EXIT_OK
 
 
+def cmd_signals(args) -> int:
+    from churnlab.signals import analyse_signals, summarise_signals
+    from churnlab.storage import write_frame
+
+    with _open_valid(args) as wh:
+        table = analyse_signals(wh, as_of=args.as_of, lookback_months=args.lookback_months,
+                                seed=args.seed)
+    summary = summarise_signals(table)
+    write_frame(table, args.out)
+    if args.summary_out:
+        write_frame(summary, args.summary_out)
+    print(f"{len(table)} signal x window tests -> {args.out}")
+    column = next((c for c in ("sentence", "summary") if c in summary.columns), None)
+    if column:
+        for line in summary[column].head(args.top):
+            print(f"  - {line}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     """Simulate (or reuse) the demo SaaS, validate it, build features and landmarks."""
     import json
@@ -198,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True)
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("signals", help="leading signals of last year's churners")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, default=None, help="default: the data's end")
+    p.add_argument("--lookback-months", type=_positive_int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="per signal and window (.parquet/.csv)")
+    p.add_argument("--summary-out", type=Path, default=None, help="one ranked row per signal")
+    p.add_argument("--top", type=int, default=10, help="summary lines to print")
+    p.set_defaults(func=cmd_signals)
 
     p = sub.add_parser("landmarks", help="monthly feature snapshots with survival labels")
     data_args(p)
