@@ -158,25 +158,52 @@ def family_feature_frame(snapshot: pd.DataFrame, signal_map: S.SignalMap, family
     return pd.DataFrame(cols, index=snapshot.index)
 
 
-def _fit_nonneg_logistic(scores: np.ndarray, y: np.ndarray, sample_weight=None) -> np.ndarray:
-    """Coefficients beta >= 0 of logit P(churn) = b0 - scores @ beta (scores in 0-1)."""
+def _fit_nonneg_logistic(scores: np.ndarray, y: np.ndarray, sample_weight=None,
+                         start: np.ndarray | None = None, max_iter: int = 50,
+                         tol: float = 1e-8) -> np.ndarray:
+    """Coefficients beta >= 0 of logit P(churn) = b0 - scores @ beta (scores in 0-1).
+
+    Iteratively reweighted least squares with a non-negative least-squares step
+    (:func:`scipy.optimize.nnls`; the free intercept enters as two non-negative
+    columns +1 / -1). Scores are centred first (the intercept absorbs the shift), which
+    keeps the problem well conditioned. ``start`` warm-starts beta (e.g. in a
+    bootstrap)."""
     n, k = scores.shape
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-
-    def nll(theta):
-        b0, beta = theta[0], theta[1:]
-        eta = b0 - scores @ beta
-        # log(1 + exp(eta)) - y * eta, stably
-        loss = np.sum(w * (np.logaddexp(0.0, eta) - y * eta))
-        p = 1.0 / (1.0 + np.exp(-eta))
-        g_eta = w * (p - y)
-        return loss, np.concatenate([[g_eta.sum()], -(scores.T @ g_eta)])
-
+    y = np.asarray(y, float)
+    centred = scores - np.average(scores, axis=0, weights=w)
+    design = np.column_stack([np.ones(n), -np.ones(n), -centred])
     base = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
-    theta0 = np.concatenate([[np.log(base / (1 - base))], np.zeros(k)])
-    res = optimize.minimize(nll, theta0, jac=True, method="L-BFGS-B",
-                            bounds=[(None, None)] + [(0.0, None)] * k)
-    return np.maximum(res.x[1:], 0.0)
+    b0 = np.log(base / (1 - base))
+    beta = np.zeros(k) if start is None else np.maximum(np.asarray(start, float), 0.0)
+    theta = np.concatenate([[max(b0, 0.0), max(-b0, 0.0)], beta])
+
+    def deviance(t):
+        eta = design @ t
+        return np.sum(w * (np.logaddexp(0.0, eta) - y * eta))
+
+    current = deviance(theta)
+    for _ in range(max_iter):
+        eta = design @ theta
+        mu = np.clip(1.0 / (1.0 + np.exp(-eta)), 1e-9, 1 - 1e-9)
+        var = mu * (1 - mu)
+        root = np.sqrt(w * var)
+        proposal, _ = optimize.nnls(design * root[:, None], root * (eta + (y - mu) / var),
+                                    maxiter=50 * (k + 2))
+        # step halving keeps every iteration a descent step
+        step, new = 1.0, deviance(proposal)
+        while new > current + 1e-12 and step > 1e-4:
+            step /= 2
+            candidate = theta + step * (proposal - theta)
+            new = deviance(candidate)
+            proposal = candidate if new <= current + 1e-12 else proposal
+        if new > current + 1e-12:
+            break
+        converged = abs(current - new) <= tol * (abs(current) + 1.0)
+        theta, current = proposal, new
+        if converged:
+            break
+    return np.maximum(theta[2:], 0.0)
 
 
 def _normalise(beta: np.ndarray) -> np.ndarray:
@@ -207,6 +234,7 @@ class HealthScore(BaseEstimator):
     families_ : families scored.
     features_ : family -> model input column names.
     directions_ : DataFrame family, feature, coef (standardised), direction.
+    coef_ : the non-negative logistic coefficients of the sub-scores (0-1 scale).
     weights_ : learned weights (Series over ``families_``, >= 0, sum 1).
     weights_ci_ : DataFrame (family x lo / hi) bootstrap percentile intervals.
     default_weights_ : the articles' weights over ``families_``.
@@ -282,8 +310,8 @@ class HealthScore(BaseEstimator):
         self.default_weights_ = (default_weights(self.families_) if has_default else
                                  pd.Series(np.nan, index=self.families_, name=DEFAULT))
         s = oof.to_numpy() / 100
-        self.weights_ = pd.Series(_normalise(_fit_nonneg_logistic(s, y)),
-                                  index=self.families_, name=LEARNED)
+        self.coef_ = _fit_nonneg_logistic(s, y)
+        self.weights_ = pd.Series(_normalise(self.coef_), index=self.families_, name=LEARNED)
         self.weights_ci_, self.weights_boot_ = self._bootstrap(s, y, groups)
         # data-suggested thresholds, from out-of-fold overall scores
         self.thresholds_ = {
@@ -317,7 +345,8 @@ class HealthScore(BaseEstimator):
             keep = weight > 0
             if y[keep].min() == y[keep].max():
                 continue
-            draws.append(_normalise(_fit_nonneg_logistic(s[keep], y[keep], weight[keep])))
+            draws.append(_normalise(_fit_nonneg_logistic(s[keep], y[keep], weight[keep],
+                                                         start=self.coef_)))
         boot = pd.DataFrame(draws, columns=self.families_)
         if boot.empty:
             ci = pd.DataFrame({"lo": np.nan, "hi": np.nan}, index=self.families_)
