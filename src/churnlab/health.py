@@ -8,9 +8,11 @@ features (:func:`churnlab.features.make_snapshot`) of that family's event types:
 ========  ===============================================================
 kind      features used
 ========  ===============================================================
-count     ``log1p(sum_90d)``, ``trend`` (last 30 days vs the 3 months before)
-gauge     ``mean_90d``, ``trend``, and a "no reading in 90 days" indicator
-flag      ``any_30d``, ``any_90d``, ``any_180d``
+count     ``log1p(sum_30d)``, ``log1p(sum_90d)``, ``trend`` (last 30 days vs
+          the 3 months before), ``days_since``
+gauge     ``mean_30d``, ``mean_90d``, ``last``, ``trend``, a "no reading in 90
+          days" indicator and, with an alert threshold, "90-day mean beyond it"
+flag      ``any_30d``, ``any_90d``, ``any_180d``, ``days_since``
 family    ``log1p(fam_<family>__events_90d)``
 ========  ===============================================================
 
@@ -137,8 +139,10 @@ def family_feature_frame(snapshot: pd.DataFrame, signal_map: S.SignalMap, family
         et = spec.event_type
         get = lambda stat: snapshot.get(F.feature_name(et, stat))  # noqa: E731
         if spec.kind == "count":
-            if get("sum_90d") is not None:
-                cols[f"{et}__log_sum_90d"] = np.log1p(get("sum_90d").astype(float).clip(lower=0))
+            for w in (30, 90):
+                if get(f"sum_{w}d") is not None:
+                    cols[f"{et}__log_sum_{w}d"] = np.log1p(
+                        get(f"sum_{w}d").astype(float).clip(lower=0))
             if get("trend") is not None:
                 cols[f"{et}__trend"] = get("trend").astype(float).clip(-TREND_CLIP, TREND_CLIP)
         elif spec.kind == "gauge":
@@ -146,12 +150,21 @@ def family_feature_frame(snapshot: pd.DataFrame, signal_map: S.SignalMap, family
             if mean is not None:
                 cols[f"{et}__mean_90d"] = mean.astype(float)
                 cols[f"{et}__no_reading_90d"] = mean.isna().astype(float)
+                if spec.alert_below is not None:
+                    cols[f"{et}__alert_90d"] = (mean < spec.alert_below).astype(float)
+                elif spec.alert_above is not None:
+                    cols[f"{et}__alert_90d"] = (mean > spec.alert_above).astype(float)
+            for stat in ("mean_30d", "last"):
+                if get(stat) is not None:
+                    cols[f"{et}__{stat}"] = get(stat).astype(float)
             if get("trend") is not None:
                 cols[f"{et}__trend"] = get("trend").astype(float).clip(-TREND_CLIP, TREND_CLIP)
         else:
             for w in (30, 90, 180):
                 if get(f"any_{w}d") is not None:
                     cols[f"{et}__any_{w}d"] = get(f"any_{w}d").astype(float)
+        if spec.kind != "gauge" and get("days_since") is not None:
+            cols[f"{et}__days_since"] = get("days_since").astype(float)
     fam = snapshot.get(f"fam_{family}__events_90d")
     if fam is not None:
         cols[f"fam_{family}__log_events_90d"] = np.log1p(fam.astype(float).clip(lower=0))
