@@ -158,3 +158,87 @@ def test_tier_table_counts_churn_and_arr_per_tier():
     assert t.loc["red", "n"] == 1           # the unknown outcome is left out
     assert t["share_of_churned_arr"].sum() == pytest.approx(1.0)
     assert t.loc["red", "share_of_churned_arr"] == pytest.approx(40 / 60)
+
+
+# ========================================== out of time, on a simulated SaaS
+from _simdata import health_evaluation, simulated_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sim_data(tmp_path_factory) -> str:
+    return str(simulated_data(tmp_path_factory.getbasetemp() / "churnlab-sim"))
+
+
+@pytest.fixture(scope="session")
+def evaluation(sim_data):
+    return health_evaluation(sim_data)
+
+
+def _auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil (1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    return float(np.sqrt((auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2)
+                          + (n_neg - 1) * (q2 - auc ** 2)) / (n_pos * n_neg)))
+
+
+@pytest.mark.slow
+def test_the_evaluation_trains_before_the_score_date_and_judges_after_it(evaluation):
+    ev = evaluation
+    assert ev.training_dates
+    horizon = pd.Timedelta(days=ev.horizon_days + S.GRACE_DAYS)
+    assert max(ev.training_dates) + horizon <= ev.score_date
+    assert ev.score_date + horizon <= ev.outcome_end
+    assert (pd.to_datetime(ev.scores["landmark"]) == ev.score_date).all()
+    assert ev.metrics["churners_within_horizon"].iloc[0] >= 50
+
+
+@pytest.mark.slow
+def test_learned_weights_do_at_least_as_well_as_the_defaults_out_of_time(evaluation):
+    """On 2,000 simulated accounts the learned weights gain about +0.01 concordance
+    and AUC over the articles' defaults; the paired bootstrap interval of that gain
+    includes zero at this size, so the test asserts only that the learned weighting is
+    ahead and that "worse than the default" is outside the interval's upper bound.
+    (On the 5,000-account demo the gain is measured again and quoted in the issue note.)"""
+    d = evaluation.differences.set_index("metric")
+    for metric in ("concordance", f"auc_{evaluation.horizon_days}d"):
+        assert d.loc[metric, "learned_minus_default"] > 0, metric
+        assert d.loc[metric, "hi"] > 0
+        assert d.loc[metric, "lo"] <= d.loc[metric, "learned_minus_default"] <= d.loc[metric, "hi"]
+    m = evaluation.metrics.set_index("weighting")
+    assert (m[["concordance", "auc_90d", f"auc_{evaluation.horizon_days}d"]] > 0.6).all().all()
+
+
+@pytest.mark.slow
+def test_the_families_the_articles_do_not_weigh_carry_weight(evaluation):
+    model = evaluation.model
+    extra = [f for f in model.families_ if f not in H.CORE_FAMILIES]
+    assert extra
+    share = model.weights_boot_[extra].sum(axis=1)
+    assert share.quantile(0.025) > 0       # the bootstrap interval of their total excludes 0
+    m = evaluation.metrics.set_index("weighting")
+    assert m.loc[H.LEARNED, "concordance"] > m.loc[H.LEARNED_CORE, "concordance"]
+
+
+@pytest.mark.slow
+def test_sub_scores_with_planted_effects_rank_next_periods_churners(evaluation):
+    df = evaluation.scores
+    outcome = f"churn_{evaluation.horizon_days}d"
+    known = df[df[outcome].notna()]
+    y = known[outcome].to_numpy()
+    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+    for family in ("usage", "engagement", "support", "outcomes", "lifecycle"):
+        auc = H._auc(y, known[f"score_{family}"].to_numpy())
+        assert auc - 1.96 * _auc_standard_error(auc, n_pos, n_neg) > 0.5, (family, auc)
+
+
+@pytest.mark.slow
+def test_tiers_concentrate_next_periods_churn(evaluation):
+    t = evaluation.tiers
+    data = t[(t["weighting"] == H.LEARNED) & (t["scheme"] == "data")].set_index("tier")
+    assert data.loc["red", "churn_rate"] > data.loc["yellow", "churn_rate"] \
+        > data.loc["green", "churn_rate"]
+    assert data.loc["red", "churn_rate"] > evaluation.model.base_rate_
+    f = evaluation.flagged.set_index(["weighting", "scheme"]).loc[(H.LEARNED, "data")]
+    assert f["share_churned_arr_red_or_yellow"] > f["share_accounts_red_or_yellow"]
+    cuts = evaluation.model.thresholds_[H.LEARNED]
+    assert 0 < cuts["yellow"] <= cuts["green"] <= 100

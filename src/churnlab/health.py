@@ -53,7 +53,7 @@ data) exceeds twice the base rate (red) and the base rate (yellow).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -506,6 +506,8 @@ class HealthEvaluation:
     weights : default, learned (all families), learned over the core five, with intervals.
     scores : per account at T: scores of each weighting and the outcome.
     model, model_core : the fitted :class:`HealthScore` objects.
+    training_dates : the landmark dates the models were trained on (all with their
+        whole horizon observed by the score date).
     """
 
     score_date: pd.Timestamp
@@ -519,6 +521,7 @@ class HealthEvaluation:
     scores: pd.DataFrame
     model: HealthScore
     model_core: HealthScore
+    training_dates: list = field(default_factory=list)
 
 
 def _auc(y: np.ndarray, health: np.ndarray) -> float:
@@ -656,8 +659,10 @@ def evaluate_out_of_time(wh, as_of=None, score_date=None, horizon_days: int = 18
         core.weights_table()[["family", LEARNED, "learned_lo", "learned_hi"]].rename(
             columns={LEARNED: LEARNED_CORE, "learned_lo": "core_lo", "learned_hi": "core_hi"}),
         on="family", how="left")
+    dates = sorted(pd.to_datetime(snapshots[F.LANDMARK]).unique())
     return HealthEvaluation(t, obs_end, horizon_days, metrics, differences, tiers,
-                            pd.DataFrame(flagged), weights, df, model, core)
+                            pd.DataFrame(flagged), weights, df, model, core,
+                            [pd.Timestamp(d) for d in dates])
 
 
 def _paired_differences(df: pd.DataFrame, horizon_days: int, n_bootstrap: int,
