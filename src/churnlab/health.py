@@ -501,8 +501,8 @@ class HealthEvaluation:
         horizon, and before the next renewal, with n and churners per metric.
     differences : learned minus default, per metric, with paired bootstrap intervals.
     tiers : churn rate and ARR per weighting x tier scheme x tier.
-    flagged : per weighting x tier scheme: share of the next period's churned ARR that
-        was red or yellow at T.
+    flagged : per weighting x tier scheme: share of the next period's churned ARR (and
+        of its churners, and of all accounts) that was red or yellow at T.
     weights : default, learned (all families), learned over the core five, with intervals.
     scores : per account at T: scores of each weighting and the outcome.
     model, model_core : the fitted :class:`HealthScore` objects.
@@ -649,6 +649,9 @@ def evaluate_out_of_time(wh, as_of=None, score_date=None, horizon_days: int = 18
                                     "share_of_churned_arr"].sum(),
                                 share_churned_arr_red=tt.loc[tt["tier"] == "red",
                                                              "share_of_churned_arr"].sum(),
+                                share_churners_red_or_yellow=tt.loc[
+                                    tt["tier"].isin(["red", "yellow"]), "churned"].sum()
+                                / max(tt["churned"].sum(), 1),
                                 share_accounts_red_or_yellow=tt.loc[
                                     tt["tier"].isin(["red", "yellow"]), "n"].sum()
                                 / max(tt["n"].sum(), 1)))
@@ -725,13 +728,14 @@ def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None 
     for _, row in risk.head(top).iterrows():
         lines.append(f"{int(row['rank'])}. {row['sentence']}")
     if len(risk):
-        early = risk.loc[risk["lead_median"].idxmax()] if risk["lead_median"].notna().any() \
-            else None
+        listed = risk.head(top)
+        early = (listed.loc[listed["lead_median"].idxmax()]
+                 if listed["lead_median"].notna().any() else None)
         fam = risk.groupby("family").size().sort_values(ascending=False)
         lines += ["", f"Risk signals by family: "
                   + ", ".join(f"{f} {n}" for f, n in fam.items()) + "."]
         if early is not None:
-            lines.append(f"The earliest warning is *{early['label']}*, a median "
+            lines.append(f"Of these, the earliest warning is *{early['label']}*, a median "
                          f"{early['lead_median']:.0f} days before churn: time enough for a "
                          f"save play if it triggers one.")
     lines.append("")
@@ -785,6 +789,8 @@ def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None 
             f"{th.get('green', float('nan')):.1f} (churn risk above twice / once the base "
             f"rate of {_pct(evaluation.model.base_rate_)}); with those cuts "
             f"{_pct(fl.loc[(LEARNED, 'data'), 'share_churned_arr_red_or_yellow'])} of churned "
-            f"ARR was red or yellow, while "
-            f"{_pct(fl.loc[(LEARNED, 'data'), 'share_accounts_red_or_yellow'])} of accounts were.")
+            f"ARR and {_pct(fl.loc[(LEARNED, 'data'), 'share_churners_red_or_yellow'])} of "
+            f"churned accounts had been red or yellow, while "
+            f"{_pct(fl.loc[(LEARNED, 'data'), 'share_accounts_red_or_yellow'])} of all accounts "
+            f"were.")
     return "\n".join(lines).rstrip() + "\n"
