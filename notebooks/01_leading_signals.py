@@ -39,7 +39,7 @@ cohort_metric = "weekly_active_users__mean_90d"
 horizon_days = 180
 n_bootstrap = 200
 training_step_months = 1
-max_landmark_rows = 20000
+max_landmark_rows = 8000
 
 # %%
 # %matplotlib inline

@@ -314,7 +314,9 @@ def test_no_reported_signal_contradicts_its_planted_direction(analysis, truth):
         planted = truth[row["event_type"]]
         if not planted["effect"] or planted["confounded"]:
             continue
-        if row["kind"] in (SG.FELL, SG.ROSE) and row["kind"] != _planted_change(planted["direction"]):
+        opposite_change = (row["kind"] in (SG.FELL, SG.ROSE)
+                           and row["kind"] != _planted_change(planted["direction"]))
+        if opposite_change:
             continue
         assert row["direction"] == expected_direction(row, planted["direction"]), row["signal"]
         checked += 1
@@ -376,7 +378,8 @@ def test_lead_times_fall_in_the_planted_windows(analysis, truth):
         # once their week has ended (7 days); point events are exact to the day.
         slack = (SG.TRAILING_DAYS + SG.LOOK_STEP_DAYS + 7
                  if row["kind"] in (SG.FELL, SG.ROSE) else 7)
-        lo, hi = _median_interval(leads.loc[leads["signal"] == row["signal"], "lead_days"].to_numpy())
+        days = leads.loc[leads["signal"] == row["signal"], "lead_days"].to_numpy()
+        lo, hi = _median_interval(days)
         assert lo <= end + slack and hi >= start - slack, (row["signal"], lo, hi, start, end)
         checked += 1
     assert checked >= 8

@@ -470,7 +470,8 @@ def make_training_set(wh, as_of=None, horizon_days: int = 180, lookback_months: 
     as_of = lifecycle.observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     dates = training_dates(as_of, horizon_days, lookback_months, step_months, grace_days)
     if not dates:
-        raise ValueError(f"no landmark date has {horizon_days} days of follow-up before {as_of.date()}")
+        raise ValueError(f"no landmark date has {horizon_days} days of follow-up "
+                         f"before {as_of.date()}")
     land = F.make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of, progress=progress)
     labels = (land[F.EVENT].astype(bool) & (land[F.DURATION] <= horizon_days)).astype(int)
     return land, labels.rename("churned_within_horizon")
@@ -782,7 +783,8 @@ def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None 
                     & (t["tier"] == "red")].iloc[0]
         lines.append(
             f"**Tiers.** With the articles' cuts (green >= 80, yellow 60-79, red < 60) the "
-            f"learned score put {_pct(fl.loc[(LEARNED, 'articles'), 'share_churned_arr_red_or_yellow'])} "
+            f"learned score put "
+            f"{_pct(fl.loc[(LEARNED, 'articles'), 'share_churned_arr_red_or_yellow'])} "
             f"of the next {h} days' churned ARR in red or yellow beforehand (red alone: "
             f"{red_art['n']:,} accounts, churn rate {_pct(red_art['churn_rate'])}). The data "
             f"suggests red below {th.get('yellow', float('nan')):.1f} and yellow below "

@@ -44,14 +44,15 @@ that test rather than counted as "no signal".
 churners and stayers; lift = ratio of the two prevalences with a 95% Katz interval on
 the log scale (0.5 added to every cell when a count is zero); Fisher's exact p-value;
 Benjamini-Hochberg q-values across every test of the run; a Mantel-Haenszel lift
-stratified by usage quintile in the same window (what is left once the account's
-usage level is held fixed); coverage (share of churned ARR in which the signal
-appeared in the window); lead time (days between the signal's first appearance in the
-``max(window)`` days before churn and the churn); and a univariate Cox hazard ratio of
-churn within ``hr_horizon_days`` for accounts that showed the signal in any window
-before a landmark (accounts observable over the whole horizon), on monthly landmarks of the active base in the lookback year (one
-landmark per account, drawn with ``seed``, so rows are independent; lifelines; one
-ratio per signal, with Benjamini-Hochberg q-values of its own).
+stratified by usage quintile in the same window (what is left once the account's usage
+level is held fixed); coverage (share of churned ARR in which the signal appeared in the
+window); lead time (days between the signal's first appearance in the ``max(window)``
+days before churn and the churn); and a univariate Cox hazard ratio of churn within
+``hr_horizon_days`` for accounts that showed the signal in any window before a landmark
+(accounts observable over the whole horizon), on monthly landmarks of the active base in
+the lookback year (one landmark per account, drawn with ``seed``, so rows are
+independent; lifelines; one ratio per signal, with Benjamini-Hochberg q-values of its
+own).
 
 :func:`summarise_signals` ranks signals by strength and earliness and writes one
 sentence per signal; :func:`compare_adjusted` puts a confounded signal's naive view next
@@ -634,7 +635,8 @@ class SignalEvidence:
         for s in self.signals:
             if s.signal == name:
                 return s
-        raise KeyError(f"unknown signal {name!r}; known: {', '.join(s.signal for s in self.signals)}")
+        known = ", ".join(s.signal for s in self.signals)
+        raise KeyError(f"unknown signal {name!r}; known: {known}")
 
 
 def _usage_signal(signal_map: S.SignalMap, usage_signal: str | None) -> str | None:
