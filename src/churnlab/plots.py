@@ -109,6 +109,7 @@ def plot_lift_by_family(summary: pd.DataFrame, include_none: bool = False) -> Fi
     ax.set_yticks(y, [f"{_short(lbl, 42)}  ({w} d)" for lbl, w in
                       zip(order["label"], order["window"])], fontsize="small")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
     ax.axvline(1, color=INK, lw=1, ls="--")
     ax.set_xlabel("lift: how many times more common among churners than renewals (log scale)")
     # family bands
