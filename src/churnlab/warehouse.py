@@ -160,7 +160,10 @@ def open_warehouse(data: str | Path, signal_map: str | Path | None = None,
     if not data.exists():
         raise DataSourceError(f"data location does not exist: {data}")
     con = duckdb.connect(":memory:")
-    con.execute("SET enable_progress_bar = false")
+    try:  # quiet in terminals; inside a Jupyter kernel DuckDB refuses without ipywidgets
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
