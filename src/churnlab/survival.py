@@ -1,0 +1,909 @@
+"""Time-to-churn models, a rolling-origin backtest, model artifacts and account scores.
+
+Approach (why a discrete-time hazard on the contract calendar)
+---------------------------------------------------------------
+B2B churn concentrates at renewal dates: an annual account can only leave when its term
+ends, a monthly one at any month. The champion family is therefore a **discrete-time
+(monthly) hazard model** fitted on landmark *person-months*: every monthly landmark row
+(:func:`churnlab.features.make_landmarks`) is one account-month whose outcome is "churned
+before the next landmark" (rows whose month is not fully observed, and confirmed by the
+grace period, at the training cut-off are left out). Its inputs are the point-in-time
+features plus contract-calendar covariates derived from the snapshot (renewal falls in
+this month, monthly term). Forward projection is month by month: the calendar is known
+in advance (``days_to_renewal`` decreases by the month's length and resets to the term
+at a renewal, tenure grows), the behavioural features are held at their as-of values, so
+
+    S(t) = prod_k (1 - h_k)  and  P(churn within h) = 1 - S(h).
+
+Within a month the hazard's mass sits on the renewal date when a renewal falls inside
+the month (that is when annual accounts leave) and is spread evenly otherwise, so
+``P(churn before renewal) == P(churn within days_to_renewal)`` exactly and the renewal
+month's whole risk counts before the renewal.
+
+Two hazard learners: gradient-boosted trees (xgboost ``binary:logistic``) and an L2
+logistic regression. lifelines Cox PH (stratified by term class after the PH test,
+account-clustered robust errors) and a parametric AFT (Weibull vs log-normal by AIC) run
+on the landmark time axis (days since the landmark) with a compact screened feature set;
+a 90-day logistic classifier and the health score are the baselines. All models share
+one interface: ``fit(landmark_rows) -> self``, ``predict_survival(snapshot, times)``,
+``risk_score(snapshot)``, ``predict_horizons(snapshot)`` and ``contributions(snapshot)``.
+
+Remaining lifetime: ``expected_remaining_days`` is the mean lifetime *restricted* to
+``MAX_DAYS`` (730 days, the projection horizon): integral of S(t) from 0 to 730, given
+the account is active at the as-of date. ``median_remaining_days`` is the first day S(t)
+<= 0.5, NaN when the curve stays above 0.5 for the whole 730 days (read ">730").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnlab import features as F
+from churnlab import lifecycle
+from churnlab import schema as S
+from churnlab.storage import atomic_dir, write_json
+
+log = logging.getLogger(__name__)
+
+MONTH_DAYS = 30.4375
+MAX_DAYS = 730
+HORIZONS = (30, 90, 180)
+PROJECTION_MONTHS = int(np.ceil(MAX_DAYS / MONTH_DAYS)) + 1
+MODEL_FILE = "model.joblib"
+CARD_FILE = "card.json"
+CHAMPION_FILE = "champion.json"
+SURVIVAL_KINDS = ("hazard_xgb", "hazard_logit", "cox", "aft")
+BASELINE_KINDS = ("logistic_90d", "health")
+# derived inputs and the snapshot column each one comes from (contributions fold back)
+DERIVED = {"renewal_in_month": "days_to_renewal", "is_monthly": S.TERM_MONTHS}
+SCORE_COLUMNS = ["account_id", "as_of", "arr", "next_renewal", "days_to_renewal",
+                 "p_churn_30d", "p_churn_90d", "p_churn_180d", "p_churn_before_renewal",
+                 "expected_remaining_days", "median_remaining_days", "expected_arr_lost_90d",
+                 "expected_arr_lost_before_renewal", "risk_score", "risk_rank", "model_id"]
+
+
+class SurvivalInputError(ValueError):
+    """Input rows a survival model cannot use (names the column and rule)."""
+
+
+# ------------------------------------------------------------------ input checks
+def check_columns(df: pd.DataFrame, columns, what: str = "snapshot") -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SurvivalInputError(f"{what}: missing column(s) {missing}")
+
+
+def check_labels(df: pd.DataFrame) -> None:
+    check_columns(df, [F.DURATION, F.EVENT, F.LANDMARK], "landmark rows")
+    bad = df.index[(df[F.DURATION] < 0) | df[F.DURATION].isna()]
+    if len(bad):
+        raise SurvivalInputError(f"landmark rows: column {F.DURATION} must be >= 0 "
+                                 f"({len(bad)} rows, first index {bad[0]})")
+    if not df[F.EVENT].isin([0, 1, True, False]).all():
+        raise SurvivalInputError(f"landmark rows: column {F.EVENT} must be 0/1")
+    if len(df) == 0 or int(df[F.EVENT].sum()) == 0:
+        raise SurvivalInputError("landmark rows: no churn event to learn from "
+                                 f"({len(df)} rows)")
+
+
+# ------------------------------------------------------------------ training labels
+def month_days(landmark) -> np.ndarray:
+    """Days from each landmark to the same day next month."""
+    t = pd.to_datetime(pd.Series(landmark))
+    return ((t + pd.DateOffset(months=1)) - t).dt.days.to_numpy()
+
+
+def training_rows(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAYS
+                  ) -> pd.DataFrame:
+    """Landmark rows with labels as they were observable at ``cutoff``.
+
+    :func:`churnlab.features.censor_at` keeps churns confirmed (churn + grace) by the
+    cutoff; as a churn needs the grace period to be seen, every other row is censored at
+    ``cutoff - grace`` (the last date for which "no churn" is known), and landmarks on
+    or after that date are dropped. Nothing after ``cutoff`` can reach a model.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    seen_until = cutoff - pd.Timedelta(days=grace_days)
+    out = F.censor_at(landmarks, cutoff, grace_days)
+    t = pd.to_datetime(out[F.LANDMARK])
+    out = out[t < seen_until].copy()
+    t = pd.to_datetime(out[F.LANDMARK])
+    cap = (seen_until - t).dt.days.to_numpy()
+    ev = out[F.EVENT].to_numpy().astype(bool)
+    out[F.DURATION] = np.where(ev, out[F.DURATION], np.minimum(out[F.DURATION], cap)).astype(int)
+    out = out[out[F.DURATION] > 0]
+    return out.reset_index(drop=True)
+
+
+def person_months(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """One person-month per landmark row: (rows whose month is fully observed,
+    1 if the account churned before the next landmark)."""
+    md = month_days(rows[F.LANDMARK])
+    ev = rows[F.EVENT].to_numpy().astype(bool) & (rows[F.DURATION].to_numpy() <= md)
+    keep = ev | (rows[F.DURATION].to_numpy() >= md)
+    return rows[keep].reset_index(drop=True), ev[keep].astype(int)
+
+
+# ------------------------------------------------------------------ calendar
+def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.DataFrame:
+    """Model inputs of the snapshot ``elapsed_days`` later on its contract calendar:
+    days to renewal decrease and reset to the term at a renewal, tenure grows,
+    everything else is held. Adds the derived ``renewal_in_month`` / ``is_monthly``."""
+    x = snapshot
+    if elapsed_days:
+        x = snapshot.copy()
+        term_days = np.maximum(x[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
+        dtr = x["days_to_renewal"].to_numpy(float) - elapsed_days
+        k = np.ceil(np.maximum(-dtr, 0) / term_days + 1e-12) * (dtr <= 0)
+        x["days_to_renewal"] = dtr + k * term_days
+        x["tenure_days"] = x["tenure_days"].to_numpy(float) + elapsed_days
+    else:
+        x = snapshot.copy()
+    x["renewal_in_month"] = (x["days_to_renewal"].to_numpy(float) <= MONTH_DAYS).astype(float)
+    x["is_monthly"] = (x[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
+    return x
+
+
+def renewal_offsets(snapshot: pd.DataFrame, n_months: int) -> np.ndarray:
+    """(n, n_months) day offset of a renewal inside each projected month (NaN if none)."""
+    term_days = np.maximum(snapshot[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
+    dtr = snapshot["days_to_renewal"].to_numpy(float)
+    out = np.full((len(snapshot), n_months), np.nan)
+    for k in range(n_months):
+        lo = k * MONTH_DAYS
+        # first renewal at or after lo: dtr + j*term
+        j = np.ceil(np.maximum(lo - dtr, 0) / term_days)
+        r = dtr + j * term_days
+        inside = (r >= lo) & (r < lo + MONTH_DAYS)
+        out[inside, k] = r[inside] - lo
+    return out
+
+
+def survival_from_hazards(hazard: np.ndarray, offsets: np.ndarray, times) -> np.ndarray:
+    """S(t) for monthly hazards (n, K): mass at the renewal day inside a renewal month,
+    spread evenly otherwise. Returns (n, len(times)), non-increasing in t."""
+    hazard = np.clip(hazard, 0.0, 1.0 - 1e-12)
+    n, K = hazard.shape
+    cum = np.concatenate([np.ones((n, 1)), np.cumprod(1 - hazard, axis=1)], axis=1)
+    out = np.empty((n, len(times)))
+    for i, t in enumerate(np.asarray(times, float)):
+        k = min(int(t // MONTH_DAYS), K - 1)
+        within = min(t - k * MONTH_DAYS, MONTH_DAYS)
+        s0, h, off = cum[:, k], hazard[:, k], offsets[:, k]
+        even = s0 * (1 - h) ** (within / MONTH_DAYS)
+        step = np.where(within >= off, s0 * (1 - h), s0)
+        out[:, i] = np.where(np.isnan(off), even, step)
+    return out
+
+
+# ------------------------------------------------------------------ models
+class SurvivalModel:
+    """Template: ``fit`` checks and hands off to ``_fit``; predictions build on
+    ``predict_survival``. Subclasses set ``kind``."""
+
+    kind = "base"
+    has_survival = True
+
+    def fit(self, rows: pd.DataFrame) -> "SurvivalModel":
+        check_labels(rows)
+        self.feature_names_ = feature_inputs(rows)
+        self._fit(rows.reset_index(drop=True))
+        return self
+
+    def predict_horizons(self, snapshot: pd.DataFrame, horizons=HORIZONS) -> pd.DataFrame:
+        """P(churn within h) per horizon, P(before renewal), restricted mean and median
+        remaining days (see module doc)."""
+        grid = np.arange(0, MAX_DAYS + 1, dtype=float)
+        out = {}
+        chunks = []
+        for lo in range(0, len(snapshot), 5000):
+            part = snapshot.iloc[lo:lo + 5000]
+            surv = self.predict_survival(part, grid)
+            dtr = np.clip(part["days_to_renewal"].to_numpy(float), 0, MAX_DAYS)
+            res = {f"p_churn_{h}d": 1 - surv[:, int(h)] for h in horizons}
+            res["p_churn_before_renewal"] = 1 - self.predict_survival_at(part, dtr)
+            res["expected_remaining_days"] = np.trapezoid(surv, grid, axis=1)
+            below = surv <= 0.5
+            res["median_remaining_days"] = np.where(below.any(axis=1),
+                                                    below.argmax(axis=1).astype(float), np.nan)
+            chunks.append(pd.DataFrame(res))
+        out = pd.concat(chunks, ignore_index=True)
+        return out
+
+    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row) -> np.ndarray:
+        """S(t_i) for row i at its own time t_i."""
+        times_per_row = np.asarray(times_per_row, float)
+        uniq = np.unique(times_per_row)
+        surv = self.predict_survival(snapshot, uniq)
+        idx = np.searchsorted(uniq, times_per_row)
+        return surv[np.arange(len(snapshot)), idx]
+
+    @property
+    def card(self) -> dict:
+        return getattr(self, "card_", {})
+
+
+def feature_inputs(df: pd.DataFrame) -> list[str]:
+    """Numeric snapshot columns the models use (features.feature_columns)."""
+    cols = F.feature_columns(df)
+    return [c for c in cols if pd.api.types.is_numeric_dtype(df[c])]
+
+
+class _HazardModel(SurvivalModel):
+    """Discrete-time monthly hazard on person-months (see module doc)."""
+
+    def _design(self, snapshot, elapsed=0.0) -> pd.DataFrame:
+        x = calendar_inputs(snapshot, elapsed)
+        return x[self.feature_names_ + list(DERIVED)].astype(float)
+
+    def _fit(self, rows):
+        pm, y = person_months(rows)
+        if y.sum() == 0:
+            raise SurvivalInputError("landmark rows: no churn within a fully observed month")
+        self.n_person_months_, self.n_events_ = len(pm), int(y.sum())
+        self._fit_hazard(self._design(pm), y)
+
+    def monthly_hazards(self, snapshot: pd.DataFrame, n_months: int = PROJECTION_MONTHS
+                        ) -> np.ndarray:
+        cols = [self._hazard(self._design(snapshot, k * MONTH_DAYS)) for k in range(n_months)]
+        return np.column_stack(cols)
+
+    def predict_survival(self, snapshot, times) -> np.ndarray:
+        times = np.asarray(times, float)
+        n_months = min(int(np.max(times, initial=0) // MONTH_DAYS) + 1, PROJECTION_MONTHS)
+        hz = self.monthly_hazards(snapshot, n_months)
+        return survival_from_hazards(hz, renewal_offsets(snapshot, n_months), times)
+
+    def risk_score(self, snapshot) -> np.ndarray:
+        """Log-odds of the hazard in the month after the as-of date."""
+        return self._margin(self._design(snapshot))
+
+    def _hazard(self, x):
+        return 1 / (1 + np.exp(-self._margin(x)))
+
+    def _fold(self, phi: pd.DataFrame) -> pd.DataFrame:
+        for d, src in DERIVED.items():
+            phi[src] = phi[src] + phi.pop(d)
+        return phi[self.feature_names_]
+
+
+class HazardXGB(_HazardModel):
+    """Gradient-boosted monthly hazard (xgboost binary:logistic)."""
+
+    kind = "hazard_xgb"
+
+    def __init__(self, n_estimators: int = 300, max_depth: int = 4, learning_rate: float = 0.05,
+                 subsample: float = 0.8, colsample_bytree: float = 0.5,
+                 min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0):
+        self.params = dict(n_estimators=n_estimators, max_depth=max_depth,
+                           learning_rate=learning_rate, subsample=subsample,
+                           colsample_bytree=colsample_bytree, min_child_weight=min_child_weight,
+                           n_jobs=n_jobs, random_state=random_state)
+
+    def _fit_hazard(self, x, y):
+        import xgboost as xgb
+
+        self.booster_ = xgb.XGBClassifier(objective="binary:logistic", tree_method="hist",
+                                          eval_metric="logloss", **self.params).fit(x, y)
+
+    def _margin(self, x):
+        return self.booster_.predict(x, output_margin=True).astype(float)
+
+    def contributions(self, snapshot):
+        """TreeSHAP (xgboost pred_contribs) on the log-odds of the next month's hazard."""
+        import xgboost as xgb
+
+        x = self._design(snapshot)
+        dm = xgb.DMatrix(x, feature_names=list(x.columns))
+        c = self.booster_.get_booster().predict(dm, pred_contribs=True).astype(float)
+        phi = pd.DataFrame(c[:, :-1], columns=x.columns, index=snapshot.index)
+        return self._fold(phi), float(c[0, -1]) if len(c) else 0.0
+
+
+class HazardLogit(_HazardModel):
+    """L2 logistic monthly hazard on median-imputed, standardised inputs."""
+
+    kind = "hazard_logit"
+
+    def __init__(self, C: float = 0.1, max_iter: int = 2000):
+        self.C, self.max_iter = C, max_iter
+
+    def _fit_hazard(self, x, y):
+        from sklearn.linear_model import LogisticRegression
+
+        self.median_ = x.median().fillna(0.0)
+        z = x.fillna(self.median_)
+        self.mean_, self.scale_ = z.mean(), z.std().replace(0, 1.0).fillna(1.0)
+        zs = (z - self.mean_) / self.scale_
+        self.lr_ = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(zs.to_numpy(), y)
+
+    def _z(self, x):
+        return ((x.fillna(self.median_) - self.mean_) / self.scale_).to_numpy()
+
+    def _margin(self, x):
+        return self._z(x) @ self.lr_.coef_[0] + self.lr_.intercept_[0]
+
+    def contributions(self, snapshot):
+        """Exact linear contributions beta_j * (z_j - mean z_j) (mean over training = 0)."""
+        x = self._design(snapshot)
+        phi = pd.DataFrame(self._z(x) * self.lr_.coef_[0], columns=x.columns,
+                           index=snapshot.index)
+        return self._fold(phi), float(self.lr_.intercept_[0])
+
+
+def screen_features(rows: pd.DataFrame, names, k: int) -> list[str]:
+    """The ``k`` inputs most correlated (|Spearman|) with churn within 90 days; the
+    contract calendar is always kept."""
+    y = (rows[F.EVENT].astype(bool) & (rows[F.DURATION] <= 90)).astype(float)
+    ranks = rows[names].rank()
+    corr = ranks.corrwith(y.rank()).abs().fillna(0).sort_values(ascending=False)
+    keep = ["days_to_renewal", "tenure_days", S.ARR]
+    rest = [c for c in corr.index if c not in keep and rows[c].nunique() > 1]
+    return [c for c in keep if c in names] + rest[:max(k - len(keep), 0)]
+
+
+class _LifelinesModel(SurvivalModel):
+    """lifelines models on the landmark time axis with a compact screened feature set
+    (median-imputed, standardised)."""
+
+    def __init__(self, n_features: int = 12, penalizer: float = 0.01):
+        self.n_features, self.penalizer = n_features, penalizer
+
+    def _prep(self, snapshot) -> pd.DataFrame:
+        x = snapshot[self.inputs_].astype(float).fillna(self.median_)
+        return (x - self.mean_) / self.scale_
+
+    def _prepare(self, rows):
+        self.inputs_ = screen_features(rows, self.feature_names_, self.n_features)
+        x = rows[self.inputs_].astype(float)
+        self.median_ = x.median().fillna(0.0)
+        x = x.fillna(self.median_)
+        self.mean_, self.scale_ = x.mean(), x.std().replace(0, 1.0).fillna(1.0)
+        df = self._prep(rows)
+        df[F.DURATION] = np.maximum(rows[F.DURATION].to_numpy(float), 0.5)
+        df[F.EVENT] = rows[F.EVENT].astype(int).to_numpy()
+        return df
+
+    def _fold_linear(self, beta: pd.Series, snapshot, sign=1.0):
+        z = self._prep(snapshot)
+        contrib = sign * (z - self.zmean_) * beta.reindex(self.inputs_).to_numpy()
+        phi = pd.DataFrame(0.0, index=snapshot.index, columns=self.feature_names_)
+        phi[self.inputs_] = contrib.to_numpy()
+        return phi
+
+
+class CoxModel(_LifelinesModel):
+    """lifelines Cox PH on landmark rows, account-clustered robust errors. The PH test
+    (Schoenfeld residuals, rank transform) is run; when the term-class variable (monthly
+    vs fixed term) breaks proportionality, the model is stratified by it (the renewal
+    calendar makes the two hazards different in shape, not only in level)."""
+
+    kind = "cox"
+
+    def _fit(self, rows):
+        from lifelines import CoxPHFitter
+        from lifelines.statistics import proportional_hazard_test
+
+        df = self._prepare(rows)
+        df["term_class"] = (rows[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
+        df[S.ACCOUNT_ID] = rows[S.ACCOUNT_ID].to_numpy()
+        self.zmean_ = df[self.inputs_].mean()
+        probe = CoxPHFitter(penalizer=self.penalizer).fit(
+            df.drop(columns=[S.ACCOUNT_ID]), F.DURATION, F.EVENT)
+        test = proportional_hazard_test(probe, df.drop(columns=[S.ACCOUNT_ID]),
+                                        time_transform="rank")
+        self.ph_test_ = test.summary.reset_index().rename(columns={"index": "covariate"})
+        p_term = float(test.summary.loc["term_class", "p"]) if "term_class" in test.summary.index \
+            else 1.0
+        self.strata_ = ["term_class"] if p_term < 0.05 else None
+        self.fitter_ = CoxPHFitter(penalizer=self.penalizer).fit(
+            df, F.DURATION, F.EVENT, cluster_col=S.ACCOUNT_ID, strata=self.strata_,
+            robust=True)
+        self.inputs_model_ = [c for c in self.fitter_.params_.index]
+
+    def _frame(self, snapshot):
+        z = self._prep(snapshot)
+        z["term_class"] = (snapshot[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
+        return z
+
+    def predict_survival(self, snapshot, times):
+        fr = self._frame(snapshot).reset_index(drop=True)
+        sf = self.fitter_.predict_survival_function(fr, times=times)
+        return np.clip(sf[fr.index].to_numpy().T, 0, 1)     # strata reorder the columns
+
+    def risk_score(self, snapshot):
+        return self.fitter_.predict_log_partial_hazard(self._frame(snapshot)).to_numpy(float)
+
+    def contributions(self, snapshot):
+        """beta_j * (x_j - mean_j) on the log partial hazard (lifelines' centring)."""
+        fr = self._frame(snapshot)
+        params = self.fitter_.params_
+        centred = fr[params.index] - self.fitter_._norm_mean[params.index]
+        contrib = centred * params.to_numpy()
+        phi = pd.DataFrame(0.0, index=snapshot.index, columns=self.feature_names_)
+        for c in params.index:
+            phi[c if c in self.feature_names_ else S.TERM_MONTHS] += contrib[c].to_numpy()
+        return phi, 0.0
+
+    def hazard_ratios(self) -> pd.DataFrame:
+        """Hazard ratio per standard deviation of each input, with 95% robust intervals."""
+        s = self.fitter_.summary
+        return pd.DataFrame({"covariate": s.index, "hazard_ratio": s["exp(coef)"].to_numpy(),
+                             "lo": s["exp(coef) lower 95%"].to_numpy(),
+                             "hi": s["exp(coef) upper 95%"].to_numpy(),
+                             "p": s["p"].to_numpy()})
+
+
+class AFTModel(_LifelinesModel):
+    """Parametric AFT (Weibull and log-normal fitted; the lower AIC is kept)."""
+
+    kind = "aft"
+
+    def _fit(self, rows):
+        from lifelines import LogNormalAFTFitter, WeibullAFTFitter
+
+        df = self._prepare(rows)
+        self.zmean_ = df[self.inputs_].mean()
+        fits = {}
+        for name, cls in (("weibull", WeibullAFTFitter), ("lognormal", LogNormalAFTFitter)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fits[name] = cls(penalizer=self.penalizer).fit(df, F.DURATION, F.EVENT)
+        self.aic_ = {k: float(v.AIC_) for k, v in fits.items()}
+        self.distribution_ = min(self.aic_, key=self.aic_.get)
+        self.fitter_ = fits[self.distribution_]
+
+    def predict_survival(self, snapshot, times):
+        sf = self.fitter_.predict_survival_function(self._prep(snapshot), times=times)
+        return np.clip(sf.to_numpy().T, 0, 1)
+
+    def _key(self):
+        return "lambda_" if "lambda_" in self.fitter_.params_.index.get_level_values(0) \
+            else "mu_"
+
+    def _beta(self):
+        return self.fitter_.params_.loc[self._key()].drop("Intercept")
+
+    def _intercept(self):
+        return float(self.fitter_.params_.loc[(self._key(), "Intercept")])
+
+    def risk_score(self, snapshot):
+        """Minus the log time scale (higher = sooner churn)."""
+        beta = self._beta()
+        return -(self._prep(snapshot)[beta.index].to_numpy() @ beta.to_numpy()
+                 + self._intercept())
+
+    def contributions(self, snapshot):
+        """Exact linear contributions -beta_j * (z_j - mean z_j) on -log(time scale)."""
+        beta = self._beta()
+        phi = self._fold_linear(beta, snapshot, sign=-1.0)
+        base = -(self.zmean_.reindex(beta.index).to_numpy() @ beta.to_numpy() + self._intercept())
+        return phi, base
+
+
+class Logistic90(SurvivalModel):
+    """Baseline: a logistic classifier of churn within 90 days (no survival curve)."""
+
+    kind = "logistic_90d"
+    has_survival = False
+
+    def __init__(self, C: float = 0.1):
+        self.C = C
+
+    def _fit(self, rows):
+        from sklearn.linear_model import LogisticRegression
+
+        obs = rows[F.EVENT].astype(bool) | (rows[F.DURATION] >= 90)
+        r = rows[obs]
+        y = (r[F.EVENT].astype(bool) & (r[F.DURATION] <= 90)).astype(int).to_numpy()
+        x = r[self.feature_names_].astype(float)
+        self.median_ = x.median().fillna(0.0)
+        x = x.fillna(self.median_)
+        self.mean_, self.scale_ = x.mean(), x.std().replace(0, 1.0).fillna(1.0)
+        self.lr_ = LogisticRegression(C=self.C, max_iter=2000).fit(
+            ((x - self.mean_) / self.scale_).to_numpy(), y)
+
+    def risk_score(self, snapshot):
+        x = snapshot[self.feature_names_].astype(float).fillna(self.median_)
+        return ((x - self.mean_) / self.scale_).to_numpy() @ self.lr_.coef_[0] \
+            + self.lr_.intercept_[0]
+
+
+class HealthBaseline(SurvivalModel):
+    """Baseline: the notebook-01 health score fitted on the same rows (risk = 100 - health)."""
+
+    kind = "health"
+    has_survival = False
+
+    def __init__(self, signal_map=None, horizon_days: int = 180, n_bootstrap: int = 10,
+                 random_state: int = 0):
+        self.signal_map, self.horizon_days = signal_map, horizon_days
+        self.n_bootstrap, self.random_state = n_bootstrap, random_state
+
+    def _fit(self, rows):
+        from churnlab.health import HealthScore
+
+        obs = rows[F.EVENT].astype(bool) | (rows[F.DURATION] >= self.horizon_days)
+        r = rows[obs].reset_index(drop=True)
+        y = (r[F.EVENT].astype(bool) & (r[F.DURATION] <= self.horizon_days)).astype(int)
+        self.model_ = HealthScore(signal_map=self.signal_map, n_bootstrap=self.n_bootstrap,
+                                  random_state=self.random_state).fit(r, y.to_numpy())
+
+    def risk_score(self, snapshot):
+        return 100 - self.model_.score(snapshot)["health"].to_numpy(float)
+
+
+MODEL_CLASSES = {c.kind: c for c in (HazardXGB, HazardLogit, CoxModel, AFTModel,
+                                     Logistic90, HealthBaseline)}
+
+
+def make_model(kind: str, random_state: int = 0, signal_map=None, **options):
+    """A model of ``kind`` (one of MODEL_CLASSES) with its relevant options."""
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown model kind {kind!r}: use one of {sorted(MODEL_CLASSES)}")
+    if kind == "hazard_xgb":
+        keys = ("n_estimators", "max_depth", "learning_rate", "n_jobs")
+        return HazardXGB(random_state=random_state,
+                         **{k: options[k] for k in keys if k in options})
+    if kind == "health":
+        return HealthBaseline(signal_map=signal_map, random_state=random_state)
+    if kind in ("cox", "aft") and "n_features" in options:
+        return MODEL_CLASSES[kind](n_features=options["n_features"])
+    return MODEL_CLASSES[kind]()
+
+
+# ------------------------------------------------------------------ metrics
+def _surv_array(event, time):
+    from sksurv.util import Surv
+
+    return Surv.from_arrays(np.asarray(event).astype(bool), np.asarray(time, float))
+
+
+def evaluate_scores(test: pd.DataFrame, risk, train: pd.DataFrame, surv_fn=None,
+                    p90=None, tau: int = 90) -> dict:
+    """Out-of-time metrics of one model on the rows scored at one origin.
+
+    ``test`` has duration_days / churned seen later and arr; ``risk`` higher = sooner;
+    ``surv_fn(times) -> (n, len(times))`` for the IBS; ``p90`` for calibration.
+    Concordance (Harrell, Uno) is on time to churn censored at ``tau`` = 90 days, as the
+    simulator's oracle concordance is defined; AUC at 90/180 days; IBS over 30-180 days.
+    """
+    from lifelines.utils import concordance_index
+    from sksurv.metrics import (concordance_index_ipcw, cumulative_dynamic_auc,
+                                integrated_brier_score)
+
+    risk = np.asarray(risk, float)
+    t = test[F.DURATION].to_numpy(float)
+    e = test[F.EVENT].to_numpy().astype(bool)
+    tt = np.minimum(t, tau + 1)
+    et = e & (t <= tau)
+    y_train = _surv_array(train[F.EVENT], np.maximum(train[F.DURATION], 1))
+    y_test = _surv_array(et, np.maximum(tt, 1))
+    y_full = _surv_array(e, np.maximum(t, 1))
+    out = {"n": len(test), "events_90d": int((e & (t <= 90)).sum()),
+           "harrell_c": concordance_index(tt, -risk, et),
+           "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])}
+    aucs, _ = cumulative_dynamic_auc(y_train, y_full, risk, [90, 180])
+    out["auc_90"], out["auc_180"] = float(aucs[0]), float(aucs[1])
+    cens = t[~e]
+    grid = np.arange(30, min(180, cens.max() - 1 if len(cens) else 180) + 1, 15, dtype=float)
+    out["ibs"], out["ibs_km"] = np.nan, np.nan
+    if len(grid) >= 2:
+        from lifelines import KaplanMeierFitter
+
+        km = KaplanMeierFitter().fit(train[F.DURATION], train[F.EVENT])
+        km_s = np.tile(km.survival_function_at_times(grid).to_numpy(), (len(test), 1))
+        out["ibs_km"] = float(integrated_brier_score(y_train, y_full, km_s, grid))
+        if surv_fn is not None:
+            out["ibs"] = float(integrated_brier_score(y_train, y_full, surv_fn(grid), grid))
+    y90 = e & (t <= 90)
+    known = y90 | (t >= 90)
+    order = np.argsort(-risk, kind="stable")
+    top = order[:max(int(np.ceil(0.1 * len(risk))), 1)]
+    base = y90[known].mean()
+    out["top_decile_lift"] = float(y90[top][known[top]].mean() / base) if base > 0 else np.nan
+    arr = test[S.ARR].to_numpy(float)
+    lost = (arr * y90).sum()
+    out["churned_arr_top10"] = float((arr * y90)[top].sum() / lost) if lost > 0 else np.nan
+    out["calibration_error_90d"] = np.nan
+    if p90 is not None:
+        cal = calibration_table(np.asarray(p90)[known], y90[known])
+        out["calibration_error_90d"] = float(np.average(
+            (cal["predicted"] - cal["observed"]).abs(), weights=cal["n"]))
+        out["mean_p90"], out["observed_90d"] = float(np.mean(np.asarray(p90)[known])), \
+            float(y90[known].mean())
+    return out
+
+
+def calibration_table(p, y, n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed rate by decile of predicted probability, with a
+    binomial standard error of the observed rate."""
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    bins = pd.qcut(pd.Series(p).rank(method="first"), n_bins, labels=False)
+    df = pd.DataFrame({"bin": bins, "p": p, "y": y}).groupby("bin")
+    out = pd.DataFrame({"predicted": df["p"].mean(), "observed": df["y"].mean(),
+                        "n": df["y"].size()}).reset_index()
+    out["se"] = np.sqrt(out["predicted"] * (1 - out["predicted"]) / out["n"])
+    return out
+
+
+# ------------------------------------------------------------------ backtest
+@dataclass
+class Backtest:
+    """Rolling-origin backtest: metrics per model and origin, and the scored rows."""
+
+    metrics: pd.DataFrame      # model, origin, metrics...
+    scores: pd.DataFrame       # origin, account_id, model, risk, p90, duration, churned, arr
+    folds: pd.DataFrame        # origin, train_first, train_last, last_label_date, rows
+
+    def summary(self) -> pd.DataFrame:
+        cols = ["harrell_c", "uno_c", "auc_90", "auc_180", "ibs", "ibs_km",
+                "calibration_error_90d", "top_decile_lift", "churned_arr_top10"]
+        return self.metrics.groupby("model", sort=False)[cols].mean()
+
+
+def default_origins(as_of, n_origins: int = 3, step_months: int = 2,
+                    follow_up_days: int = 180, grace_days: int = S.GRACE_DAYS):
+    """Monthly origins whose ``follow_up_days`` (+ grace) are observed by ``as_of``."""
+    last = pd.Timestamp(as_of) - pd.Timedelta(days=follow_up_days + grace_days)
+    last = last.to_period("M").to_timestamp()
+    return [last - pd.DateOffset(months=step_months * i) for i in range(n_origins)][::-1]
+
+
+def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
+                 lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
+                 signal_map=None, random_state: int = 0, progress: bool = False,
+                 **options) -> Backtest:
+    """For each origin: train every model on landmarks before it (labels censored as
+    observable at the origin, :func:`training_rows`), score the landmark rows *at* the
+    origin (features before it), and judge them on outcomes seen at the landmarks'
+    observation end."""
+    rows, mrows, frows = [], [], []
+    pairs = [(pd.Timestamp(o), k) for o in origins for k in models]
+    it = pairs
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(pairs, desc="backtest", unit="fit")
+    lm = pd.to_datetime(landmarks[F.LANDMARK])
+    cache = {}
+    for origin, kind in it:
+        if origin not in cache:
+            first = origin - pd.DateOffset(months=lookback_months)
+            train = training_rows(landmarks[lm >= first], origin, grace_days)
+            test = landmarks[lm == origin].reset_index(drop=True)
+            if test.empty:
+                raise ValueError(f"no landmark rows at origin {origin.date()}: origins must "
+                                 "be landmark dates")
+            cache = {origin: (train, test)}
+            cd = pd.to_datetime(train[F.CHURN_DATE])
+            frows.append({"origin": origin, "train_first": pd.to_datetime(train[F.LANDMARK]).min(),
+                          "train_last": pd.to_datetime(train[F.LANDMARK]).max(),
+                          "last_label_date": (pd.to_datetime(train[F.LANDMARK]) +
+                                              pd.to_timedelta(train[F.DURATION], "D")).max(),
+                          "last_churn_date": cd.max(), "rows": len(train),
+                          "events": int(train[F.EVENT].sum()), "test_rows": len(test)})
+        train, test = cache[origin]
+        model = make_model(kind, random_state, signal_map, **options).fit(train)
+        risk = model.risk_score(test)
+        p90, surv_fn = None, None
+        if model.has_survival:
+            p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
+            risk = p90          # survival models are ranked by P(churn within 90 days)
+            surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
+        m = evaluate_scores(test, risk, train, surv_fn, p90)
+        mrows.append({"model": kind, "origin": origin, **m})
+        rows.append(pd.DataFrame({"origin": origin, "model": kind,
+                                  S.ACCOUNT_ID: test[S.ACCOUNT_ID], "risk": risk,
+                                  "p90": p90 if p90 is not None else np.nan,
+                                  F.DURATION: test[F.DURATION], F.EVENT: test[F.EVENT],
+                                  S.ARR: test[S.ARR], "term_months": test[S.TERM_MONTHS]}))
+    return Backtest(pd.DataFrame(mrows), pd.concat(rows, ignore_index=True),
+                    pd.DataFrame(frows))
+
+
+def oracle_metrics(backtest: Backtest, truth_dir) -> pd.DataFrame:
+    """Evaluation only (never in the pipeline): the simulator's oracle_risk_90d scored
+    on exactly the rows of each origin, with the same metrics."""
+    am = pd.read_parquet(Path(truth_dir) / "account_months.parquet",
+                         columns=[S.ACCOUNT_ID, "month_start", "oracle_risk_90d"])
+    am[S.ACCOUNT_ID] = am[S.ACCOUNT_ID].astype(str)
+    out = []
+    first = backtest.scores[backtest.scores["model"] == backtest.scores["model"].iloc[0]]
+    for origin, rows in first.groupby("origin"):
+        rows = rows.reset_index(drop=True)
+        o = am[am["month_start"] == origin].set_index(S.ACCOUNT_ID)["oracle_risk_90d"]
+        risk = o.reindex(rows[S.ACCOUNT_ID].astype(str)).to_numpy(float)
+        ok = ~np.isnan(risk)
+        m = evaluate_scores(rows[ok], risk[ok], rows[ok], None, risk[ok])
+        out.append({"model": "oracle", "origin": origin, "coverage": float(ok.mean()), **m})
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------ training & artifacts
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("churnlab", "numpy", "pandas", "scikit-learn", "xgboost", "lifelines",
+                "scikit-survival"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def choose_champion(summary: pd.DataFrame) -> str:
+    """The survival model with the highest mean Uno C (IBS breaks near-ties of 0.002)."""
+    cands = summary.loc[[k for k in summary.index if k in SURVIVAL_KINDS]]
+    best = cands["uno_c"].max()
+    near = cands[cands["uno_c"] >= best - 0.002]
+    return str(near["ibs"].fillna(np.inf).idxmin() if len(near) > 1 else cands["uno_c"].idxmax())
+
+
+def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
+                   n_origins: int = 3, step_months: int = 2, lookback_months: int = 12,
+                   models=SURVIVAL_KINDS + BASELINE_KINDS, landmarks: pd.DataFrame | None = None,
+                   random_state: int = 0, grace_days: int = S.GRACE_DAYS, **options):
+    """Backtest, choose the champion, refit it on every label observable at ``as_of``
+    and persist it.
+
+    Parameters
+    ----------
+    wh : open, validated warehouse. as_of : training date (nothing after it is used).
+    model_dir : folder; the model goes to ``model_dir/<model_id>/`` (model.joblib +
+        card.json) and ``model_dir/champion.json`` names it.
+    origins : backtest origins (default :func:`default_origins`, ``n_origins`` every
+        ``step_months`` with 180 days of follow-up before ``as_of``).
+    lookback_months : training window before each origin and before ``as_of``.
+    models : kinds to backtest (the champion is chosen among SURVIVAL_KINDS).
+    landmarks : precomputed landmarks covering the window with labels seen at
+        ``as_of`` (built here otherwise).
+    options : model options (``n_estimators``, ``max_depth``, ``n_features``...).
+
+    Returns
+    -------
+    (model, card)
+    """
+    as_of = pd.Timestamp(as_of)
+    origins = [pd.Timestamp(o) for o in (origins or default_origins(
+        as_of, n_origins, step_months, grace_days=grace_days))]
+    if any(o >= as_of for o in origins):
+        raise ValueError(f"backtest origins must be before as_of {as_of.date()}: {origins}")
+    first = min(origins) - pd.DateOffset(months=lookback_months)
+    if landmarks is None:
+        dates = F.monthly_dates(first, as_of - pd.Timedelta(days=1))
+        landmarks = F.make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
+                                     progress=progress)
+    else:
+        landmarks = F.censor_at(landmarks, as_of, grace_days) if \
+            pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of else landmarks
+    bt = run_backtest(landmarks, origins, models, lookback_months, grace_days,
+                      wh.signal_map, random_state, progress, **options)
+    summary = bt.summary()
+    champion = choose_champion(summary)
+    lm = pd.to_datetime(landmarks[F.LANDMARK])
+    train = training_rows(landmarks[lm >= as_of - pd.DateOffset(months=lookback_months)],
+                          as_of, grace_days)
+    model = make_model(champion, random_state, wh.signal_map, **options).fit(train)
+    fingerprint = wh.fingerprint()
+    key = json.dumps({"kind": champion, "as_of": str(as_of.date()), "data": fingerprint,
+                      "options": options, "seed": random_state, "lookback": lookback_months},
+                     sort_keys=True, default=str)
+    model_id = f"{champion}-{as_of.date().isoformat()}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    card = {"model_id": model_id, "kind": champion, "as_of": str(as_of.date()),
+            "training_window": [str(pd.to_datetime(train[F.LANDMARK]).min().date()),
+                                str(pd.to_datetime(train[F.LANDMARK]).max().date())],
+            "training_rows": int(len(train)), "training_events": int(train[F.EVENT].sum()),
+            "features": list(model.feature_names_), "options": options,
+            "random_state": random_state, "lookback_months": lookback_months,
+            "origins": [str(o.date()) for o in origins],
+            "backtest_summary": json.loads(summary.reset_index().to_json(orient="records")),
+            "backtest": json.loads(bt.metrics.to_json(orient="records", date_format="iso")),
+            "library_versions": _versions(), "data_fingerprint": fingerprint,
+            "method": __doc__.split("Approach")[1].split("Remaining lifetime")[0].strip()
+                      if champion.startswith("hazard") else model.__doc__}
+    model.card_ = card
+    model.model_id_ = model_id
+    save_model(model, Path(model_dir) / model_id)
+    write_json({"model_id": model_id, "path": model_id}, Path(model_dir) / CHAMPION_FILE)
+    model.backtest_ = bt
+    return model, card
+
+
+def save_model(model: SurvivalModel, folder) -> Path:
+    """Write model.joblib + card.json atomically into ``folder``."""
+    import joblib
+
+    with atomic_dir(folder, overwrite=True) as tmp:
+        bt = getattr(model, "backtest_", None)
+        if bt is not None:
+            del model.backtest_
+        joblib.dump(model, tmp / MODEL_FILE)
+        if bt is not None:
+            model.backtest_ = bt
+        (tmp / CARD_FILE).write_text(json.dumps(model.card_, indent=2, sort_keys=True,
+                                                default=str) + "\n")
+    return Path(folder)
+
+
+def load_model(path) -> SurvivalModel:
+    """Load a model folder, or the champion named by ``path/champion.json``; warns when
+    installed library versions differ from the card's."""
+    import joblib
+
+    path = Path(path)
+    if (path / CHAMPION_FILE).is_file():
+        path = path / json.loads((path / CHAMPION_FILE).read_text())["path"]
+    if not (path / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{path}: no {MODEL_FILE} (nor {CHAMPION_FILE}) here")
+    model = joblib.load(path / MODEL_FILE)
+    model.card_ = json.loads((path / CARD_FILE).read_text())
+    now = _versions()
+    diff = {k: (v, now.get(k)) for k, v in model.card_.get("library_versions", {}).items()
+            if k != "churnlab" and now.get(k) != v}
+    if diff:
+        warnings.warn(f"model {model.card_['model_id']} was saved with other library "
+                      f"versions (saved, installed): {diff}", stacklevel=2)
+    return model
+
+
+def score_accounts(model: SurvivalModel, snapshot: pd.DataFrame, as_of=None) -> pd.DataFrame:
+    """One row per active account of ``snapshot`` (features.make_snapshot) with the
+    horizon probabilities, remaining lifetime, expected ARR lost and the risk rank
+    (1 = highest P(churn within 90 days)); columns SCORE_COLUMNS."""
+    check_columns(snapshot, model.feature_names_ + [S.ACCOUNT_ID, S.ARR, "next_renewal",
+                                                    "days_to_renewal", S.TERM_MONTHS])
+    if not model.has_survival:
+        raise SurvivalInputError(f"model kind {model.kind} has no survival curve to score")
+    snap = snapshot.reset_index(drop=True)
+    if as_of is None:
+        as_of = (pd.Timestamp(snap[F.LANDMARK].iloc[0]) if F.LANDMARK in snap and len(snap)
+                 else pd.Timestamp(snap["next_renewal"].iloc[0])
+                 - pd.Timedelta(days=int(snap["days_to_renewal"].iloc[0])) if len(snap)
+                 else pd.NaT)
+    hz = model.predict_horizons(snap)
+    out = pd.DataFrame({S.ACCOUNT_ID: snap[S.ACCOUNT_ID], "as_of": pd.Timestamp(as_of),
+                        S.ARR: snap[S.ARR].astype(float), "next_renewal": snap["next_renewal"],
+                        "days_to_renewal": snap["days_to_renewal"]})
+    out = pd.concat([out, hz], axis=1)
+    out["p_churn_before_renewal"] = np.clip(out["p_churn_before_renewal"], 0, 1)
+    out["expected_arr_lost_90d"] = out["p_churn_90d"] * out[S.ARR]
+    out["expected_arr_lost_before_renewal"] = out["p_churn_before_renewal"] * out[S.ARR]
+    out["risk_score"] = model.risk_score(snap)
+    out["risk_rank"] = out["p_churn_90d"].rank(ascending=False, method="first").astype(int)
+    out["model_id"] = model.card.get("model_id", getattr(model, "model_id_", model.kind))
+    return out[SCORE_COLUMNS]
+
+
+# ------------------------------------------------------------------ Kaplan-Meier
+def kaplan_meier(rows: pd.DataFrame, by: str, times=(30, 90, 180, 365)) -> pd.DataFrame:
+    """Kaplan-Meier survival by group at ``times`` with 95% intervals and at-risk
+    counts, the median, and the multivariate log-rank test across groups."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    check_columns(rows, [by, F.DURATION, F.EVENT], "landmark rows")
+    out = []
+    for g, r in rows.groupby(by, observed=True):
+        km = KaplanMeierFitter().fit(r[F.DURATION], r[F.EVENT])
+        ci = km.confidence_interval_survival_function_
+        for t in times:
+            out.append({by: g, "days": t, "survival": float(km.survival_function_at_times(t).iloc[0]),
+                        "lo": float(np.interp(t, ci.index, ci.iloc[:, 0])),
+                        "hi": float(np.interp(t, ci.index, ci.iloc[:, 1])),
+                        "at_risk": int((r[F.DURATION] >= t).sum()),
+                        "median_days": float(km.median_survival_time_)})
+    test = multivariate_logrank_test(rows[F.DURATION], rows[by], rows[F.EVENT])
+    df = pd.DataFrame(out)
+    df.attrs["logrank_p"] = float(test.p_value)
+    df.attrs["logrank_chi2"] = float(test.test_statistic)
+    return df
