@@ -175,6 +175,54 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def cmd_train(args) -> int:
+    from churnlab.lifecycle import observation_end
+    from churnlab.survival import train_champion
+
+    with _open_valid(args) as wh:
+        end = observation_end(wh)
+        if args.as_of > end:
+            print(f"churnlab train: --as-of {args.as_of.date()} is after the data's end "
+                  f"{end.date()}", file=sys.stderr)
+            return EXIT_USAGE
+        t0 = time.perf_counter()
+        options = {"n_estimators": args.n_estimators} if args.n_estimators else {}
+        try:
+            model, card = train_champion(wh, args.as_of, args.model_dir,
+                                         progress=not args.quiet, n_origins=args.origins,
+                                         lookback_months=args.lookback_months,
+                                         random_state=args.seed, **options)
+        except ValueError as exc:
+            print(f"churnlab train: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    summary = pd.DataFrame(card["backtest_summary"]).set_index("model")
+    print(f"champion {card['model_id']} ({time.perf_counter() - t0:.0f}s) -> {args.model_dir}")
+    print(summary.round(3).to_string())
+    return EXIT_OK
+
+
+def cmd_score(args) -> int:
+    from churnlab.features import make_snapshot
+    from churnlab.storage import write_frame
+    from churnlab.survival import load_model, score_accounts
+
+    try:
+        model = load_model(args.model)
+    except FileNotFoundError as exc:
+        print(f"churnlab score: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with _open_valid(args) as wh:
+        snapshot = make_snapshot(wh, args.as_of)
+    if snapshot.empty:
+        print(f"no account is active at {args.as_of.date()}: nothing written", file=sys.stderr)
+        return EXIT_INVALID
+    scores = score_accounts(model, snapshot, args.as_of)
+    write_frame(scores, args.out)
+    print(f"{len(scores)} accounts scored with {model.card['model_id']}: expected ARR lost "
+          f"in 90 days ${scores['expected_arr_lost_90d'].sum():,.0f} -> {args.out}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
@@ -234,6 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date, required=True)
     p.add_argument("--out", type=Path, required=True, help=".parquet or .csv")
     p.set_defaults(func=cmd_landmarks)
+    p = sub.add_parser("train", help="backtest the time-to-churn models, persist the champion")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, required=True, help="training date (no data after it)")
+    p.add_argument("--model-dir", type=Path, required=True)
+    p.add_argument("--origins", type=_positive_int, default=3, help="backtest origins")
+    p.add_argument("--lookback-months", type=_positive_int, default=12)
+    p.add_argument("--n-estimators", type=_positive_int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score active accounts with a saved model")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
+    p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
+    p.set_defaults(func=cmd_score)
     return parser
 
 
