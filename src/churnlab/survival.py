@@ -354,19 +354,35 @@ class _LifelinesModel(SurvivalModel):
     """lifelines models on the landmark time axis with a compact screened feature set
     (median-imputed, standardised)."""
 
-    def __init__(self, n_features: int = 12, penalizer: float = 0.01):
+    def __init__(self, n_features: int = 12, penalizer: float = 0.01, features=None,
+                 standardise: bool = True, stratify: str | bool = "auto"):
         self.n_features, self.penalizer = n_features, penalizer
+        self.features, self.standardise, self.stratify = features, standardise, stratify
+
+    def fit(self, rows: pd.DataFrame) -> "SurvivalModel":
+        """Fit on landmark rows; ``features`` (if given) are used as they are, without
+        screening (e.g. a published data set)."""
+        if self.features is None:
+            return super().fit(rows)
+        check_labels(rows)
+        check_columns(rows, list(self.features), "landmark rows")
+        self.feature_names_ = list(self.features)
+        self._fit(rows.reset_index(drop=True))
+        return self
 
     def _prep(self, snapshot) -> pd.DataFrame:
         x = snapshot[self.inputs_].astype(float).fillna(self.median_)
         return (x - self.mean_) / self.scale_
 
     def _prepare(self, rows):
-        self.inputs_ = screen_features(rows, self.feature_names_, self.n_features)
+        self.inputs_ = (list(self.features) if self.features is not None else
+                        screen_features(rows, self.feature_names_, self.n_features))
         x = rows[self.inputs_].astype(float)
         self.median_ = x.median().fillna(0.0)
         x = x.fillna(self.median_)
         self.mean_, self.scale_ = x.mean(), x.std().replace(0, 1.0).fillna(1.0)
+        if not self.standardise:
+            self.mean_, self.scale_ = self.mean_ * 0.0, self.scale_ * 0.0 + 1.0
         df = self._prep(rows)
         df[F.DURATION] = np.maximum(rows[F.DURATION].to_numpy(float), 0.5)
         df[F.EVENT] = rows[F.EVENT].astype(int).to_numpy()
@@ -393,8 +409,11 @@ class CoxModel(_LifelinesModel):
         from lifelines.statistics import proportional_hazard_test
 
         df = self._prepare(rows)
-        df["term_class"] = (rows[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
-        df[S.ACCOUNT_ID] = rows[S.ACCOUNT_ID].to_numpy()
+        self.use_term_ = S.TERM_MONTHS in rows.columns and self.stratify is not False
+        if self.use_term_:
+            df["term_class"] = (rows[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
+        df[S.ACCOUNT_ID] = (rows[S.ACCOUNT_ID].to_numpy() if S.ACCOUNT_ID in rows.columns
+                            else np.arange(len(rows)))
         self.zmean_ = df[self.inputs_].mean()
         probe = CoxPHFitter(penalizer=self.penalizer).fit(
             df.drop(columns=[S.ACCOUNT_ID]), F.DURATION, F.EVENT)
@@ -403,7 +422,8 @@ class CoxModel(_LifelinesModel):
         self.ph_test_ = test.summary.reset_index().rename(columns={"index": "covariate"})
         p_term = float(test.summary.loc["term_class", "p"]) if "term_class" in test.summary.index \
             else 1.0
-        self.strata_ = ["term_class"] if p_term < 0.05 else None
+        self.strata_ = ["term_class"] if self.use_term_ and (
+            self.stratify is True or p_term < 0.05) else None
         self.fitter_ = CoxPHFitter(penalizer=self.penalizer).fit(
             df, F.DURATION, F.EVENT, cluster_col=S.ACCOUNT_ID, strata=self.strata_,
             robust=True)
@@ -411,7 +431,8 @@ class CoxModel(_LifelinesModel):
 
     def _frame(self, snapshot):
         z = self._prep(snapshot)
-        z["term_class"] = (snapshot[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
+        if self.use_term_:
+            z["term_class"] = (snapshot[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
         return z
 
     def predict_survival(self, snapshot, times):
@@ -709,22 +730,63 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                     pd.DataFrame(frows))
 
 
-def oracle_metrics(backtest: Backtest, truth_dir) -> pd.DataFrame:
-    """Evaluation only (never in the pipeline): the simulator's oracle_risk_90d scored
-    on exactly the rows of each origin, with the same metrics."""
+def oracle_scores(backtest: Backtest, truth_dir) -> pd.DataFrame:
+    """Evaluation only (never in the pipeline): the simulator's ``oracle_risk_90d`` on
+    exactly the rows scored at each origin, in the layout of ``backtest.scores``."""
     am = pd.read_parquet(Path(truth_dir) / "account_months.parquet",
                          columns=[S.ACCOUNT_ID, "month_start", "oracle_risk_90d"])
     am[S.ACCOUNT_ID] = am[S.ACCOUNT_ID].astype(str)
-    out = []
     first = backtest.scores[backtest.scores["model"] == backtest.scores["model"].iloc[0]]
-    for origin, rows in first.groupby("origin"):
-        rows = rows.reset_index(drop=True)
-        o = am[am["month_start"] == origin].set_index(S.ACCOUNT_ID)["oracle_risk_90d"]
-        risk = o.reindex(rows[S.ACCOUNT_ID].astype(str)).to_numpy(float)
-        ok = ~np.isnan(risk)
-        m = evaluate_scores(rows[ok], risk[ok], rows[ok], None, risk[ok])
+    key = pd.MultiIndex.from_frame(am[["month_start", S.ACCOUNT_ID]])
+    risk = pd.Series(am["oracle_risk_90d"].to_numpy(), index=key)
+    want = pd.MultiIndex.from_arrays([pd.to_datetime(first["origin"]),
+                                      first[S.ACCOUNT_ID].astype(str)])
+    out = first.copy()
+    out["model"] = "oracle"
+    out["risk"] = out["p90"] = risk.reindex(want).to_numpy(float)
+    return out.reset_index(drop=True)
+
+
+def oracle_metrics(backtest: Backtest, truth_dir) -> pd.DataFrame:
+    """The oracle's metrics per origin on the backtest's rows (evaluation only)."""
+    scores = oracle_scores(backtest, truth_dir)
+    out = []
+    for origin, rows in scores.groupby("origin"):
+        ok = rows["risk"].notna().to_numpy()
+        rows = rows[ok].reset_index(drop=True)
+        m = evaluate_scores(rows, rows["risk"], rows, None, rows["p90"])
         out.append({"model": "oracle", "origin": origin, "coverage": float(ok.mean()), **m})
     return pd.DataFrame(out)
+
+
+def concordance_difference(scores: pd.DataFrame, model_a: str, model_b: str,
+                           n_bootstrap: int = 200, random_state: int = 0,
+                           tau: int = 90) -> dict:
+    """Harrell's C (time censored at ``tau``) of ``model_a`` minus ``model_b``, averaged
+    over origins, on the same rows, with a paired account bootstrap standard error."""
+    from lifelines.utils import concordance_index
+
+    rng = np.random.default_rng(random_state)
+    diffs, boots = [], np.zeros(n_bootstrap)
+    n_origins = scores["origin"].nunique()
+    for origin, rows in scores[scores["model"].isin([model_a, model_b])].groupby("origin"):
+        wide = rows.pivot_table(index=S.ACCOUNT_ID, columns="model", values="risk")
+        lab = rows.drop_duplicates(S.ACCOUNT_ID).set_index(S.ACCOUNT_ID).loc[wide.index]
+        wide = wide.dropna()
+        lab = lab.loc[wide.index]
+        t = lab[F.DURATION].to_numpy(float)
+        e = lab[F.EVENT].to_numpy().astype(bool) & (t <= tau)
+        t = np.minimum(t, tau + 1)
+        a, b = wide[model_a].to_numpy(), wide[model_b].to_numpy()
+
+        def c(idx):
+            return concordance_index(t[idx], -a[idx], e[idx]) - \
+                concordance_index(t[idx], -b[idx], e[idx])
+        all_idx = np.arange(len(t))
+        diffs.append(c(all_idx))
+        for i in range(n_bootstrap):
+            boots[i] += c(rng.integers(0, len(t), len(t))) / n_origins
+    return {"difference": float(np.mean(diffs)), "se": float(np.std(boots, ddof=1))}
 
 
 # ------------------------------------------------------------------ training & artifacts
