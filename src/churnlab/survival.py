@@ -207,7 +207,7 @@ class SurvivalModel:
         for lo in range(0, len(snapshot), 5000):
             part = snapshot.iloc[lo:lo + 5000]
             surv = self.predict_survival(part, grid)
-            dtr = np.clip(part["days_to_renewal"].to_numpy(float), 0, MAX_DAYS)
+            dtr = np.maximum(part["days_to_renewal"].to_numpy(float), 0)
             res = {f"p_churn_{h}d": 1 - surv[:, int(h)] for h in horizons}
             res["p_churn_before_renewal"] = 1 - self.predict_survival_at(part, dtr)
             res["expected_remaining_days"] = np.trapezoid(surv, grid, axis=1)
@@ -258,7 +258,7 @@ class _HazardModel(SurvivalModel):
 
     def predict_survival(self, snapshot, times) -> np.ndarray:
         times = np.asarray(times, float)
-        n_months = min(int(np.max(times, initial=0) // MONTH_DAYS) + 1, PROJECTION_MONTHS)
+        n_months = int(np.max(times, initial=0) // MONTH_DAYS) + 1
         hz = self.monthly_hazards(snapshot, n_months)
         return survival_from_hazards(hz, renewal_offsets(snapshot, n_months), times)
 

@@ -1,0 +1,185 @@
+"""Survival models: planted effects recovered, Rossi reproduced, renewal-aware
+probabilities, exact contributions, and artifacts that reload identically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab import features as F
+from churnlab import survival as SV
+
+from _simdata import simulated_data
+from test_survival_fixtures import trained
+
+ROSSI = {"fin": -0.379, "age": -0.057, "race": 0.314, "wexp": -0.150, "mar": -0.434,
+         "paro": -0.085, "prio": 0.091}
+
+
+@pytest.fixture(scope="session")
+def sim_data(tmp_path_factory) -> str:
+    return str(simulated_data(tmp_path_factory.getbasetemp() / "churnlab-sim"))
+
+
+def _as_landmark_rows(df, duration, event):
+    out = df.rename(columns={duration: F.DURATION, event: F.EVENT})
+    out[F.LANDMARK] = pd.Timestamp("2020-01-01")
+    return out
+
+
+# ---------------------------------------------------------------- estimation
+def test_cox_wrapper_reproduces_the_published_rossi_coefficients():
+    from lifelines.datasets import load_rossi
+
+    rows = _as_landmark_rows(load_rossi(), "week", "arrest")
+    model = SV.CoxModel(features=list(ROSSI), penalizer=0.0, standardise=False,
+                        stratify=False).fit(rows)
+    coef = model.fitter_.params_
+    for name, published in ROSSI.items():
+        assert coef[name] == pytest.approx(published, abs=6e-4), name   # 3 decimals
+
+
+def test_a_planted_hazard_ratio_is_recovered_within_its_standard_error():
+    rng = np.random.default_rng(11)
+    n, beta = 4000, 0.7
+    x = rng.normal(size=n)
+    z = rng.binomial(1, 0.5, n).astype(float)            # a null covariate
+    t = rng.exponential(1 / (0.01 * np.exp(beta * x)))
+    c = rng.uniform(20, 300, n)
+    rows = pd.DataFrame({"x": x, "z": z, "t": np.minimum(t, c), "e": (t <= c).astype(int)})
+    rows = _as_landmark_rows(rows, "t", "e")
+    model = SV.CoxModel(features=["x", "z"], penalizer=0.0, standardise=False,
+                        stratify=False).fit(rows)
+    s = model.fitter_.summary
+    assert abs(s.loc["x", "coef"] - beta) < 3 * s.loc["x", "se(coef)"]
+    assert abs(s.loc["z", "coef"]) < 3 * s.loc["z", "se(coef)"]
+    hr = model.hazard_ratios().set_index("covariate")
+    assert hr.loc["x", "lo"] < np.exp(beta) < hr.loc["x", "hi"]
+
+
+def test_the_aft_model_recovers_a_planted_acceleration_and_prefers_the_true_family():
+    rng = np.random.default_rng(5)
+    n, beta = 3000, 0.5
+    x = rng.normal(size=n)
+    t = np.exp(4 + beta * x + 0.6 * rng.normal(size=n))          # log-normal truth
+    c = rng.uniform(10, 400, n)
+    rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
+                                           "e": (t <= c).astype(int)}), "t", "e")
+    model = SV.AFTModel(features=["x"], penalizer=0.0, standardise=False).fit(rows)
+    assert model.distribution_ == "lognormal"
+    s = model.fitter_.summary.loc[("mu_", "x")]
+    assert abs(s["coef"] - beta) < 3 * s["se(coef)"]
+
+
+# ---------------------------------------------------------------- the calendar
+def test_survival_from_monthly_hazards_is_the_product_and_steps_at_the_renewal():
+    h = np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]])
+    off = np.full((2, 3), np.nan)
+    off[1, 1] = 10.0                                   # renewal 10 days into month 2
+    m = SV.MONTH_DAYS
+    s = SV.survival_from_hazards(h, off, [0, m, 2 * m, m + 9, m + 10])
+    assert s[0, 0] == 1.0
+    assert s[0, 1] == pytest.approx(0.9)
+    assert s[0, 2] == pytest.approx(0.9 * 0.8)
+    assert s[0, 3] == pytest.approx(0.9 * 0.8 ** (9 / m))      # spread evenly
+    assert s[1, 3] == pytest.approx(0.9)                       # before the renewal: no loss
+    assert s[1, 4] == pytest.approx(0.9 * 0.8)                 # at the renewal: the month's mass
+
+
+def test_the_calendar_advances_days_to_renewal_and_resets_to_the_term():
+    snap = pd.DataFrame({F.S.TERM_MONTHS: [12, 1], "days_to_renewal": [20.0, 5.0],
+                         "tenure_days": [100.0, 100.0]})
+    later = SV.calendar_inputs(snap, 30.0)
+    assert later["days_to_renewal"].iloc[0] == pytest.approx(20 - 30 + 12 * SV.MONTH_DAYS)
+    assert later["days_to_renewal"].iloc[1] == pytest.approx(5 - 30 + SV.MONTH_DAYS)
+    assert (later["tenure_days"] == 130).all()
+    offsets = SV.renewal_offsets(snap, 13)
+    assert offsets[0, 0] == pytest.approx(20) and np.isnan(offsets[0, 1:12]).all()
+    assert offsets[0, 12] == pytest.approx(20 + 12 * SV.MONTH_DAYS - 12 * SV.MONTH_DAYS)
+    assert (~np.isnan(offsets[1])).all()                # a monthly account renews every month
+
+
+@pytest.mark.slow
+def test_probabilities_are_monotone_in_horizon_and_within_0_1(sim_data):
+    _, _, _, _, scores = trained(sim_data)
+    p = scores[["p_churn_30d", "p_churn_90d", "p_churn_180d"]].to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    assert (np.diff(p, axis=1) >= -1e-12).all()
+    assert list(scores.columns) == SV.SCORE_COLUMNS
+    assert scores["risk_rank"].is_unique and scores["risk_rank"].min() == 1
+    top = scores.loc[scores["risk_rank"] == 1, "p_churn_90d"].iloc[0]
+    assert top == scores["p_churn_90d"].max()
+    assert np.allclose(scores["expected_arr_lost_90d"], scores["p_churn_90d"] * scores["arr"])
+    assert (scores["expected_remaining_days"] <= SV.MAX_DAYS).all()
+    med = scores["median_remaining_days"].dropna()
+    assert ((med >= 0) & (med <= SV.MAX_DAYS)).all()
+
+
+@pytest.mark.slow
+def test_p_before_renewal_is_p_within_days_to_renewal_and_renewal_closeness_raises_risk(
+        sim_data):
+    model, _, _, snapshot, scores = trained(sim_data)
+    sample = snapshot.iloc[:200].reset_index(drop=True)
+    dtr = sample["days_to_renewal"].to_numpy(float)
+    within = 1 - model.predict_survival_at(sample, dtr)
+    assert np.allclose(scores["p_churn_before_renewal"].iloc[:200], within)
+    annual = snapshot[snapshot[F.S.TERM_MONTHS] == 12].head(100).reset_index(drop=True)
+    near, far = annual.copy(), annual.copy()
+    near["days_to_renewal"], far["days_to_renewal"] = 20, 300
+    p_near = model.predict_horizons(near)["p_churn_90d"].to_numpy()
+    p_far = model.predict_horizons(far)["p_churn_90d"].to_numpy()
+    assert (p_near > p_far).mean() > 0.9
+    assert p_near.mean() > 3 * p_far.mean()
+    # 300 days out, the next renewal is beyond 90 days: P(before renewal) >= P(90 d)
+    hz = model.predict_horizons(far)
+    assert (hz["p_churn_before_renewal"] >= hz["p_churn_90d"] - 1e-12).all()
+
+
+# ---------------------------------------------------------------- contributions
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", SV.SURVIVAL_KINDS)
+def test_contributions_add_up_exactly_to_the_risk_score(sim_data, kind):
+    _, _, _, snapshot, _ = trained(sim_data)
+    model = trained(sim_data)[0]
+    if model.kind != kind:
+        from churnlab.warehouse import open_warehouse
+
+        with open_warehouse(sim_data) as wh:
+            dates = F.monthly_dates("2025-01-01", "2025-06-01")
+            rows = SV.training_rows(F.make_landmarks(wh, dates), "2025-10-01")
+        model = SV.make_model(kind, n_estimators=40).fit(rows)
+    phi, base = model.contributions(snapshot)
+    assert list(phi.columns) == model.feature_names_
+    assert phi.index.equals(snapshot.index)
+    risk = model.risk_score(snapshot)
+    np.testing.assert_allclose(phi.sum(axis=1).to_numpy() + base, risk, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- artifacts
+@pytest.mark.slow
+def test_a_saved_model_reloads_and_scores_bit_identically(sim_data):
+    model, card, model_dir, snapshot, scores = trained(sim_data)
+    again = SV.load_model(model_dir)                     # via champion.json
+    assert again.card["model_id"] == card["model_id"]
+    pd.testing.assert_frame_equal(SV.score_accounts(again, snapshot, scores["as_of"].iloc[0]),
+                                  scores, check_exact=True)
+    assert set(card) >= {"model_id", "kind", "training_window", "features",
+                         "backtest_summary", "library_versions", "data_fingerprint"}
+    assert again.feature_names_ == card["features"]
+
+
+def test_loading_a_folder_without_a_model_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.joblib"):
+        SV.load_model(tmp_path)
+
+
+def test_bad_landmark_rows_are_refused_with_the_column_named():
+    rows = pd.DataFrame({F.LANDMARK: ["2024-01-01"] * 2, F.DURATION: [-1, 5],
+                         F.EVENT: [1, 0], "x": [0.0, 1.0]})
+    with pytest.raises(SV.SurvivalInputError, match=F.DURATION):
+        SV.CoxModel(features=["x"]).fit(rows)
+    with pytest.raises(SV.SurvivalInputError, match="no churn event"):
+        SV.CoxModel(features=["x"]).fit(rows.assign(**{F.DURATION: 3, F.EVENT: 0}))
+    with pytest.raises(ValueError, match="unknown model kind"):
+        SV.make_model("forest")
