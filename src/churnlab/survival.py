@@ -606,9 +606,12 @@ def evaluate_scores(test: pd.DataFrame, risk, train: pd.DataFrame, surv_fn=None,
     e = test[F.EVENT].to_numpy().astype(bool)
     tt = np.minimum(t, tau + 1)
     et = e & (t <= tau)
-    y_train = _surv_array(train[F.EVENT], np.maximum(train[F.DURATION], 1))
+    # The censoring distribution (IPCW) is estimated on the scored rows themselves: their
+    # censoring is administrative (observation end) and their follow-up can be longer
+    # than any training row's, which a training-set estimate could not weight.
     y_test = _surv_array(et, np.maximum(tt, 1))
     y_full = _surv_array(e, np.maximum(t, 1))
+    y_train = y_full
     out = {"n": len(test), "events_90d": int((e & (t <= 90)).sum()),
            "harrell_c": concordance_index(tt, -risk, et),
            "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])}
@@ -803,12 +806,16 @@ def _versions() -> dict:
     return out
 
 
-def choose_champion(summary: pd.DataFrame) -> str:
-    """The survival model with the highest mean Uno C (IBS breaks near-ties of 0.002)."""
+def choose_champion(summary: pd.DataFrame, tie: float = 0.005) -> str:
+    """The survival model with the highest mean Uno C; models within ``tie`` of it
+    (about one paired bootstrap SE of a concordance difference on a few thousand rows:
+    a difference that small is noise) are tied, and the tie goes to the best-calibrated
+    90-day probability (those probabilities are what CSMs and leadership read), then
+    to the lower integrated Brier score."""
     cands = summary.loc[[k for k in summary.index if k in SURVIVAL_KINDS]]
-    best = cands["uno_c"].max()
-    near = cands[cands["uno_c"] >= best - 0.002]
-    return str(near["ibs"].fillna(np.inf).idxmin() if len(near) > 1 else cands["uno_c"].idxmax())
+    near = cands[cands["uno_c"] >= cands["uno_c"].max() - tie]
+    order = near.sort_values(["calibration_error_90d", "ibs"], na_position="last")
+    return str(order.index[0])
 
 
 def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
