@@ -126,13 +126,17 @@ def cmd_signals(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """Simulate (or reuse) the demo SaaS, validate it, build features and landmarks."""
+    """The main job on the embedded demo: simulate (or reuse) the demo SaaS, validate it,
+    build features and landmarks, train (or reuse) the champion, and render the latest
+    complete month's report with its CSM packs."""
     import json
 
     from churnlab import lifecycle
     from churnlab.features import make_landmarks, make_snapshot, monthly_dates
+    from churnlab.report import latest_complete_month, render_report
     from churnlab.simulate import simulate_saas, summarise_simulation, write_simulation
     from churnlab.storage import write_frame, write_json
+    from churnlab.survival import CHAMPION_FILE, load_model, train_champion
 
     raw, processed = args.raw, args.processed
     wanted = {"n_accounts": args.accounts, "n_months": args.months, "seed": args.seed,
@@ -142,36 +146,64 @@ def cmd_demo(args) -> int:
         json.loads(params_file.read_text()).get(k) == v for k, v in wanted.items())
     t0 = time.perf_counter()
     if reuse:
-        print(f"[1/4] reusing the demo SaaS in {raw} (same size and seed)")
+        print(f"[1/6] reusing the demo SaaS in {raw} (same size and seed)")
     else:
-        print(f"[1/4] simulating {args.accounts} accounts x {args.months} months "
+        print(f"[1/6] simulating {args.accounts} accounts x {args.months} months "
               f"(seed {args.seed}) -> {raw}")
         sim = simulate_saas(**wanted, progress=not args.quiet)
         write_simulation(sim, raw)
         for key, value in summarise_simulation(sim).items():
             print(f"      {key}: {value}")
-    print("[2/4] validating against the data contract")
+    print("[2/6] validating against the data contract")
     args.data, args.signal_map = raw, None
     with _open_valid(args) as wh:
         rows = {t: wh.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in wh.tables}
         print("      valid: " + ", ".join(f"{t} {n:,} rows" for t, n in rows.items()))
         as_of = lifecycle.observation_end(wh)
-        print(f"[3/4] point-in-time features at {as_of.date()} (the day after the data ends)")
+        print(f"[3/6] point-in-time features at {as_of.date()} (the day after the data ends)")
         snapshot = make_snapshot(wh, as_of)
         features_path = write_frame(snapshot, processed / f"features_{as_of.date()}.parquet")
         print(f"      {len(snapshot):,} active accounts, ARR ${snapshot['arr'].sum():,.0f}, "
               f"{snapshot.shape[1]} columns -> {features_path}")
         dates = monthly_dates(as_of - pd.DateOffset(months=args.landmark_months),
                               as_of - pd.DateOffset(months=1))
-        print(f"[4/4] landmark dataset: {len(dates)} monthly snapshots with survival labels")
-        landmarks = make_landmarks(wh, dates, progress=not args.quiet)
-        landmarks_path = write_frame(landmarks, processed / "landmarks.parquet")
+        fingerprint = wh.fingerprint()
+        manifest = processed / "manifest.json"
+        landmarks_path = processed / "landmarks.parquet"
+        old = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        if (landmarks_path.is_file() and old.get("fingerprint") == fingerprint
+                and old.get("landmarks") == [str(d.date()) for d in dates]):
+            print(f"[4/6] reusing the landmark dataset in {landmarks_path} (same data)")
+            landmarks = pd.read_parquet(landmarks_path)
+        else:
+            print(f"[4/6] landmark dataset: {len(dates)} monthly snapshots with survival labels")
+            landmarks = make_landmarks(wh, dates, progress=not args.quiet)
+            write_frame(landmarks, landmarks_path)
+            write_json({"as_of": as_of.date(), "data": str(raw), "fingerprint": fingerprint,
+                        "landmarks": [d.date() for d in dates], **wanted}, manifest)
         print(f"      {len(landmarks):,} rows, {int(landmarks['churned'].sum()):,} churn events "
               f"-> {landmarks_path}")
-        write_json({"as_of": as_of.date(), "data": str(raw), "fingerprint": wh.fingerprint(),
-                    "landmarks": [d.date() for d in dates], **wanted},
-                   processed / "manifest.json")
-    print(f"done in {time.perf_counter() - t0:.0f}s. Inputs: {raw}  Outputs: {processed}")
+        month = latest_complete_month(wh)
+        model_dir = args.model_dir
+        card = load_model(model_dir).card if (model_dir / CHAMPION_FILE).is_file() else {}
+        if card.get("as_of") == str(as_of.date()) and card.get("data_fingerprint") == fingerprint:
+            print(f"[5/6] reusing the champion {card['model_id']} in {model_dir}")
+        else:
+            print(f"[5/6] backtesting the time-to-churn models; the champion is trained at "
+                  f"{as_of.date()} -> {model_dir}")
+            _, card = train_champion(wh, as_of, model_dir, progress=not args.quiet,
+                                     landmarks=landmarks)
+        summary = {r["model"]: r for r in card["backtest_summary"]}
+        print(f"      champion {card['model_id']}: backtest concordance "
+              f"{summary[card['kind']]['uno_c']:.3f} (health score "
+              f"{summary.get('health', {}).get('uno_c', float('nan')):.3f})")
+    print(f"[6/6] rendering the {month} report and the CSM packs")
+    target = render_report(str(month), raw, out=args.reports, model=model_dir, force=True,
+                           progress=not args.quiet)
+    print(f"done in {time.perf_counter() - t0:.0f}s.")
+    print(f"Open the report: {target / 'report.html'}")
+    print(f"CSM packs: {target / 'packs'}  tasks: {target / 'tasks.csv'}  "
+          f"accounts: {target / 'accounts.csv'}")
     return EXIT_OK
 
 
@@ -223,6 +255,34 @@ def cmd_score(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    """Render the monthly risk report (papermill) into OUT/YYYY-MM/."""
+    from churnlab.report import ReportInputError, render_report
+
+    model_dir = args.model_dir or (Path("models") / Path(args.data).stem)
+    try:
+        target = render_report(args.month, args.data, out=args.out, model=args.model,
+                               model_dir=None if args.model else model_dir, force=args.force,
+                               horizon_days=args.horizon, segment=args.segment or "",
+                               top_n=args.top_n, progress=not args.quiet,
+                               signal_map=args.signal_map)
+    except ReportInputError as exc:
+        print(f"churnlab report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"churnlab report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # papermill's execution error names the failing cell
+        if type(exc).__name__ != "PapermillExecutionError":
+            raise
+        print(f"churnlab report: the report notebook failed ({exc.ename}: {exc.evalue}); "
+              "nothing was written", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"report for {args.month}: {target / 'report.html'}")
+    print(f"CSM packs: {target / 'packs'}   tasks: {target / 'tasks.csv'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
@@ -252,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, default=_date("2023-11-01"))
     p.add_argument("--landmark-months", type=_positive_int, default=24,
                    help="monthly landmark snapshots before the data end")
+    p.add_argument("--model-dir", type=Path, default=Path("models/demo"))
+    p.add_argument("--reports", type=Path, default=Path("reports"))
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="check inputs against the data contract")
@@ -298,6 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
     p.set_defaults(func=cmd_score)
+    p = sub.add_parser("report", help="render the monthly risk report (papermill)")
+    data_args(p)
+    p.add_argument("--month", required=True, help="YYYY-MM, a month complete in the data")
+    p.add_argument("--model", type=Path, default=None,
+                   help="trained model folder (or model dir); default: train or reuse one")
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="where to train/reuse the champion without --model "
+                        "(default: models/<data name>)")
+    p.add_argument("--out", type=Path, default=Path("reports"))
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing report for the month (atomically)")
+    p.add_argument("--horizon", type=int, default=90, choices=(30, 90, 180))
+    p.add_argument("--segment", default="", help="only this segment")
+    p.add_argument("--top-n", type=_positive_int, default=15)
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,246 @@
+"""The monthly report: month parsing and checks, the forecast check, the HTML renderer,
+the template's parameters, and an end-to-end render on the simulated SaaS whose
+figures are checked against numbers computed independently from the scores."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab import report as R
+from churnlab import schema as S
+from churnlab.cli import EXIT_OK, EXIT_USAGE, main
+
+from _simdata import simulated_data
+from test_survival_fixtures import trained
+
+
+# ------------------------------------------------------------------ months
+@pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-10", "October", "2026-10-01", ""])
+def test_a_bad_month_string_is_refused_with_the_expected_form(text):
+    with pytest.raises(R.ReportInputError, match="YYYY-MM"):
+        R.parse_month(text)
+
+
+def test_a_month_is_reported_as_of_the_first_day_of_the_next():
+    prev, as_of = R.month_dates("2026-12")
+    assert (prev, as_of) == (pd.Timestamp("2026-12-01"), pd.Timestamp("2027-01-01"))
+
+
+def test_months_outside_the_data_are_refused_naming_the_data_range(tiny_data):
+    from churnlab.warehouse import open_warehouse
+
+    with open_warehouse(tiny_data) as wh:
+        first, end = R.data_range(wh)
+        last = end.to_period("M") - 1
+        with pytest.raises(R.ReportInputError, match=rf"beyond the data: the data covers "
+                                                     rf"{first.date()}.*month is {last}"):
+            R.check_month(wh, str(last + 1))
+        with pytest.raises(R.ReportInputError, match="no data before it"):
+            R.check_month(wh, str(first.to_period("M")))
+        R.check_month(wh, str(last))                # the latest complete month is fine
+        assert R.latest_complete_month(wh) == last
+
+
+# ------------------------------------------------------------------ forecast check
+def test_the_forecast_check_covers_a_calibrated_forecast_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    covered, n_sims = 0, 400
+    for _ in range(n_sims):
+        p = rng.beta(1, 30, 2000)
+        left = rng.random(2000) < p
+        fc = pd.DataFrame({S.ACCOUNT_ID: [f"A{i}" for i in range(2000)], S.ARR: 1.0, "p": p})
+        active = set(fc.loc[~left, S.ACCOUNT_ID])
+        out, bins = R.forecast_check(fc, active)
+        assert out["observed_churns"] == left.sum()
+        covered += out["within_interval"]
+    # binomial: 95% nominal coverage, 3 standard errors of a proportion over 400 runs
+    assert abs(covered / n_sims - 0.95) < 3 * np.sqrt(0.95 * 0.05 / n_sims)
+
+
+def test_the_forecast_check_sees_a_forecast_that_is_three_times_too_low():
+    rng = np.random.default_rng(1)
+    p = rng.beta(1, 30, 3000)
+    left = rng.random(3000) < np.minimum(3 * p, 1)
+    fc = pd.DataFrame({S.ACCOUNT_ID: np.arange(3000).astype(str), S.ARR: 1.0, "p": p})
+    out, bins = R.forecast_check(fc, set(fc.loc[~left, S.ACCOUNT_ID]))
+    assert not out["within_interval"] and out["observed_churns"] > out["expected_hi"]
+    assert out["auc"] > 0.6
+    assert (bins["observed"] > bins["predicted"]).mean() >= 0.8
+
+
+def test_movement_matrix_counts_new_and_departed_accounts():
+    prev = pd.DataFrame({S.ACCOUNT_ID: ["a", "b", "c", "d"], "tier": ["green", "green", "red", "yellow"]})
+    now = pd.DataFrame({S.ACCOUNT_ID: ["a", "b", "d", "e"], "tier": ["green", "yellow", "red", "green"]})
+    m = R.movement_matrix(prev, now)
+    assert m.loc["green", "green"] == 1 and m.loc["green", "yellow"] == 1
+    assert m.loc["red", "left"] == 1 and m.loc["yellow", "red"] == 1 and m.loc["new", "green"] == 1
+    assert m.to_numpy().sum() == 5
+
+
+# ------------------------------------------------------------------ HTML
+def _nb_with(outputs_by_cell):
+    nb = nbformat.v4.new_notebook()
+    for tags, source, outputs in outputs_by_cell:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = tags
+        cell.outputs = outputs
+        nb.cells.append(cell)
+    return nb
+
+
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082")).decode()
+
+
+def test_the_html_has_no_code_no_parameters_no_streams_and_embeds_images():
+    nb = _nb_with([
+        (["parameters"], "month = '2026-10'", []),
+        (["injected-parameters"], "month = '2026-09'", []),
+        ([], "secret_code = 42\nprint('progress 50%')", [
+            nbformat.v4.new_output("stream", name="stderr", text="Warning: noisy\n"),
+            nbformat.v4.new_output("display_data", data={"text/markdown": "**ARR $1.2M**"}),
+            nbformat.v4.new_output("display_data", data={"image/png": PNG}),
+        ]),
+    ])
+    page = R.notebook_html(nb, "Report <2026-10>")
+    assert "<strong>ARR $1.2M</strong>" in page
+    assert f"data:image/png;base64,{PNG}" in page
+    for absent in ("secret_code", "2026-09", "month =", "Warning: noisy", "progress 50%"):
+        assert absent not in page
+    assert "<title>Report &lt;2026-10&gt;</title>" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@media print" in page
+
+
+def test_a_notebook_with_an_error_output_is_not_rendered():
+    nb = _nb_with([([], "1/0", [nbformat.v4.new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero", traceback=["..."])])])
+    with pytest.raises(R.ReportInputError, match="ZeroDivisionError"):
+        R.notebook_html(nb, "x")
+
+
+def test_papermill_inspection_returns_exactly_the_documented_parameters():
+    from churnlab.notebook import notebook_parameters
+
+    for source in (R.TEMPLATE, R.TEMPLATE.with_suffix(".ipynb")):
+        assert set(notebook_parameters(source)) == set(R.PARAMETERS)
+
+
+def test_the_template_pair_is_in_sync_and_has_no_outputs():
+    import jupytext
+
+    py = jupytext.read(R.TEMPLATE)
+    ipynb = nbformat.read(R.TEMPLATE.with_suffix(".ipynb"), as_version=4)
+    assert [c.source for c in py.cells] == [c.source for c in ipynb.cells]
+    assert all(not c.get("outputs") for c in ipynb.cells if c.cell_type == "code")
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory) -> str:
+    return str(simulated_data(tmp_path_factory.getbasetemp() / "churnlab-sim"))
+
+
+@pytest.fixture(scope="module")
+def rendered(sim, tmp_path_factory):
+    model, card, model_dir, snapshot, scores = trained(sim)
+    out = tmp_path_factory.mktemp("reports")
+    month = str(pd.Timestamp(card["as_of"]).to_period("M") - 1)
+    target = R.render_report(month, sim, out=out, model=model_dir)
+    return target, month, model, snapshot, scores, out, model_dir
+
+
+@pytest.mark.slow
+def test_the_report_folder_holds_every_promised_file(rendered):
+    target, month, *_ = rendered
+    for name in ("report.html", "report.ipynb", "accounts.parquet", "accounts.csv",
+                 "accounts.json", "tasks.csv", "summary.json", "manifest.json"):
+        assert (target / name).is_file(), name
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["month"] == month
+    assert set(manifest["parameters"]) == set(R.PARAMETERS)
+    assert manifest["model_id"] and manifest["data_fingerprint"]
+    for rel, digest in manifest["files"].items():
+        assert R._sha256(target / rel) == digest
+    assert list((target / "packs").glob("*.html"))
+
+
+@pytest.mark.slow
+def test_the_report_figures_match_numbers_computed_from_the_scores(rendered):
+    target, month, model, snapshot, scores, *_ = rendered
+    summary = json.loads((target / "summary.json").read_text())
+    # the scores at the report's as-of date are the fixture's (same model, same date)
+    assert summary["as_of"] == str(scores["as_of"].iloc[0].date())
+    assert summary["accounts"] == len(scores)
+    assert summary["arr"] == pytest.approx(scores[S.ARR].sum(), rel=1e-9)
+    expected_lost = float((scores["p_churn_90d"] * scores[S.ARR]).sum())
+    assert summary["expected_arr_lost_horizon"] == pytest.approx(expected_lost, rel=1e-9)
+    accounts = pd.read_parquet(target / "accounts.parquet")
+    counts = accounts["tier"].value_counts()
+    assert summary["tiers"] == {t: int(counts.get(t, 0)) for t in R.TIERS}
+    page = (target / "report.html").read_text()
+    assert R._money(expected_lost) in page
+    assert f"{summary['accounts']:,} active accounts" in page
+    top = accounts.sort_values("expected_arr_lost_90d", ascending=False).head(3)
+    for name in top[S.NAME]:
+        assert name.replace("&", "&amp;") in page
+
+
+@pytest.mark.slow
+def test_the_html_shows_no_code_or_traceback_and_fetches_nothing(rendered):
+    page = (rendered[0] / "report.html").read_text()
+    for marker in ("Traceback", "In [", "import ", "report.compute_month", "def ",
+                   "model_path =", "Warning"):
+        assert marker not in page, marker
+    assert not re.search(r"""<(script|link)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert page.count("data:image/png;base64,") >= 5
+
+
+@pytest.mark.slow
+def test_an_existing_month_is_kept_unless_forced_and_a_rerun_gives_the_same_numbers(rendered, sim):
+    target, month, model, snapshot, scores, out, model_dir = rendered
+    before = (target / "summary.json").read_text()
+    with pytest.raises(FileExistsError, match="--force"):
+        R.render_report(month, sim, out=out, model=model_dir)
+    assert (target / "summary.json").read_text() == before
+    again = R.render_report(month, sim, out=out, model=model_dir, force=True)
+    assert again == target
+    assert (target / "summary.json").read_text() == before
+    pd.testing.assert_frame_equal(pd.read_parquet(target / "accounts.parquet"),
+                                  pd.read_parquet(again / "accounts.parquet"))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_the_next_month_reads_last_months_forecast_on_record(rendered, sim, tmp_path):
+    target, month, model, snapshot, scores, out, model_dir = rendered
+    # a copy of this month's folder stands as "last month" for a later month's
+    # computation; the forecast is then the one on record, not a re-creation
+    from churnlab.warehouse import open_warehouse
+
+    with open_warehouse(sim) as wh:
+        period = R.parse_month(month)
+        r = R.compute_month(wh, period, model, previous_dir=target)
+    assert r.forecast["source"] == "on record"
+    recorded = pd.read_parquet(target / "accounts.parquet")
+    assert r.forecast["expected_churns"] == pytest.approx(recorded["p_churn_next_month"].sum())
+
+
+@pytest.mark.slow
+def test_bad_months_leave_nothing_behind_and_exit_2(rendered, sim, tmp_path, capsys):
+    *_, model_dir = rendered
+    out = tmp_path / "reports"
+    for month, message in (("2026-13", "YYYY-MM"), ("2099-01", "beyond the data")):
+        assert main(["-q", "report", "--month", month, "--data", sim, "--model",
+                     str(model_dir), "--out", str(out)]) == EXIT_USAGE
+        assert message in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
