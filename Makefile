@@ -18,10 +18,19 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 setup: $(VENV)/.installed  ## create the virtualenv and install the pinned stack
 
-demo: setup  ## simulate the demo SaaS, validate it, build point-in-time features
+demo: setup  ## simulate the demo SaaS, validate, train the champion, render the latest month's report
 	$(PY) -m churnlab.cli demo --raw $(DEMO_RAW) --processed $(DEMO_OUT) --accounts $(ACCOUNTS) --months $(MONTHS) --seed $(SEED)
 
-test: setup  ## run the whole test suite
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):  ## the browser test's headless Chromium (Debian's package)
+	@echo "installing Debian's chromium for the browser test"
+	@if [ "$$(id -u)" = 0 ]; then APT="apt-get"; elif command -v sudo >/dev/null; then APT="sudo apt-get"; \
+	else echo "chromium is missing and this user cannot install it: apt-get install chromium" >&2; exit 1; fi; \
+	DEBIAN_FRONTEND=noninteractive $$APT install -y -q chromium >/dev/null 2>&1 || \
+	{ $$APT update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$APT install -y -q chromium >/dev/null; }
+
+test: setup $(CHROMIUM)  ## run the whole test suite (installs chromium for the browser test)
 	$(PY) -m pytest -n 2
 
 bench: setup  ## time simulate + features at 5k and 50k accounts (writes benchmarks/RESULTS.md)

@@ -67,21 +67,30 @@ def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_reuses_its_simulation(tmp_path, capsys):
+def test_demo_runs_end_to_end_and_a_rerun_reuses_everything_with_the_same_numbers(
+        tmp_path, capsys):
     raw, processed = tmp_path / "raw", tmp_path / "processed"
+    models, reports = tmp_path / "models", tmp_path / "reports"
     args = ["-q", "demo", "--raw", str(raw), "--processed", str(processed),
-            "--accounts", "300", "--months", "18", "--seed", "3", "--landmark-months", "4"]
+            "--accounts", "700", "--months", "24", "--seed", "3", "--landmark-months", "20",
+            "--model-dir", str(models), "--reports", str(reports)]
     assert main(args) == EXIT_OK
+    out = capsys.readouterr().out
     manifest = json.loads((processed / "manifest.json").read_text())
     features = pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet")
-    first = features.copy()
     assert len(features) > 0 and features[S.ACCOUNT_ID].is_unique
-    capsys.readouterr()
+    month = str(pd.Timestamp(manifest["as_of"]).to_period("M") - 1)
+    report = reports / month / "report.html"
+    assert f"Open the report: {report}" in out and report.is_file()
+    summary = (reports / month / "summary.json").read_text()
+    assert json.loads(summary)["accounts"] == len(features)
     assert main(args) == EXIT_OK
-    assert "reusing the demo SaaS" in capsys.readouterr().out
-    again = pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet")
-    pd.testing.assert_frame_equal(first, again)
-    assert json.loads((processed / "manifest.json").read_text())["fingerprint"] == manifest["fingerprint"]
+    again = capsys.readouterr().out
+    for step in ("reusing the demo SaaS", "reusing the landmark dataset", "reusing the champion"):
+        assert step in again
+    pd.testing.assert_frame_equal(
+        features, pd.read_parquet(processed / f"features_{manifest['as_of']}.parquet"))
+    assert (reports / month / "summary.json").read_text() == summary
 
 
 @pytest.mark.slow

@@ -244,3 +244,89 @@ def test_bad_months_leave_nothing_behind_and_exit_2(rendered, sim, tmp_path, cap
                      str(model_dir), "--out", str(out)]) == EXIT_USAGE
         assert message in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------------------ a real browser
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+
+def _open_in_chromium(path: Path, screenshot: Path, tmp_path: Path) -> dict:
+    """Open ``path`` in headless Chromium; return its text, console errors, page
+    errors and every URL it requested (a screenshot is saved)."""
+    import os
+
+    if not Path(CHROMIUM).exists():
+        message = (f"{CHROMIUM} is missing: `make test` installs Debian's chromium package "
+                   "(apt-get install chromium) for this test")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    seen = {"console_errors": [], "page_errors": [], "requests": [], "failed": []}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=BROWSER_ARGS, viewport={"width": 1280, "height": 900})
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and seen["console_errors"].append(m.text))
+            page.on("pageerror", lambda e: seen["page_errors"].append(str(e)))
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.on("requestfailed", lambda r: seen["failed"].append(r.url))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            seen["text"] = page.inner_text("body")
+            seen["images"] = page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+def _artifacts() -> Path:
+    return Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.mark.slow
+def test_chromium_renders_the_report_with_its_key_figures_and_no_errors(rendered, tmp_path):
+    target = rendered[0]
+    summary = json.loads((target / "summary.json").read_text())
+    seen = _open_in_chromium(target / "report.html", _artifacts() / "report.png", tmp_path)
+    assert seen["console_errors"] == [] and seen["page_errors"] == [] and seen["failed"] == []
+    assert all(u.startswith(("file:", "data:")) for u in seen["requests"]), seen["requests"]
+    assert R._money(summary["expected_arr_lost_horizon"]) in seen["text"]
+    assert f"{summary['accounts']:,} active accounts" in seen["text"]
+    assert "Last month's forecast vs what happened" in seen["text"]
+    assert len(seen["images"]) >= 5 and all(ok and w > 100 for ok, w in seen["images"])
+    assert (_artifacts() / "report.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_chromium_renders_a_csm_pack_with_only_that_csms_accounts(rendered, tmp_path):
+    target = rendered[0]
+    accounts = pd.read_parquet(target / "accounts.parquet")
+    owner = accounts[S.CSM_OWNER].value_counts().index[0]
+    pages = sorted((target / "packs").glob("*.html"))
+    page = next(p for p in pages if owner in p.read_text())
+    seen = _open_in_chromium(page, _artifacts() / "csm_pack.png", tmp_path)
+    assert seen["console_errors"] == [] and seen["page_errors"] == [] and seen["failed"] == []
+    assert all(u.startswith(("file:", "data:")) for u in seen["requests"])
+    mine = accounts[accounts[S.CSM_OWNER] == owner]
+    others = accounts[accounts[S.CSM_OWNER] != owner]
+    top = mine.sort_values("priority").head(3)
+    for name in top[S.NAME]:
+        assert name in seen["text"]
+    assert not any(name in seen["text"] for name in others[S.NAME].head(50)
+                   if name not in set(mine[S.NAME]))
+
+
+def test_reports_readme_documents_exactly_the_template_parameters():
+    readme = (Path(__file__).resolve().parents[1] / "reports" / "README.md").read_text()
+    table = readme.split("## The template's parameters")[1]
+    documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
+    assert documented == list(R.PARAMETERS)
