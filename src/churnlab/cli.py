@@ -283,6 +283,39 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args) -> int:
+    """Explain and triage every active account; write the account table, tasks and
+    the per-CSM packs."""
+    from churnlab.packs import write_explain_outputs
+    from churnlab.survival import load_model
+    from churnlab.triage import TriageInputError, triage_book
+
+    try:
+        model = load_model(args.model)
+    except FileNotFoundError as exc:
+        print(f"churnlab explain: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    previous = None
+    if args.previous:
+        previous = (pd.read_parquet(args.previous) if args.previous.suffix == ".parquet"
+                    else pd.read_csv(args.previous))
+    t0 = time.perf_counter()
+    with _open_valid(args) as wh:
+        try:
+            book = triage_book(wh, model, args.as_of, top_n=args.top_n,
+                               progress=not args.quiet)
+        except TriageInputError as exc:
+            print(f"churnlab explain: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    paths = write_explain_outputs(book, args.out, previous)
+    tri = book.triage
+    print(f"{len(tri)} accounts explained and triaged with {book.model_id} in "
+          f"{time.perf_counter() - t0:.0f}s: {int((tri['tier'] == 'red').sum())} red, "
+          f"expected ARR saved ${tri['expected_arr_saved'].sum():,.0f}, "
+          f"{len(book.tasks)} tasks, {len(paths['packs'])} CSM packs -> {args.out}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
@@ -375,6 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", default="", help="only this segment")
     p.add_argument("--top-n", type=_positive_int, default=15)
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("explain", help="explain and triage the book; tasks and per-CSM packs")
+    data_args(p)
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--top-n", type=_positive_int, default=3, help="drivers per account")
+    p.add_argument("--previous", type=Path, default=None,
+                   help="an earlier accounts.parquet/.csv, for the tier change")
+    p.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -268,3 +268,40 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
                                                     "owners": index}, indent=2,
                                                    sort_keys=True) + "\n")
     return paths
+
+
+def flat_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with list/dict cells turned into text (lists joined by `` | ``), for CSV."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object and out[c].map(lambda v: isinstance(v, (list, tuple, dict,
+                                                                          np.ndarray))).any():
+            out[c] = [" | ".join(_list(v)) if not isinstance(v, dict) else json.dumps(v)
+                      for v in out[c]]
+    return out
+
+
+def write_explain_outputs(book, out_dir, previous: pd.DataFrame | None = None) -> dict:
+    """Write a :class:`churnlab.triage.BookTriage` to ``out_dir``: ``accounts.parquet``
+    and ``accounts.csv`` (the triage table with the family SHAP columns),
+    ``tasks.csv`` (CRM import), ``importance.csv`` (learned vs default family weights)
+    and ``packs/`` (one HTML/CSV/JSON per CSM). Every file is written atomically.
+    Returns name -> path."""
+    from churnlab.storage import write_frame
+
+    out_dir = Path(out_dir)
+    fam_cols = [c for c in book.explanations.columns
+                if c.startswith(("family__", "pshare__")) or c in ("risk_score", "base_value",
+                                                                    "p_next_month")]
+    table = book.triage.merge(book.explanations[[S.ACCOUNT_ID] + fam_cols], on=S.ACCOUNT_ID,
+                              how="left")
+    parquet = table.copy()
+    parquet["root_cause_votes"] = [json.dumps(v) for v in parquet["root_cause_votes"]]
+    paths = {
+        "accounts_parquet": write_frame(parquet, out_dir / "accounts.parquet"),
+        "accounts_csv": write_frame(flat_frame(table), out_dir / "accounts.csv"),
+        "tasks": write_frame(book.tasks, out_dir / "tasks.csv"),
+        "importance": write_frame(book.importance, out_dir / "importance.csv"),
+    }
+    paths["packs"] = write_csm_packs(book.triage, out_dir / "packs", book.as_of, previous)
+    return paths

@@ -580,3 +580,44 @@ def root_cause_agreement(tri: pd.DataFrame, shocks: pd.DataFrame) -> dict:
     return {"accounts": len(m), "agree": hits, "rate": hits / len(m) if len(m) else np.nan,
             "lo": float(lo), "hi": float(hi), "chance": chance,
             "confusion": pd.crosstab(m["true_cause"], m["root_cause"])}
+
+
+# ------------------------------------------------------------------ the whole book
+class BookTriage:
+    """Everything :func:`triage_book` computes for one as-of date (attributes:
+    snapshot, scores, explanations, importance, triage, tasks, as_of, model_id)."""
+
+    def __init__(self, **parts):
+        self.__dict__.update(parts)
+
+
+def triage_book(wh, model, as_of, top_n: int = 3, health=None,
+                calibration: pd.DataFrame | None = None,
+                progress: bool = False) -> BookTriage:
+    """Snapshot, score, explain and triage every account active at ``as_of`` (no file
+    I/O). ``wh`` is an open, validated warehouse; ``model`` a fitted survival model;
+    ``health`` an optional fitted :class:`churnlab.health.HealthScore` (its tier is then
+    the triage tier); ``calibration`` as in :func:`triage_accounts`."""
+    from churnlab import explain
+    from churnlab.features import make_snapshot
+    from churnlab.survival import score_accounts
+
+    as_of = pd.Timestamp(as_of)
+    snapshot = make_snapshot(wh, as_of)
+    if snapshot.empty:
+        raise TriageInputError(f"no account is active at {as_of.date()}")
+    scores = score_accounts(model, snapshot, as_of)
+    expl = explain.explain_accounts(model, snapshot, wh.signal_map, top_n=top_n,
+                                    progress=progress)
+    phi, _ = explain.shap_values(model, snapshot.reset_index(drop=True))
+    importance = explain.global_importance(model, snapshot, wh.signal_map, phi=phi)
+    accounts = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.NAME} FROM {S.ACCOUNTS}")
+    interventions = (wh.query(f"SELECT * FROM {S.INTERVENTIONS}")
+                     if S.INTERVENTIONS in wh.tables else None)
+    scored_health = health.score(snapshot) if health is not None else None
+    tri = triage_accounts(scores, expl, snapshot, health=scored_health,
+                          interventions=interventions, accounts=accounts,
+                          calibration=calibration, signal_map=wh.signal_map)
+    return BookTriage(snapshot=snapshot, scores=scores, explanations=expl,
+                      importance=importance, triage=tri, tasks=make_tasks(tri, as_of),
+                      as_of=as_of, model_id=model.card.get("model_id", model.kind))
