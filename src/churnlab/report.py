@@ -79,6 +79,8 @@ HEALTH_BOOTSTRAP = 30
 NPS_DETRACTOR_MAX = 6
 NPS_PROMOTER_MIN = 9
 PLAN_LIMIT_NEAR = 85.0
+# explanation families that describe the contract calendar, not the customer's behaviour
+CONTRACT_FAMILIES = ("contract",)  # churnlab.explain.CONTRACT
 
 
 class ReportInputError(ValueError):
@@ -253,6 +255,14 @@ def movement_matrix(prev_tiers: pd.DataFrame, now_tiers: pd.DataFrame) -> pd.Dat
                        fill_value=0).rename_axis(index="last month", columns="this month")
 
 
+def _tiers(scored: pd.DataFrame) -> pd.DataFrame:
+    """The report's tier is the data-suggested one (see the method note); the articles'
+    tier is kept beside it."""
+    out = scored.rename(columns={"tier": "tier_articles"})
+    out["tier"] = out["tier_data"]
+    return out
+
+
 def _fit_health(wh, as_of, progress: bool):
     from churnlab.health import fit_health_score
 
@@ -295,11 +305,19 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     days_next = int(((month + 2).start_time - (month + 1).start_time).days)
     scores["p_churn_next_month"] = _month_probability(model, snap, days_next)
     health = _fit_health(wh, as_of, progress)
-    h_now, h_prev = health.score(snap), health.score(prev_snap)
+    h_now, h_prev = _tiers(health.score(snap)), _tiers(health.score(prev_snap))
+    cuts = health.thresholds_["learned"]
+    articles = h_now["tier_articles"].value_counts()
+    notes.append(f"health tiers use the cuts the data suggests for the learned score (green "
+                 f"{cuts['green']:.1f}+, yellow {cuts['yellow']:.1f}+, red below): the articles' "
+                 f"cuts (80/60) would put {articles.get('green', 0):,} accounts in green, "
+                 f"{articles.get('yellow', 0):,} in yellow and {articles.get('red', 0):,} in red")
     expl = explain.explain_accounts(model, snap, wh.signal_map, top_n=3)
     importance = explain.global_importance(model, snap, wh.signal_map)
     interventions = _read_interventions(wh, as_of)
-    tri = triage.triage_accounts(scores, expl, snap, health=h_now, interventions=interventions)
+    names = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.NAME} FROM {S.ACCOUNTS}")
+    tri = triage.triage_accounts(scores, expl, snap, health=h_now, interventions=interventions,
+                                 accounts=names, signal_map=wh.signal_map)
     extra = [c for c in scores.columns if c not in tri.columns]
     accounts = tri.merge(scores[[S.ACCOUNT_ID] + extra], on=S.ACCOUNT_ID, how="left")
     prev_tier = h_prev.set_index(S.ACCOUNT_ID)["tier"]
@@ -407,10 +425,15 @@ def executive_summary(r: MonthlyRisk) -> str:
     lines.append(f"{int(red.loc['red', 'accounts']):,} accounts are red "
                  f"({_money(red.loc['red', 'arr'])} ARR; {r.previous.get('red', 0):,} a month "
                  f"earlier) and {int(red.loc['yellow', 'accounts']):,} yellow.")
-    top = r.importance.head(2)
+    imp = r.importance
+    contract = imp.loc[imp["family"].isin(CONTRACT_FAMILIES), "learned_share"].sum()
+    top = imp[~imp["family"].isin(CONTRACT_FAMILIES)].head(2)
     if len(top):
         fams = " and ".join(f"{f} ({s:.0%})" for f, s in zip(top["family"], top["learned_share"]))
-        lines.append(f"The main reasons: {fams} of the model's explained risk this month.")
+        timing = (f"; renewal timing and contract terms account for {contract:.0%}"
+                  if contract > 0 else "")
+        lines.append(f"The main behavioural reasons: {fams} of the model's explained risk "
+                     f"this month{timing}.")
     rc = a.loc[a["p_churn_before_renewal"] >= 0.2, "root_cause"].value_counts()
     if len(rc):
         lines.append(f"Among accounts with at least a 20% chance of leaving before renewal, the "
@@ -453,8 +476,8 @@ def families_words(r: MonthlyRisk) -> str:
                "the articles give it no weight of its own")
         lines.append(f"- **{row['family']}**: {row['learned_share']:.0%} of the model's "
                      f"explained risk ({ref}).")
-    if len(imp):
-        gap = (imp["learned_share"] - imp["default_share"])
+    gap = (imp["learned_share"] - imp["default_share"])
+    if len(imp) and gap.min() < 0:
         low = imp.loc[gap.idxmin()]
         lines.append(f"- **{low['family']}** matters least relative to its default weight: "
                      f"{low['learned_share']:.0%} vs {low['default_share']:.0%}.")
@@ -465,14 +488,15 @@ def families_words(r: MonthlyRisk) -> str:
 def playbook_table(r: MonthlyRisk) -> pd.DataFrame:
     """Recommended playbooks this month (accounts, ARR at stake) beside the playbooks
     started in the last 12 months and their outcomes."""
-    a = r.accounts[r.accounts["p_churn_before_renewal"] >= 0.2]
+    a = r.accounts[r.accounts["p_churn_before_renewal"] >= 0.2].copy()
+    a["playbook"] = a["playbook"].astype(str).str.split(";").str[0].str.strip()
     rec = a.groupby("playbook").agg(recommended=(S.ACCOUNT_ID, "size"),
                                     arr=(S.ARR, "sum"))
     iv = r.interventions.set_index(S.PLAYBOOK) if len(r.interventions) else pd.DataFrame()
     out = rec.join(iv, how="outer") if len(iv) else rec
     out = out.fillna({"recommended": 0, "arr": 0}).sort_values("recommended", ascending=False)
     res = pd.DataFrame({"playbook": out.index,
-                        "recommended now (P before renewal >= 20%)":
+                        "lead playbook now (P before renewal >= 20%)":
                             out["recommended"].astype(int).map("{:,}".format),
                         "ARR of those accounts": out["arr"].map(_money)})
     if "in_flight" in out:
@@ -518,8 +542,8 @@ def method_note(r: MonthlyRisk) -> str:
     notes = "".join(f" {n[0].upper()}{n[1:]}." for n in r.notes)
     return (f"*How to read this report.* Probabilities come from the time-to-churn model "
             f"`{c.get('model_id')}` ({c.get('kind')}), trained on data to {c.get('as_of')}."
-            f"{conc} Health tiers use the articles' cuts (green 80-100, yellow 60-79, red <60) "
-            f"on a health score whose family weights were learned from last year's churners. "
+            f"{conc} Health tiers come from a health score whose family weights were learned "
+            f"from last year's churners. "
             f"Expected ARR lost = probability x ARR; expected ARR saved = P(churn before "
             f"renewal) x save probability x ARR.{notes}")
 
@@ -700,7 +724,9 @@ def write_outputs(r: MonthlyRisk, out_dir) -> dict:
     write_frame(_flat(acc), out / "accounts.csv")
     write_frame(_flat(acc), out / "accounts.json")
     write_frame(r.tasks, out / "tasks.csv")
-    packs.write_csm_packs(r.accounts, out / "packs", r.as_of)
+    previous = pd.DataFrame({S.ACCOUNT_ID: r.accounts[S.ACCOUNT_ID],
+                             "tier": r.accounts["tier_last_month"].replace("new", None)})
+    packs.write_csm_packs(r.accounts, out / "packs", r.as_of, previous=previous.dropna())
     h = headline(r)
     write_json(h, out / "summary.json")
     return h
