@@ -290,17 +290,17 @@ def cmd_explain(args) -> int:
     from churnlab.survival import load_model
     from churnlab.triage import TriageInputError, triage_book
 
-    try:
-        model = load_model(args.model)
-    except FileNotFoundError as exc:
-        print(f"churnlab explain: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     previous = None
     if args.previous:
         previous = (pd.read_parquet(args.previous) if args.previous.suffix == ".parquet"
                     else pd.read_csv(args.previous))
     t0 = time.perf_counter()
-    with _open_valid(args) as wh:
+    with _open_valid(args) as wh:           # the input is validated before anything else
+        try:
+            model = load_model(args.model)
+        except FileNotFoundError as exc:
+            print(f"churnlab explain: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         try:
             book = triage_book(wh, model, args.as_of, top_n=args.top_n,
                                progress=not args.quiet)

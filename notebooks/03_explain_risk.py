@@ -1,0 +1,145 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Why each account is at risk, and what to do about it
+#
+# The champion time-to-churn model (notebook 02) ranks the book; this notebook explains
+# it. SHAP values of the model (TreeSHAP for the boosted hazard, exact for linear
+# models) are on the model's risk scale: the log-odds of churning in the month after
+# `as_of`, and they add up exactly to each account's risk score.
+#
+# 1. **Learned weights**: which signal families drive churn, beside the articles'
+#    default health-score weights;
+# 2. **walk-throughs** of the accounts at the top of the queue (waterfall plots and the
+#    sentences their CSM reads);
+# 3. **root causes** and **the priority queue**: expected ARR saved =
+#    P(churn within 90 days) x save probability x ARR, with playbook and discount
+#    guidance (../shared/DOMAIN.md);
+# 4. on the synthetic SaaS only (`truth_dir`), how often the drivers name a planted
+#    shock's family and how often the root cause matches the true class.
+
+# %% tags=["parameters"]
+data_dir = "../data/raw/demo"
+as_of = None
+model_path = "../models/demo"
+top_n = 3
+n_walkthroughs = 3
+n_queue = 20
+truth_dir = None
+
+# %%
+# %matplotlib inline
+import pandas as pd
+from IPython.display import Markdown, display
+
+from churnlab import explain, lifecycle, triage
+from churnlab.survival import load_model
+from churnlab.validate import require_valid
+from churnlab.warehouse import open_warehouse
+
+# %%
+wh = open_warehouse(data_dir)
+validation = require_valid(wh)
+model = load_model(model_path)
+as_of = pd.Timestamp(as_of) if as_of else lifecycle.observation_end(wh)
+print(f"model {model.card['model_id']} ({model.kind}), as of {as_of.date()}")
+
+# %%
+book = triage.triage_book(wh, model, as_of, top_n=top_n)
+
+# %% [markdown]
+# ## Learned weights beside the articles' defaults
+# *mean_abs_shap*: mean over accounts of the absolute summed SHAP of the family (risk
+# scale). *learned_share*: its share of the total (contract calendar included);
+# *learned_share_core*: the share among the five families the articles weigh, to read
+# beside *default_share*.
+
+# %%
+book.importance.round(3)
+
+# %%
+explain.plot_family_weights(book.importance)
+
+# %%
+phi, base = explain.shap_values(model, book.snapshot)
+
+# %%
+explain.plot_beeswarm(phi, book.snapshot, wh.signal_map, top=12)
+
+# %%
+top_signals = explain.feature_importance(phi, wh.signal_map).query(
+    "family != 'contract'")["feature"].head(3).tolist()
+
+# %%
+explain.plot_dependence(phi, book.snapshot, top_signals, wh.signal_map)
+
+# %% [markdown]
+# ## Walk-throughs: the top of the queue
+# Each waterfall starts at the base value (the average account) and adds the largest
+# contributions; below it, what the CSM reads.
+
+# %%
+walk = book.triage.head(n_walkthroughs)
+rows = book.snapshot.reset_index(drop=True).set_index("account_id")
+phi_by_account = phi.set_axis(book.snapshot["account_id"].to_numpy())
+
+# %%
+for r in walk.itertuples():
+    display(explain.plot_waterfall(phi_by_account.loc[r.account_id], base,
+                                   rows.loc[r.account_id], wh.signal_map,
+                                   title=f"#{r.priority} {r.name} ({r.account_id})"))
+    display(Markdown(
+        f"**{r.name}** · ARR ${r.arr:,.0f} · P(churn in 90 days) {r.p_churn_90d:.0%} · "
+        f"root cause {r.root_cause.replace('_', ' ')} · save chance {r.save_class}\n\n"
+        + "\n".join(f"- {s}" for s in r.drivers)
+        + f"\n\n*Playbook*: {r.playbook_text}\n\n*Discount*: {r.discount_guidance}"))
+
+# %% [markdown]
+# ## Root causes
+
+# %%
+book.triage.groupby(["root_cause", "save_class"]).size().unstack(fill_value=0)
+
+# %%
+explain.plot_root_cause_mix(book.triage)
+
+# %% [markdown]
+# ## The priority queue
+
+# %%
+book.triage.head(n_queue)[["priority", "name", "csm_owner", "arr", "tier", "p_churn_90d",
+                           "save_class", "expected_arr_saved", "root_cause", "playbook",
+                           "discount_max_pct", "action"]]
+
+# %%
+book.tasks.groupby(["source", "priority"]).size()
+
+# %% [markdown]
+# ## Against the planted truth (synthetic SaaS only)
+
+# %%
+shocks = explain.planted_shocks(truth_dir, as_of) if truth_dir else None
+hit_rate = explain.shock_hit_rate(book.explanations, shocks) if truth_dir else None
+agreement = triage.root_cause_agreement(book.triage, shocks) if truth_dir else None
+hit_rate
+
+# %%
+agreement["confusion"] if truth_dir else None
+
+# %%
+Markdown(explain.findings_markdown(book.importance, book.triage)
+         + (f"\n- Planted shocks of the last 90 days: the drivers name the shock's family on "
+            f"{hit_rate.iloc[0]['hits']} of {hit_rate.iloc[0]['accounts']} accounts "
+            f"({hit_rate.iloc[0]['rate']:.0%}); the root cause matches the true class on "
+            f"{agreement['rate']:.0%} (chance {agreement['chance']:.0%})." if truth_dir else ""))
