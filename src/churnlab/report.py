@@ -857,6 +857,9 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
     from churnlab.validate import require_valid
     from churnlab.warehouse import open_warehouse
 
+    import logging
+
+    logging.getLogger("papermill").setLevel(logging.WARNING)   # its INFO lines are noise here
     t0 = time.perf_counter()
     period = parse_month(month)
     if int(horizon_days) not in HORIZONS:
