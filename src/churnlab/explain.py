@@ -368,7 +368,7 @@ def explain_accounts(model, snapshot: pd.DataFrame, signal_map: S.SignalMap,
 
         iterator = tqdm(iterator, desc="sentences", unit="account")
     rows = []
-    records = snap.to_dict("records")
+    records = snap[_sentence_columns(names, [ups, downs, contract_ups], snap)].to_dict("records")
     for i in iterator:
         row = records[i]
         rows.append({
@@ -402,6 +402,19 @@ def explain_accounts(model, snapshot: pd.DataFrame, signal_map: S.SignalMap,
         for f in pf.columns:
             out[f"pshare__{f}"] = pf[f].to_numpy()
     return out
+
+
+def _sentence_columns(names: Sequence[str], picks: Sequence, snap: pd.DataFrame) -> list[str]:
+    """The snapshot columns the chosen features' sentences read (the feature, the
+    30-day level a trend is quoted with, the contract calendar)."""
+    used = {names[j] for p in picks for row in p for j in row}
+    cols = set(used) | {S.TERM_MONTHS, "days_to_renewal", "next_renewal", S.ARR}
+    for f in used:
+        if f.endswith("__trend"):
+            et = f.rsplit("__", 1)[0]
+            cols |= {F.feature_name(et, f"mean_{F.TREND_RECENT_DAYS}d"),
+                     F.feature_name(et, f"sum_{F.TREND_RECENT_DAYS}d")}
+    return [c for c in snap.columns if c in cols]
 
 
 def book_reference(snapshot: pd.DataFrame, names: Sequence[str]) -> pd.Series:
