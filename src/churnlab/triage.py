@@ -10,9 +10,11 @@ Per account (:func:`triage_accounts`):
 * **Save class** (high 60-80% / medium 30-50% / low 10-25%) from five pieces of
   evidence in the snapshot, each scored 0 (fine), 1 (strained) or 2 (bad): competitor
   commitment, relationship health, budget signals, stakeholder engagement and the
-  kind of problem (fixable issue vs product-fit gap). Total 0-2 -> high, 3-5 ->
-  medium, 6+ or any "bad" competitor commitment together with a product-fit cause ->
-  low. ``save_evidence`` lists the reasons. ``save_probability`` is the class's
+  kind of problem (fixable issue vs product-fit gap). The articles' "high" needs every
+  condition at once (fixable problem, existing relationship, no better alternative,
+  confirmed budget, engaged stakeholders), so high = no strained evidence at all
+  (total 0); low = total :data:`LOW_EVIDENCE` (5) or more, or a committed competitor
+  together with a product-fit cause; medium otherwise. ``save_evidence`` lists the reasons. ``save_probability`` is the class's
   mid-point (0.70 / 0.40 / 0.175) unless ``calibration`` (from
   :func:`calibrate_save_classes`, observed save rates of past interventions per class)
   is given, in which case the observed treated save rate of a class with at least
@@ -53,6 +55,7 @@ SAVE_CLASSES = ("high", "medium", "low")
 SAVE_RANGES = {"high": (0.60, 0.80), "medium": (0.30, 0.50), "low": (0.10, 0.25)}
 SAVE_PRIOR = {k: (lo + hi) / 2 for k, (lo, hi) in SAVE_RANGES.items()}
 CHURN_BASIS = "p_churn_90d"
+LOW_EVIDENCE = 5            # evidence total (0-10) from which the save class is low
 CALIBRATION_MIN_N = 20      # treated interventions a class needs before its observed rate is used
 
 FAMILY_ROOT_CAUSE = {
@@ -222,8 +225,8 @@ def save_evidence(snapshot: pd.DataFrame, root_cause: pd.Series,
     problem = np.select([cause == "product_fit", cause == "circumstantial"], [2, 1], 0)
     note(problem == 2, "product-fit gap (hardest to fix)")
     total = competitor + relationship + budget + engagement + problem
-    low = (total >= 6) | ((competitor == 2) & (problem == 2))
-    cls = np.where(low, "low", np.where(total <= 2, "high", "medium"))
+    low = (total >= LOW_EVIDENCE) | ((competitor == 2) & (problem == 2))
+    cls = np.where(low, "low", np.where(total == 0, "high", "medium"))
     return pd.DataFrame({"competitor": competitor, "relationship": relationship,
                          "budget": budget, "engagement": engagement, "problem": problem,
                          "evidence_total": total, "save_class": cls, "save_evidence": reasons})
