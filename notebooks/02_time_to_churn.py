@@ -35,7 +35,7 @@ data_dir = "../data/raw/demo"
 as_of = None
 model_dir = "../models/demo"
 n_origins = 3
-n_estimators = 300
+n_estimators = None
 truth_dir = None
 seed = 0
 health_bootstrap = 20
@@ -56,7 +56,8 @@ validation = require_valid(wh)
 
 # %% [markdown]
 # ## The champion and its backtest
-# Reused from `model_dir` when it was trained at this as-of date with these settings,
+# Reused from `model_dir` when it was trained at this as-of date on these data with these
+# settings (`n_estimators = None`: the defaults of `churnlab train` and `make demo`),
 # trained (and saved there) otherwise: every model is trained on landmarks before each
 # origin, with labels as they were observable then, scored at the origin and judged on
 # what happened after.

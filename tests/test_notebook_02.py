@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pandas as pd
 import pytest
 
 from churnlab import survival as SV
@@ -54,6 +55,11 @@ def test_the_parameters_cell_holds_literals_only_and_no_cell_defines_anything():
 @pytest.mark.slow
 def test_notebook_reuses_the_champion_and_its_findings_quote_the_backtest(sim_data, tmp_path):
     model, card, model_dir, _, scores = trained(sim_data)
+    # the backtest travels with the saved model, so a reader can reuse it
+    saved = SV.load_model(model_dir).backtest_
+    for name in SV.BACKTEST_TABLES:
+        pd.testing.assert_frame_equal(getattr(saved, name), getattr(model.backtest_, name),
+                                      check_dtype=False)
     stamp = (model_dir / SV.CHAMPION_FILE).stat().st_mtime_ns
     params = dict(data_dir=sim_data, model_dir=str(model_dir), n_origins=N_ORIGINS,
                   n_estimators=N_ESTIMATORS, seed=SURV_SEED, truth_dir=f"{sim_data}/truth")

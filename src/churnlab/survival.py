@@ -883,9 +883,9 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
                       if champion.startswith("hazard") else model.__doc__}
     model.card_ = card
     model.model_id_ = model_id
+    model.backtest_ = bt                # saved beside the model (save_model)
     save_model(model, Path(model_dir) / model_id)
     write_json({"model_id": model_id, "path": model_id}, Path(model_dir) / CHAMPION_FILE)
-    model.backtest_ = bt
     return model, card
 
 
@@ -1001,8 +1001,9 @@ def term_class(term_months) -> np.ndarray:
 def load_or_train_champion(wh, as_of=None, model_dir=None, n_origins: int = 3,
                            n_estimators: int | None = None, random_state: int = 0,
                            progress: bool = False, **kwargs):
-    """The champion saved in ``model_dir`` when it was trained at ``as_of`` with the same
-    origins count, trees and seed and carries its backtest; otherwise
+    """The champion saved in ``model_dir`` when it was trained at ``as_of`` on these data
+    (fingerprint) with the same origins count, trees and seed and carries its backtest;
+    otherwise
     :func:`train_champion` into ``model_dir`` (a temporary folder when None). Returns
     the model with ``backtest_`` (a :class:`Backtest`) and ``card``."""
     import tempfile
@@ -1014,6 +1015,7 @@ def load_or_train_champion(wh, as_of=None, model_dir=None, n_origins: int = 3,
         c = model.card
         if (c.get("as_of") == str(as_of.date()) and len(c.get("origins", [])) == n_origins
                 and c.get("options", {}) == options and c.get("random_state") == random_state
+                and c.get("data_fingerprint") == wh.fingerprint()
                 and getattr(model, "backtest_", None) is not None):
             log.info("reusing champion %s from %s", c["model_id"], model_dir)
             return model
