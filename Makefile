@@ -33,8 +33,11 @@ $(CHROMIUM):  ## the browser test's headless Chromium (Debian's package)
 test: setup $(CHROMIUM)  ## run the whole test suite (installs chromium for the browser test)
 	$(PY) -m pytest -n 2
 
-bench: setup  ## time simulate + features at 5k and 50k accounts (writes benchmarks/RESULTS.md)
+bench: setup  ## time every stage at 5k and 50k accounts (writes benchmarks/RESULTS*.md; takes hours at 50k)
 	$(PY) benchmarks/bench_foundation.py
+	$(PY) benchmarks/bench_survival.py
+	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_report.py
 
 lock: setup  ## re-pin requirements.lock from the current environment
 	$(PY) -m pip freeze --exclude-editable | grep -v '^churnlab' > requirements.lock
