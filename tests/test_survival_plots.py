@@ -183,3 +183,29 @@ def test_group_median_is_beyond_the_horizon_when_the_curve_stays_above_one_half(
     assert out.loc["red", "median_days"] == grid[np.argmax(mean <= 0.5)]
     assert 100 < out.loc["red", "median_days"] < 300
     assert out.loc["red", "arr"] == 3.0
+
+
+def _scored(truth_over_predicted, n=4000, seed=9):
+    """Backtest rows of one model: predicted p90 ~ U(0.02, 0.18), churn within 90 days
+    drawn with probability ``truth_over_predicted * p90`` (others followed 200 days)."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.02, 0.18, n)
+    y = rng.random(n) < truth_over_predicted * p
+    scores = pd.DataFrame({"origin": pd.Timestamp("2025-06-01"), "model": "hazard_xgb",
+                           "account_id": [f"A{i}" for i in range(n)], "risk": p, "p90": p,
+                           F.DURATION: np.where(y, rng.integers(1, 90, n), 200),
+                           F.EVENT: y.astype(int), "arr": 1.0})
+    cal = SV.calibration_table(p, y)
+    err = np.average((cal["predicted"] - cal["observed"]).abs(), weights=cal["n"])
+    metrics = pd.DataFrame([{"model": "hazard_xgb", "origin": pd.Timestamp("2025-06-01"),
+                             "harrell_c": 0.8, "uno_c": 0.8, "churned_arr_top10": 0.3,
+                             "top_decile_lift": 3.0, "calibration_error_90d": err,
+                             "mean_p90": p.mean(), "observed_90d": y.mean()}])
+    return SV.Backtest(metrics, scores, pd.DataFrame())
+
+
+def test_the_calibration_sentence_says_under_prediction_only_beyond_binomial_noise():
+    under = "\n".join(SV.leadership_findings(_scored(2.0), "hazard_xgb"))
+    assert "probabilities under-predict" in under and "more than binomial noise" in under
+    fair = "\n".join(SV.leadership_findings(_scored(1.0), "hazard_xgb"))
+    assert "probabilities are calibrated" in fair and "under-predict" not in fair

@@ -1194,10 +1194,24 @@ def leadership_findings(backtest: Backtest, champion: str, oracle: pd.DataFrame 
                f"{c['top_decile_lift']:.1f}x).")
     cal = backtest.metrics[backtest.metrics["model"] == champion]
     if "mean_p90" in cal:
-        out.append(f"Its 90-day probabilities are calibrated: on average they predicted "
-                   f"{cal['mean_p90'].mean():.1%} and {cal['observed_90d'].mean():.1%} "
-                   f"churned; per decile they miss by "
-                   f"{100 * c['calibration_error_90d']:.1f} percentage points on average.")
+        pred, obs = cal["mean_p90"].mean(), cal["observed_90d"].mean()
+        miss = (f"per decile they miss by {100 * c['calibration_error_90d']:.1f} "
+                "percentage points")
+        se = np.nan         # a calibrated decile's binomial standard error
+        if "model" in backtest.scores and (backtest.scores["model"] == champion).sum() >= 10:
+            table = pooled_calibration(backtest, champion)
+            se = float(np.average(table["se"], weights=table["n"]))
+        if np.isfinite(se) and c["calibration_error_90d"] > 2 * se:
+            way = "under" if pred < obs else "over"
+            out.append(f"Its 90-day probabilities {way}-predict: {pred:.1%} on average when "
+                       f"{obs:.1%} churned; {miss}, more than binomial noise (a decile's "
+                       f"standard error is {100 * se:.1f} points). Read them as a ranking "
+                       f"first and their level as approximate.")
+        else:
+            noise = (f" (a decile's binomial standard error is {100 * se:.1f} points)"
+                     if np.isfinite(se) else "")
+            out.append(f"Its 90-day probabilities are calibrated: {pred:.1%} predicted on "
+                       f"average and {obs:.1%} churned; {miss}{noise}.")
     if tier_curves is not None and len(tier_curves):
         tc = tier_curves.set_index("group")
         parts = [f"the {t} tier ({int(tc.loc[t, 'accounts']):,} accounts) "
@@ -1225,8 +1239,5 @@ def leadership_findings(backtest: Backtest, champion: str, oracle: pd.DataFrame 
         if tiers is not None:
             red = scores.loc[np.asarray(tiers) == "red", "expected_arr_lost_90d"].sum()
             line += f"; {red / lost:.0%} of it sits in the red tier" if lost > 0 else ""
-        soon = scores["days_to_renewal"].to_numpy(float) <= 90
-        line += (f"; {scores.loc[soon, 'expected_arr_lost_90d'].sum() / lost:.0%} sits on "
-                 f"the {int(soon.sum()):,} accounts renewing within 90 days") if lost > 0 else ""
         out.append(line + ".")
     return out
