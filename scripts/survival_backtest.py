@@ -4,6 +4,8 @@
 Usage:
     .venv/bin/python scripts/survival_backtest.py [--data data/raw/demo] [--as-of 2026-11-01]
         [--origins 3] [--n-estimators N] [--seed 0] [--model-dir DIR] [--bootstrap 200]
+    .venv/bin/python scripts/survival_backtest.py --month-check 2026-04-01 \
+        --landmarks data/processed/demo/landmarks.parquet
 
 Trains the champion exactly as ``churnlab train`` does (rolling-origin backtest of every
 model, champion chosen by it, refit at the as-of date), scores every active account as
@@ -13,6 +15,11 @@ only) on the same rows; the paired concordance differences champion - oracle, ch
 health score and champion - 90-day logistic with account-bootstrap standard errors; the
 champion's calibration error at 90 days beside the binomial standard error of a decile;
 and the train and score wall times.
+
+``--month-check ORIGIN --landmarks FILE`` instead fits the gradient-boosted hazard on the
+12 months of landmarks before ORIGIN and compares, month by month after the origin, its
+mean projected hazard with the observed churn rate of the accounts still at risk (the
+diagnosis of the 90-day calibration in benchmarks/RESULTS_survival.md).
 """
 
 from __future__ import annotations
@@ -26,11 +33,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnlab import features as F
 from churnlab import survival as SV
 from churnlab.features import make_snapshot
 from churnlab.lifecycle import observation_end
 from churnlab.validate import InvalidDataError, require_valid
 from churnlab.warehouse import open_warehouse
+
+
+def month_check(landmarks: pd.DataFrame, origin, n_months: int = 3, seed: int = 0,
+                lookback_months: int = 12) -> pd.DataFrame:
+    """Projected monthly hazard vs observed churn of the accounts at risk, per month
+    after ``origin`` (model trained on labels observable at the origin)."""
+    origin = pd.Timestamp(origin)
+    lm = pd.to_datetime(landmarks[F.LANDMARK])
+    train = SV.training_rows(landmarks[lm >= origin - pd.DateOffset(months=lookback_months)],
+                             origin)
+    test = landmarks[lm == origin].reset_index(drop=True)
+    model = SV.HazardXGB(random_state=seed).fit(train)
+    hz = model.monthly_hazards(test, n_months)
+    t, e = test[F.DURATION].to_numpy(float), test[F.EVENT].to_numpy().astype(bool)
+    out = []
+    for k in range(n_months):
+        lo, hi = k * SV.MONTH_DAYS, (k + 1) * SV.MONTH_DAYS
+        churn = e & (t >= lo) & (t < hi)
+        rows = (t >= lo) & (churn | (t >= hi))
+        out.append({"month": k + 1, "accounts_at_risk": int(rows.sum()),
+                    "predicted_hazard": hz[rows, k].mean(), "observed": churn[rows].mean()})
+    for h in (30, 61, 90, 180):
+        y = e & (t <= h)
+        known = y | (t >= h)
+        p = 1 - model.predict_survival(test, [float(h)])[:, 0]
+        out.append({"month": f"P(within {h} d)", "accounts_at_risk": int(known.sum()),
+                    "predicted_hazard": p[known].mean(), "observed": y[known].mean()})
+    return pd.DataFrame(out)
 
 
 def main(argv=None) -> int:
@@ -44,7 +80,16 @@ def main(argv=None) -> int:
     ap.add_argument("--model-dir", default=None, help="default: a temporary folder")
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--month-check", default=None, metavar="ORIGIN")
+    ap.add_argument("--landmarks", default=None, help="landmarks file for --month-check")
     args = ap.parse_args(argv)
+    if args.month_check:
+        if not args.landmarks:
+            print("--month-check needs --landmarks FILE", file=sys.stderr)
+            return 2
+        table = month_check(pd.read_parquet(args.landmarks), args.month_check, seed=args.seed)
+        print(table.round(4).to_string(index=False))
+        return 0
     truth = Path(args.truth or Path(args.data) / "truth")
     if not (truth / "account_months.parquet").is_file():
         print(f"--truth {truth}: no account_months.parquet (the simulator's truth)",
