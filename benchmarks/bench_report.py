@@ -1,8 +1,9 @@
 """Wall time and peak memory of the monthly report (`churnlab report`) at several sizes.
 
 For each size: simulate the SaaS (or reuse ``--data``), train the champion with
-`churnlab train` (timed too, for context), then render the latest complete month with
-`churnlab report --model ...`. Each step is its own process; the peak resident memory
+`churnlab train` and score the book with `churnlab score` (both timed too: the 50k
+train/score rows are issue 4's survival benchmark at that size), then render the
+latest complete month with `churnlab report --model ...`. Each step is its own process; the peak resident memory
 is the largest single process of the step (the report's notebook kernel is a child
 process: ``wait4`` reports the maximum over the process tree's members). Results are
 appended to RESULTS_report.md.
@@ -33,6 +34,9 @@ def bench_one(cli, raw: Path, tmp: Path, as_of: str, month: str, n_label) -> lis
     steps = {
         "train (landmarks + backtest + champion)": cli + [
             "train", "--data", str(raw), "--as-of", as_of, "--model-dir", str(models)],
+        "score (snapshot + champion)": cli + [
+            "score", "--data", str(raw), "--as-of", as_of, "--model", str(models),
+            "--out", str(tmp / "scores.parquet")],
         f"report {month} (papermill + HTML + packs)": cli + [
             "report", "--month", month, "--data", str(raw), "--model", str(models),
             "--out", str(reports)],
