@@ -22,6 +22,38 @@ import numpy as np
 import pandas as pd
 
 
+def landmarks_or_none(path: Path):
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def flag_risk_lines(landmarks) -> list[str]:
+    """Does a shock's own flag carry churn risk in the data? Next-month churn of
+    landmark person-months in a renewal month, flagged in the 90 days before vs not: a
+    faithful explainer can only name a shock's family when its flag predicts churn."""
+    from churnlab import survival as SV
+    from churnlab.signals import wilson_interval
+
+    if landmarks is None:
+        return []
+    pm, y = SV.person_months(landmarks)
+    renewal = SV.calendar_inputs(pm)["renewal_in_month"].to_numpy() == 1
+    out = ["Next-month churn in renewal months, with the shock's flag in the 90 days "
+           "before vs without (landmark person-months):", "",
+           "| flag | flagged: churn rate (n) | 95% interval | not flagged: churn rate (n) |",
+           "|---|---:|---|---:|"]
+    for flag in ("champion_left", "champion_role_changed", "new_leadership",
+                 "merger_acquisition", "budget_cut_mentioned"):
+        col = f"{flag}__any_90d"
+        if col not in pm.columns:
+            continue
+        f = (pm[col].fillna(0).to_numpy() > 0) & renewal
+        n = ~(pm[col].fillna(0).to_numpy() > 0) & renewal
+        lo, hi = wilson_interval(np.array([y[f].sum()]), np.array([f.sum()]))
+        out.append(f"| {flag} | {y[f].mean():.1%} ({f.sum():,}) | {lo[0]:.1%}-{hi[0]:.1%} | "
+                   f"{y[n].mean():.1%} ({n.sum():,}) |")
+    return out + [""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("data/raw/demo"))
@@ -97,8 +129,9 @@ def main(argv=None) -> int:
               "|---|---:|---:|---:|---|"]
     for r in hits.itertuples():
         lines.append(f"| {r.shock_type} | {r.accounts} | {r.hits} | {r.rate:.0%} | "
-                     f"{r.lo:.0%}-{r.hi:.0%} |")
+                     f"{max(r.lo, 0):.0%}-{r.hi:.0%} |")
     lines.append("")
+    lines += flag_risk_lines(landmarks_or_none(args.landmarks))
 
     agree = triage.root_cause_agreement(book.triage, shocks)
     lines += ["### Root cause vs the planted shock's class", "",

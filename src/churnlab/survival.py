@@ -282,6 +282,7 @@ class _HazardModel(SurvivalModel):
         values explain) is the fitted model's own. Months with fewer than
         ``MIN_OFFSET_EVENTS`` observed churns reuse the last estimated offset."""
         from scipy.optimize import brentq
+        from scipy.special import expit
 
         ids = rows[S.ACCOUNT_ID].astype(str)
         half = pd.util.hash_pandas_object(ids, index=False).to_numpy() % 2
@@ -309,7 +310,7 @@ class _HazardModel(SurvivalModel):
 
         def shift(m, y):
             target = y.sum()
-            f = lambda a: (1 / (1 + np.exp(-(m + a)))).sum() - target  # noqa: E731
+            f = lambda a: expit(m + a).sum() - target  # noqa: E731
             return brentq(f, -10.0, 10.0) if 0 < target < len(y) else np.nan
 
         est = []
@@ -331,8 +332,10 @@ class _HazardModel(SurvivalModel):
 
     def monthly_hazards(self, snapshot: pd.DataFrame, n_months: int = PROJECTION_MONTHS
                         ) -> np.ndarray:
-        cols = [1 / (1 + np.exp(-(self._margin(self._design(snapshot, k * MONTH_DAYS))
-                                  + self.month_offset(k)))) for k in range(n_months)]
+        from scipy.special import expit
+
+        cols = [expit(self._margin(self._design(snapshot, k * MONTH_DAYS)) + self.month_offset(k))
+                for k in range(n_months)]
         return np.column_stack(cols)
 
     def predict_survival(self, snapshot, times) -> np.ndarray:
