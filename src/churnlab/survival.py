@@ -284,7 +284,8 @@ class _HazardModel(SurvivalModel):
         from scipy.optimize import brentq
         from scipy.special import expit
 
-        ids = rows[S.ACCOUNT_ID].astype(str)
+        ids = (rows[S.ACCOUNT_ID] if S.ACCOUNT_ID in rows.columns
+               else pd.Series(rows.index)).astype(str)
         half = pd.util.hash_pandas_object(ids, index=False).to_numpy() % 2
         t = rows[F.DURATION].to_numpy(float)
         e = rows[F.EVENT].to_numpy().astype(bool)
