@@ -19,7 +19,9 @@ and the train and score wall times.
 ``--month-check ORIGIN --landmarks FILE`` instead fits the gradient-boosted hazard on the
 12 months of landmarks before ORIGIN and compares, month by month after the origin, its
 mean projected hazard with the observed churn rate of the accounts still at risk (the
-diagnosis of the 90-day calibration in benchmarks/RESULTS_survival.md).
+diagnosis of the 90-day calibration in benchmarks/RESULTS_survival.md), then P(churn
+before the next renewal) against what happened for the accounts whose renewal fell
+inside the follow-up, by term class.
 """
 
 from __future__ import annotations
@@ -66,7 +68,28 @@ def month_check(landmarks: pd.DataFrame, origin, n_months: int = 3, seed: int = 
         p = 1 - model.predict_survival(test, [float(h)])[:, 0]
         out.append({"month": f"P(within {h} d)", "accounts_at_risk": int(known.sum()),
                     "predicted_hazard": p[known].mean(), "observed": y[known].mean()})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out), renewal_check(model, test)
+
+
+def renewal_check(model, test: pd.DataFrame) -> pd.DataFrame:
+    """P(churn before the next renewal) vs what happened, for the accounts whose renewal
+    fell inside the follow-up (churned on or before it, or seen past it), by term class."""
+    dtr = np.maximum(test["days_to_renewal"].to_numpy(float), 0)
+    t, e = test[F.DURATION].to_numpy(float), test[F.EVENT].to_numpy().astype(bool)
+    y = e & (t <= dtr)
+    known = y | (t >= dtr)
+    p = 1 - model.predict_survival_at(test, dtr)
+    term = np.where(test[F.S.TERM_MONTHS].to_numpy(float) <= 1, "monthly", "annual or longer")
+    rows = []
+    for name, m in [("all", known)] + [(c, known & (term == c))
+                                       for c in ("monthly", "annual or longer")]:
+        n = int(m.sum())
+        se = np.sqrt(y[m].mean() * (1 - y[m].mean()) / n) if n else np.nan
+        rows.append({"accounts": name, "renewal seen": n,
+                     "median days to renewal": float(np.median(dtr[m])) if n else np.nan,
+                     "predicted P(before renewal)": p[m].mean() if n else np.nan,
+                     "observed": y[m].mean() if n else np.nan, "se": se})
+    return pd.DataFrame(rows)
 
 
 def main(argv=None) -> int:
@@ -87,8 +110,12 @@ def main(argv=None) -> int:
         if not args.landmarks:
             print("--month-check needs --landmarks FILE", file=sys.stderr)
             return 2
-        table = month_check(pd.read_parquet(args.landmarks), args.month_check, seed=args.seed)
+        table, renewal = month_check(pd.read_parquet(args.landmarks), args.month_check,
+                                     seed=args.seed)
         print(table.round(4).to_string(index=False))
+        print("\nP(churn before the next renewal), accounts whose renewal fell inside the "
+              "follow-up:")
+        print(renewal.round(4).to_string(index=False))
         return 0
     truth = Path(args.truth or Path(args.data) / "truth")
     if not (truth / "account_months.parquet").is_file():
