@@ -196,6 +196,24 @@ def test_the_report_figures_match_numbers_computed_from_the_scores(rendered):
 
 
 @pytest.mark.slow
+def test_each_pack_states_the_health_cut_offs_its_tiers_use(rendered):
+    """A CSM reading "health 77 - red" must see why: the pack names the cut-offs, and
+    they are the ones the accounts' tiers follow."""
+    import re
+
+    target = rendered[0]
+    accounts = pd.read_parquet(target / "accounts.parquet")
+    for page in (target / "packs").glob("*.html"):
+        m = re.search(r"Health tiers: green ([0-9.]+)\+, yellow ([0-9.]+)\+", page.read_text())
+        assert m, page.name
+        green, yellow = float(m.group(1)), float(m.group(2))
+        h, tier = accounts["health"], accounts["tier"]
+        assert (h[tier == "green"] >= green - 0.05).all()
+        assert (h[tier == "red"] < yellow + 0.05).all()
+        assert h[tier == "yellow"].between(yellow - 0.05, green + 0.05).all()
+
+
+@pytest.mark.slow
 def test_the_html_shows_no_code_or_traceback_and_fetches_nothing(rendered):
     page = (rendered[0] / "report.html").read_text()
     for marker in ("Traceback", "In [", "import ", "report.compute_month", "def ",

@@ -174,7 +174,8 @@ def _card(r: dict) -> str:
 </div>"""
 
 
-def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40) -> str:
+def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40,
+                tier_note: str = "") -> str:
     """The HTML page of one owner's accounts (already filtered and ordered)."""
     as_of = pd.Timestamp(as_of).date()
     records = rows.to_dict("records")
@@ -197,7 +198,7 @@ def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40) -> s
 <style>{CSS}</style></head><body>
 <h1>At-risk accounts of {_esc(owner)}</h1>
 <div class="meta">As of {as_of} · ordered by expected ARR saved (P(churn in 90 days) x save
-probability x ARR) · churnlab</div>
+probability x ARR) · churnlab{(" · " + _esc(tier_note)) if tier_note else ""}</div>
 <div class="summary"><div><b>{len(rows)}</b>accounts</div><div><b>{red}</b>red tier</div>
 <div><b>{_money(at_risk)}</b>ARR expected to be lost before renewal</div></div>
 <h2>The save conversation</h2><ul>{points}</ul>
@@ -219,7 +220,7 @@ def pack_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | None = None,
-                    max_cards: int = 40) -> list[Path]:
+                    max_cards: int = 40, tier_note: str = "") -> list[Path]:
     """Write one HTML + CSV + JSON pack per ``csm_owner`` into ``out_dir`` (replaced
     atomically), plus ``index.json`` (owner -> file stem, account count).
 
@@ -230,6 +231,7 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
     as_of : the triage date (shown on the page).
     previous : optional earlier triage (account_id, tier) for the tier change.
     max_cards : accounts shown in full (red/yellow, by priority); the rest as a table.
+    tier_note : one line on what the tiers mean (e.g. the health cut-offs used).
 
     Returns
     -------
@@ -257,7 +259,8 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
         for owner in owners:
             rows = tri[owner_col == owner]
             stem = stems[owner]
-            (tmp / f"{stem}.html").write_text(render_pack(rows, owner, as_of, max_cards),
+            (tmp / f"{stem}.html").write_text(render_pack(rows, owner, as_of, max_cards,
+                                                          tier_note),
                                               encoding="utf-8")
             frame = pack_frame(rows)
             frame.to_csv(tmp / f"{stem}.csv", index=False)

@@ -163,6 +163,7 @@ class MonthlyRisk:
     model_card: dict
     health_weights: pd.DataFrame
     notes: list = field(default_factory=list)
+    tier_cuts: dict = field(default_factory=dict)   # health score: green / yellow lower bounds
 
     @property
     def p_col(self) -> str:
@@ -377,7 +378,8 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        forecast_bins=fc_bins, previous=previous,
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
-                       health_weights=health.weights_table(), notes=notes)
+                       health_weights=health.weights_table(), notes=notes,
+                       tier_cuts={k: float(cuts[k]) for k in ("green", "yellow")})
 
 
 # ------------------------------------------------------------------ words and figures
@@ -472,15 +474,21 @@ def families_words(r: MonthlyRisk) -> str:
     lines = []
     for _, row in r.importance.head(3).iterrows():
         d = row["default_share"]
-        ref = (f"the articles weight it {d:.0%}" if np.isfinite(d) else
+        ref = (f"among the five families the articles weigh, {row['learned_share_core']:.0%} "
+               f"against their {d:.0%}" if np.isfinite(d) else
                "the articles give it no weight of its own")
         lines.append(f"- **{row['family']}**: {row['learned_share']:.0%} of the model's "
                      f"explained risk ({ref}).")
-    gap = (imp["learned_share"] - imp["default_share"])
+    gap = (imp["learned_share_core"] - imp["default_share"])
+    if len(imp) and gap.max() > 0:
+        high = imp.loc[gap.idxmax()]
+        lines.append(f"- Among the five core families, **{high['family']}** weighs most above "
+                     f"its default weight: {high['learned_share_core']:.0%} vs "
+                     f"{high['default_share']:.0%}.")
     if len(imp) and gap.min() < 0:
         low = imp.loc[gap.idxmin()]
-        lines.append(f"- **{low['family']}** matters least relative to its default weight: "
-                     f"{low['learned_share']:.0%} vs {low['default_share']:.0%}.")
+        lines.append(f"- **{low['family']}** weighs most below its default weight: "
+                     f"{low['learned_share_core']:.0%} vs {low['default_share']:.0%}.")
     return ("Share of mean |SHAP| (the model's risk scale) by signal family this month:\n\n"
             + "\n".join(lines))
 
@@ -548,6 +556,13 @@ def method_note(r: MonthlyRisk) -> str:
             f"renewal) x save probability x ARR.{notes}")
 
 
+def _words(code) -> str:
+    """'executive_engagement; pricing_concession' -> 'executive engagement; pricing
+    concession' (codes stay codes in the CSV/JSON files)."""
+    return "" if code is None or (isinstance(code, float) and np.isnan(code)) else \
+        str(code).replace("_", " ")
+
+
 def top_accounts(r: MonthlyRisk, n: int | None = None) -> pd.DataFrame:
     """The top at-risk accounts by expected ARR lost, as a display table."""
     a = r.accounts.sort_values(r.lost_col, ascending=False).head(n or 15)
@@ -558,23 +573,31 @@ def top_accounts(r: MonthlyRisk, n: int | None = None) -> pd.DataFrame:
         "P(before renewal)": a["p_churn_before_renewal"].map("{:.0%}".format),
         "expected ARR lost": a[r.lost_col].map(_money),
         "top reasons": a["drivers"].map(lambda d: "; ".join(list(d)[:2]) if d is not None else ""),
-        "root cause": a["root_cause"], "playbook": a["playbook"],
+        "root cause": a["root_cause"].map(_words), "playbook": a["playbook"].map(_words),
         "save probability": a["save_probability"].map("{:.0%}".format)})
     return out.reset_index(drop=True)
 
 
 def table_html(df: pd.DataFrame, tier_col: str | None = "tier") -> str:
-    """An escaped HTML table; tier cells carry their colour class."""
+    """An escaped HTML table; tier cells show a badge in their tier colour; short
+    columns do not wrap, long text wraps (sentences get a readable width)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    kind = {}
+    for c in df.columns:
+        length = df[c].astype(str).str.len().mean() if len(df) else 0
+        kind[c] = ' class="prose"' if length > 60 else ' class="text"' if length > 16 else ""
     rows = []
     for _, row in df.iterrows():
         cells = []
         for c, v in row.items():
-            cls = f' class="tier-{html.escape(str(v))}"' if c == tier_col else ""
-            cells.append(f"<td{cls}>{html.escape('' if v is None else str(v))}</td>")
+            text = html.escape("" if v is None else str(v))
+            if c == tier_col:
+                cells.append(f'<td><span class="tier tier-{text}">{text}</span></td>')
+            else:
+                cells.append(f"<td{kind[c]}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="report-table"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="table-wrap"><table class="report-table"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def plot_tiers(r: MonthlyRisk):
@@ -620,23 +643,12 @@ def plot_movements(r: MonthlyRisk):
 
 
 def plot_families(r: MonthlyRisk):
-    """Signal families' share of the model's explained risk vs the articles' weights."""
-    from churnlab.plots import FAMILY_COLOURS, NEUTRAL, _clean, _figure
+    """Signal families' share of the model's explained risk vs the articles' weights
+    (the five core families compared among themselves; every family and the contract
+    calendar as shares of the whole)."""
+    from churnlab.explain import plot_family_weights
 
-    imp = r.importance
-    fig = _figure(8, 3.4)
-    ax = fig.add_subplot()
-    x = np.arange(len(imp))
-    ax.bar(x - 0.2, imp["learned_share"], width=0.4,
-           color=[FAMILY_COLOURS.get(f, NEUTRAL) for f in imp["family"]], label="this month's model")
-    ax.bar(x + 0.2, imp["default_share"].fillna(0), width=0.4, color=NEUTRAL, alpha=0.6,
-           label="articles' default weight")
-    ax.set_xticks(x, imp["family"], rotation=20)
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_title("What drives risk: share of mean |SHAP| by signal family")
-    ax.legend(frameon=False, fontsize="small")
-    _clean(ax)
-    return fig
+    return plot_family_weights(r.importance)
 
 
 def plot_forecast(r: MonthlyRisk):
@@ -726,7 +738,11 @@ def write_outputs(r: MonthlyRisk, out_dir) -> dict:
     write_frame(r.tasks, out / "tasks.csv")
     previous = pd.DataFrame({S.ACCOUNT_ID: r.accounts[S.ACCOUNT_ID],
                              "tier": r.accounts["tier_last_month"].replace("new", None)})
-    packs.write_csm_packs(r.accounts, out / "packs", r.as_of, previous=previous.dropna())
+    note = (f"Health tiers: green {r.tier_cuts['green']:.1f}+, yellow "
+            f"{r.tier_cuts['yellow']:.1f}+, red below {r.tier_cuts['yellow']:.1f} (cut-offs "
+            f"suggested by last year's churn on this book)") if r.tier_cuts else ""
+    packs.write_csm_packs(r.accounts, out / "packs", r.as_of, previous=previous.dropna(),
+                          tier_note=note)
     h = headline(r)
     write_json(h, out / "summary.json")
     return h
@@ -739,15 +755,21 @@ max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}
 h1{font-size:1.7em;border-bottom:3px solid #263238;padding-bottom:.2em}
 h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #cfd8dc}
 img{max-width:100%;height:auto}
-table.report-table{border-collapse:collapse;font-size:.85em;width:100%;margin:.6em 0}
+table.report-table{border-collapse:collapse;font-size:.82em;width:100%;margin:.6em 0}
 .report-table th,.report-table td{border-bottom:1px solid #eceff1;padding:.3em .5em;text-align:left;
 vertical-align:top}
 .report-table th{background:#eceff1}
-td.tier-green{color:#fff;background:#2e7d32}td.tier-yellow{background:#f9a825}
-td.tier-red{color:#fff;background:#c62828}
+.report-table td{white-space:nowrap}.report-table th{vertical-align:bottom}
+.report-table td.text{white-space:normal;min-width:7em}
+.report-table td.prose{white-space:normal;min-width:15em}
+.table-wrap{overflow-x:auto}
+.tier{display:inline-block;padding:0 .55em;border-radius:.7em}
+.tier-green{color:#fff;background:#2e7d32}.tier-yellow{background:#f9a825}
+.tier-red{color:#fff;background:#c62828}
 .footer{color:#78909c;font-size:.8em;margin-top:3em}
 @media print{body{max-width:none;margin:0;font-size:10pt}h2{page-break-after:avoid}
-img,table,tr{page-break-inside:avoid}a{color:inherit;text-decoration:none}}
+img,tr{page-break-inside:avoid}a{color:inherit;text-decoration:none}
+.table-wrap{overflow:visible}}
 """
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 
