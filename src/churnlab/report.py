@@ -503,7 +503,7 @@ def playbook_table(r: MonthlyRisk) -> pd.DataFrame:
     iv = r.interventions.set_index(S.PLAYBOOK) if len(r.interventions) else pd.DataFrame()
     out = rec.join(iv, how="outer") if len(iv) else rec
     out = out.fillna({"recommended": 0, "arr": 0}).sort_values("recommended", ascending=False)
-    res = pd.DataFrame({"playbook": out.index,
+    res = pd.DataFrame({"playbook": pd.Index(out.index).map(_words),
                         "lead playbook now (P before renewal >= 20%)":
                             out["recommended"].astype(int).map("{:,}".format),
                         "ARR of those accounts": out["arr"].map(_money)})
@@ -525,7 +525,7 @@ def detractor_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
                          "NPS": d["nps_response__last"].map("{:.0f}".format),
                          "ARR": d[S.ARR].map(_money), "tier": d["tier"],
                          "open tasks": d["open_tasks"],
-                         "playbook": d["playbook"]}).reset_index(drop=True)
+                         "playbook": d["playbook"].map(_words)}).reset_index(drop=True)
 
 
 def expansion_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
