@@ -58,6 +58,27 @@ def test_a_planted_hazard_ratio_is_recovered_within_its_standard_error():
     assert hr.loc["x", "lo"] < np.exp(beta) < hr.loc["x", "hi"]
 
 
+def test_the_backtests_cox_skips_robust_errors_but_keeps_the_estimates():
+    """make_model's Cox (backtest and scoring) fits without the sandwich estimator:
+    the same coefficients as the clustered-robust fit, at a fraction of the cost."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    x = rng.normal(size=n)
+    t = rng.exponential(1 / (0.01 * np.exp(0.5 * x)))
+    c = rng.uniform(20, 300, n)
+    rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
+                                           "e": (t <= c).astype(int)}), "t", "e")
+    rows[F.S.ACCOUNT_ID] = [f"a{i // 3}" for i in range(n)]      # 3 rows per account
+    fast = SV.make_model("cox")
+    assert fast.robust is False
+    fast.features = ["x"]
+    fast.fit(rows)
+    robust = SV.CoxModel(features=["x"]).fit(rows)
+    np.testing.assert_allclose(fast.fitter_.params_.to_numpy(),
+                               robust.fitter_.params_.to_numpy(), rtol=1e-8)
+    assert robust.fitter_.robust and not fast.fitter_.robust
+
+
 def test_the_aft_model_recovers_a_planted_acceleration_and_prefers_the_true_family():
     rng = np.random.default_rng(5)
     n, beta = 3000, 0.5
