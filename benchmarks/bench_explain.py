@@ -62,10 +62,11 @@ def one_size(n: int, model_path: str, snapshot_path: str, out: str) -> dict:
     expl = explain.explain_accounts(model, snap, smap, top_n=3)
     times["explain_accounts"] = time.perf_counter() - t
     t = time.perf_counter()
-    explain.global_importance(model, snap, smap)
+    phi, _ = explain.shap_values(model, snap)
+    explain.global_importance(model, snap, smap, phi=phi)
     times["global_importance"] = time.perf_counter() - t
     t = time.perf_counter()
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=smap)
+    tri = triage.triage_accounts(scores, expl, snap, signal_map=smap, phi=phi)
     triage.make_tasks(tri, as_of)
     times["triage_and_tasks"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -79,6 +79,53 @@ def test_root_cause_follows_the_drivers_features():
         assert tri.loc[f"A{i}", "root_cause"] == cause
 
 
+def test_a_recent_stated_flag_names_the_root_cause_before_the_model_votes():
+    scores, expl, snap = book(4)
+    for i in range(4):   # every account's driver says service experience
+        expl.at[i, "driver_features"] = ["ticket_escalated__sum_30d"]
+        expl.at[i, "driver_families"] = ["support"]
+    snap["budget_cut_mentioned__days_since"] = [12.0, 120.0, np.nan, 40.0]
+    snap["champion_left__days_since"] = [np.nan, np.nan, np.nan, 5.0]
+    snap["first_value_reached__days_since"] = 3.0    # a lifecycle flag: good news, not a cause
+    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    assert tri.loc["A0", "root_cause"] == "circumstantial"
+    assert tri.loc["A0", "root_cause_basis"] == "stated: budget cuts mentioned 12 days ago"
+    # older than STATED_CAUSE_DAYS, or none: the model's votes decide
+    assert triage.STATED_CAUSE_DAYS < 120
+    assert tri.loc["A1", "root_cause"] == tri.loc["A2", "root_cause"] == "service_experience"
+    assert tri.loc["A1", "root_cause_basis"].startswith("model: service experience")
+    # two stated flags: the most recent one (champion left 5 days ago) names the cause
+    assert tri.loc["A3", "root_cause"] == "value_perception"
+    assert "champion left the company 5 days ago" in tri.loc["A3", "root_cause_basis"]
+
+
+def test_with_every_features_shap_the_cause_most_above_the_books_usual_wins():
+    """Value perception is fed by five families, so its raw votes are large everywhere;
+    the account whose support signals stand out is a service case even though its
+    value-perception votes are larger, and an account at the book's usual is unclear."""
+    scores, expl, snap = book(4)
+    phi = pd.DataFrame(0.0, index=range(4), columns=[
+        "weekly_active_users__trend", "meeting_held__sum_90d", "ticket_escalated__sum_30d"])
+    phi["weekly_active_users__trend"] = [0.8, 0.8, 0.8, 1.6]
+    phi["meeting_held__sum_90d"] = 0.4
+    phi["ticket_escalated__sum_30d"] = [0.0, 0.0, 0.3, 0.0]
+    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi) \
+        .set_index("account_id")
+    assert tri.loc["A2", "root_cause"] == "service_experience"
+    assert tri.loc["A2", "root_cause_votes"]["service_experience"] == pytest.approx(0.3 - 0.075)
+    assert tri.loc["A3", "root_cause"] == "value_perception"
+    assert tri.loc["A0", "root_cause"] == tri.loc["A1", "root_cause"] == "unclear"
+    assert tri.loc["A0", "playbook"] == "save_conversation"
+    # a given baseline (the book's usual when triaging a few accounts) replaces the mean
+    base = pd.Series({"product_fit": 0.0, "service_experience": 0.5,
+                      "value_perception": 0.0, "circumstantial": 0.0})
+    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi,
+                                 cause_baseline=base).set_index("account_id")
+    assert (tri["root_cause"] == "value_perception").all()
+    with pytest.raises(triage.TriageInputError, match="phi: 3 rows for 4 snapshot rows"):
+        triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi.iloc[:3])
+
+
 def test_no_discount_when_the_cause_is_not_price_or_value():
     out = triage.discount_guidance(
         ["product_fit", "service_experience", "value_perception", "value_perception"],

@@ -38,7 +38,7 @@ PACK_COLUMNS = [
     "priority", S.ACCOUNT_ID, S.NAME, S.SEGMENT, S.ARR, "tier", "previous_tier",
     "tier_change", "health", "p_churn_90d", "p_churn_before_renewal", "next_renewal",
     "expected_arr_lost_before_renewal", "expected_arr_saved", "save_class",
-    "save_probability", "root_cause", "playbook", "discount_guidance",
+    "save_probability", "root_cause", "root_cause_basis", "playbook", "discount_guidance",
     "needs_exec_approval", "action", "drivers", "protective", "contract_drivers",
     "is_strategic", "active_playbook"]
 CSS = """
@@ -165,7 +165,8 @@ def _card(r: dict) -> str:
 <b>Why at risk</b><ul>{drivers}</ul>
 {f'<b>Working in their favour</b><ul>{protective}</ul>' if protective else ''}
 {f'<p class="small">Contract: {contract}</p>' if contract else ''}
-<p><b>Root cause:</b> {_esc(str(r.get('root_cause', '')).replace('_', ' '))} ·
+<p><b>Root cause:</b> {_esc(str(r.get('root_cause', '')).replace('_', ' '))}
+{f'<span class="small">({_esc(r.get("root_cause_basis"))})</span>' if r.get('root_cause_basis') else ''} ·
 <b>save chance:</b> {_esc(r.get('save_class'))} ({_pct(r.get('save_probability'))})</p>
 <p><b>Playbook:</b> {_esc(r.get('playbook_text') or r.get('playbook'))}</p>
 <p><b>Discount:</b> {_esc(r.get('discount_guidance'))}{exec_flag}</p>

@@ -314,11 +314,12 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                  f"cuts (80/60) would put {articles.get('green', 0):,} accounts in green, "
                  f"{articles.get('yellow', 0):,} in yellow and {articles.get('red', 0):,} in red")
     expl = explain.explain_accounts(model, snap, wh.signal_map, top_n=3)
-    importance = explain.global_importance(model, snap, wh.signal_map)
+    phi, _ = explain.shap_values(model, snap.reset_index(drop=True))
+    importance = explain.global_importance(model, snap, wh.signal_map, phi=phi)
     interventions = _read_interventions(wh, as_of)
     names = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.NAME} FROM {S.ACCOUNTS}")
     tri = triage.triage_accounts(scores, expl, snap, health=h_now, interventions=interventions,
-                                 accounts=names, signal_map=wh.signal_map)
+                                 accounts=names, signal_map=wh.signal_map, phi=phi)
     extra = [c for c in scores.columns if c not in tri.columns]
     accounts = tri.merge(scores[[S.ACCOUNT_ID] + extra], on=S.ACCOUNT_ID, how="left")
     prev_tier = h_prev.set_index(S.ACCOUNT_ID)["tier"]

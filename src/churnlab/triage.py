@@ -3,10 +3,20 @@ what (if any) discount to offer. Follows ../shared/DOMAIN.md.
 
 Per account (:func:`triage_accounts`):
 
-* **Root cause** (product fit, service experience, value perception, circumstantial)
-  from the explanation: each signal feature votes for a cause (:data:`EVENT_ROOT_CAUSE`,
-  else :data:`FAMILY_ROOT_CAUSE`) with its positive SHAP value (risk scale); the cause
-  with the largest total wins, ``unclear`` when no signal raises the risk.
+* **Root cause** (product fit, service experience, value perception, circumstantial),
+  in two steps (:func:`root_causes`). (1) *Stated*: a relationship or financial flag
+  the customer told us about in the last :data:`STATED_CAUSE_DAYS` days (budget cuts
+  mentioned, a merger, new leadership, the champion leaving, ...) names the cause
+  (:data:`EVENT_ROOT_CAUSE`, else :data:`FAMILY_ROOT_CAUSE`), the most recent flag
+  first: SHAP measures what predicts churn, not why, and such flags rarely predict
+  (they often carry no risk of their own) while saying plainly what changed.
+  (2) *Model*: otherwise every signal feature that raises the risk votes for its cause
+  with its SHAP value (risk scale), and the cause whose votes are furthest **above the
+  book's usual** (its mean vote over the accounts triaged together, or a given
+  baseline) wins; ``unclear`` when no cause is above the usual. Without the centring,
+  value perception (fed by five families) won almost every account. (Given only the
+  explanation's top drivers, not every feature's SHAP value, the drivers vote
+  uncentred.)
 * **Save class** (high 60-80% / medium 30-50% / low 10-25%) from five pieces of
   evidence in the snapshot, each scored 0 (fine), 1 (strained) or 2 (bad): competitor
   commitment, relationship health, budget signals, stakeholder engagement and the
@@ -57,6 +67,9 @@ SAVE_PRIOR = {k: (lo + hi) / 2 for k, (lo, hi) in SAVE_RANGES.items()}
 CHURN_BASIS = "p_churn_90d"
 LOW_EVIDENCE = 5            # evidence total (0-10) from which the save class is low
 CALIBRATION_MIN_N = 20      # treated interventions a class needs before its observed rate is used
+STATED_CAUSE_DAYS = 90      # a stated-cause flag this recent names the root cause
+STATED_FAMILIES = ("relationship", "financial")   # flags the customer tells us about
+BASELINE_SAMPLE = 3000      # landmark rows that give the book's usual cause votes (calibration)
 
 FAMILY_ROOT_CAUSE = {
     "usage": "value_perception", "engagement": "value_perception",
@@ -104,7 +117,8 @@ TRIAGE_COLUMNS = [
     S.ACCOUNT_ID, S.NAME, S.CSM_OWNER, S.SEGMENT, S.ARR, "tier", "tier_source", "health",
     "risk_tier", "p_churn_90d", "p_churn_before_renewal", "next_renewal", "days_to_renewal",
     "expected_arr_lost_before_renewal", "save_class", "save_probability", "save_evidence",
-    "root_cause", "root_cause_votes", "playbook", "playbook_text", "discount_guidance",
+    "root_cause", "root_cause_basis", "root_cause_votes", "playbook", "playbook_text",
+    "discount_guidance",
     "discount_max_pct", "needs_exec_approval", "expected_arr_saved", "priority", "action",
     "drivers", "protective", "contract_drivers", "dominant_family", "is_strategic",
     S.IS_STRATEGIC_LOGO, S.IS_REFERENCE, S.EXPANSION_POTENTIAL, "nps_detractor",
@@ -145,9 +159,26 @@ def feature_root_cause(feature: str, family: str) -> str | None:
     return EVENT_ROOT_CAUSE.get(event_type) or FAMILY_ROOT_CAUSE.get(family)
 
 
-def _root_cause_from_expl(expl: pd.DataFrame) -> tuple[pd.Series, list]:
-    """Root cause from the explanation's features (drivers) when SHAP is not at hand."""
-    causes, votes = [], []
+def cause_votes(phi: pd.DataFrame, signal_map: S.SignalMap) -> pd.DataFrame:
+    """Per row, the summed positive SHAP values (risk scale) of the signal features
+    pointing at each root cause (:func:`feature_root_cause`); columns
+    :data:`ROOT_CAUSES`, index as ``phi``."""
+    from churnlab.explain import feature_table
+
+    meta = feature_table(list(phi.columns), signal_map)
+    m = np.zeros((phi.shape[1], len(ROOT_CAUSES)))
+    for j, (f, fam) in enumerate(zip(phi.columns, meta["family"])):
+        c = feature_root_cause(f, fam)
+        if c:
+            m[j, ROOT_CAUSES.index(c)] = 1.0
+    votes = np.clip(phi.to_numpy(dtype=float), 0, None) @ m
+    return pd.DataFrame(votes, index=phi.index, columns=list(ROOT_CAUSES))
+
+
+def _driver_votes(expl: pd.DataFrame) -> pd.DataFrame:
+    """Cause votes from the explanation's top drivers only (when SHAP values of every
+    feature are not at hand)."""
+    rows = []
     for feats, fams, vals in zip(expl["driver_features"], expl["driver_families"],
                                  expl["driver_shap"]):
         v = dict.fromkeys(ROOT_CAUSES, 0.0)
@@ -155,10 +186,65 @@ def _root_cause_from_expl(expl: pd.DataFrame) -> tuple[pd.Series, list]:
             c = feature_root_cause(f, fam)
             if c:
                 v[c] += max(float(x), 0.0)
-        best = max(v, key=v.get)
-        causes.append(best if v[best] > 0 else UNCLEAR)
-        votes.append({k: round(x, 4) for k, x in v.items()})
-    return pd.Series(causes, index=expl.index), votes
+        rows.append(v)
+    return pd.DataFrame(rows, index=expl.index, columns=list(ROOT_CAUSES))
+
+
+def stated_causes(snapshot: pd.DataFrame, signal_map: S.SignalMap | None,
+                  days: int = STATED_CAUSE_DAYS) -> pd.DataFrame:
+    """Per snapshot row, the most recent stated-cause flag of the last ``days`` days:
+    columns ``cause`` (None without one), ``event_type``, ``label`` and ``days_ago``.
+    Stated-cause flags are the flag event types of :data:`STATED_FAMILIES` with a root
+    cause (:data:`EVENT_ROOT_CAUSE`, else :data:`FAMILY_ROOT_CAUSE`), read from the
+    snapshot's ``<event_type>__days_since`` column."""
+    snap = snapshot.reset_index(drop=True)
+    n = len(snap)
+    best = np.full(n, np.inf)
+    cause = np.full(n, None, dtype=object)
+    event, label = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
+    if signal_map is None:
+        signal_map = S.load_signal_map(S.default_signal_map_path())
+    for spec in signal_map:
+        c = EVENT_ROOT_CAUSE.get(spec.event_type) or FAMILY_ROOT_CAUSE.get(spec.family)
+        col = f"{spec.event_type}__days_since"
+        if spec.kind != "flag" or spec.family not in STATED_FAMILIES or not c \
+                or col not in snap.columns:
+            continue
+        d = pd.to_numeric(snap[col], errors="coerce").to_numpy(dtype=float)
+        hit = (d >= 0) & (d < days) & (d < best)
+        best[hit], cause[hit], event[hit], label[hit] = d[hit], c, spec.event_type, spec.label
+    return pd.DataFrame({"cause": cause, "event_type": event, "label": label,
+                         "days_ago": np.where(np.isfinite(best), best, np.nan)})
+
+
+def root_causes(votes: pd.DataFrame, stated: pd.DataFrame | None = None,
+                baseline: pd.Series | None = None) -> pd.DataFrame:
+    """The root cause per row (see module doc): a stated cause first, else the cause
+    whose votes are furthest above ``baseline`` (default: the mean vote of these rows),
+    else ``unclear``. Returns columns ``root_cause``, ``root_cause_basis`` (a sentence
+    saying where the cause came from) and ``root_cause_votes`` (dict: vote minus the
+    baseline per cause, risk scale)."""
+    v = votes[list(ROOT_CAUSES)].astype(float)
+    base = v.mean() if baseline is None else baseline.reindex(v.columns).astype(float)
+    excess = v - base.to_numpy()
+    x = excess.to_numpy()
+    top = x.argmax(axis=1) if len(x) else np.array([], int)
+    causes = np.where(x.max(axis=1) > 0, np.array(ROOT_CAUSES, dtype=object)[top], UNCLEAR) \
+        if len(x) else np.array([], dtype=object)
+    basis = np.where(causes == UNCLEAR,
+                     "no cause stands out: the risk signals are at the book's usual level",
+                     [f"model: {c.replace('_', ' ')} signals raise the risk more than usual "
+                      f"in the book" for c in causes]).astype(object)
+    if stated is not None and len(stated):
+        has = stated["cause"].notna().to_numpy()
+        causes = np.where(has, stated["cause"].to_numpy(dtype=object), causes)
+        for i in np.flatnonzero(has):
+            days = int(stated["days_ago"].iloc[i])
+            basis[i] = (f"stated: {stated['label'].iloc[i]} "
+                        f"{'today' if days == 0 else f'{days} days ago'}")
+    return pd.DataFrame({"root_cause": causes, "root_cause_basis": basis,
+                         "root_cause_votes": [{k: round(float(e), 4) for k, e in zip(
+                             ROOT_CAUSES, row)} for row in x]}, index=votes.index)
 
 
 # ------------------------------------------------------------------ save class
@@ -291,7 +377,9 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
                     interventions: pd.DataFrame | None = None,
                     accounts: pd.DataFrame | None = None,
                     calibration: pd.DataFrame | None = None,
-                    signal_map: S.SignalMap | None = None) -> pd.DataFrame:
+                    signal_map: S.SignalMap | None = None,
+                    phi: pd.DataFrame | None = None,
+                    cause_baseline: pd.Series | None = None) -> pd.DataFrame:
     """One triage row per scored account, ordered by priority (1 = work first).
 
     Parameters
@@ -306,6 +394,12 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     calibration : optional :func:`calibrate_save_classes` ``table``; replaces the
         class mid-points by the observed save rate of treated accounts per class.
     signal_map : the signal map (default churnlab's own).
+    phi : optional SHAP values of every feature (:func:`churnlab.explain.shap_values`),
+        one row per ``snapshot`` row in the snapshot's order; the root cause's model
+        votes then use every feature, else only the explanation's top drivers.
+    cause_baseline : with ``phi``, the book's usual vote per root cause (default: the
+        mean over the accounts triaged here, i.e. the book; pass one when triaging a few
+        accounts on their own). Without ``phi`` the drivers' votes are not centred.
 
     Returns
     -------
@@ -357,9 +451,21 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
         out[c] = ex[c].to_numpy()
     out["contract_drivers"] = (ex["contract_drivers"].to_numpy() if "contract_drivers" in ex
                                else [[] for _ in range(len(out))])
-    # root cause from the explanation (SHAP votes of the drivers)
-    cause, votes = _root_cause_from_expl(ex)
-    out["root_cause"], out["root_cause_votes"] = cause.to_numpy(), votes
+    # root cause: a stated cause, else the model's votes above the book's usual
+    if phi is not None:
+        if len(phi) != len(snapshot):
+            raise TriageInputError(f"phi: {len(phi)} rows for {len(snapshot)} snapshot rows "
+                                   "(one row of SHAP values per snapshot row, same order)")
+        votes = cause_votes(phi.set_axis(snapshot[S.ACCOUNT_ID].to_numpy()), signal_map)
+        votes = votes[~votes.index.duplicated()].reindex(out[S.ACCOUNT_ID]).fillna(0.0)
+        votes = votes.reset_index(drop=True)
+        baseline = votes.mean() if cause_baseline is None else cause_baseline
+    else:
+        votes = _driver_votes(ex)
+        baseline = pd.Series(0.0, index=list(ROOT_CAUSES))
+    rc = root_causes(votes, stated_causes(snap, signal_map), baseline)
+    for c in ("root_cause", "root_cause_basis", "root_cause_votes"):
+        out[c] = rc[c].to_numpy()
     # tiers
     mean_p = float(out["p_churn_90d"].mean()) if len(out) else 0.0
     out["risk_tier"] = np.where(out["p_churn_90d"] >= 2 * mean_p, "red",
@@ -518,8 +624,9 @@ def calibrate_save_classes(model, landmarks: pd.DataFrame, interventions: pd.Dat
     Each intervention with outcome ``saved`` / ``churned`` is matched to its account's
     landmark row on the latest landmark date on or before ``started_at`` (point in
     time: what the CSM could see when the play started); the save class is computed
-    from that row exactly as :func:`triage_accounts` does (root cause from the model's
-    SHAP values on that row). Rates get Wilson intervals, per class and arm
+    from that row exactly as :func:`triage_accounts` does (root cause from the flags and
+    the model's SHAP values on that row, the book's usual votes taken from up to
+    :data:`BASELINE_SAMPLE` landmark rows drawn with a fixed seed). Rates get Wilson intervals, per class and arm
     (``treatment`` / ``control``; ``all`` when the table has no arm).
 
     Returns (table, rows): table has save_class, arm, n, saved, rate, lo, hi,
@@ -544,8 +651,11 @@ def calibrate_save_classes(model, landmarks: pd.DataFrame, interventions: pd.Dat
     if matched.empty:
         raise TriageInputError("interventions: none matches a landmark row on or before its "
                                "started_at (landmarks cover other dates or accounts)")
-    ex = explain.explain_accounts(model, matched, signal_map, top_n=3)
-    cause, _ = _root_cause_from_expl(ex)
+    phi, _ = explain.shap_values(model, matched)
+    book = lm.sample(n=min(BASELINE_SAMPLE, len(lm)), random_state=0).reset_index(drop=True)
+    baseline = cause_votes(explain.shap_values(model, book)[0], signal_map).mean()
+    cause = root_causes(cause_votes(phi, signal_map), stated_causes(matched, signal_map),
+                        baseline)["root_cause"]
     ev = save_evidence(matched, cause, signal_map)
     arm = matched[S.ARM].fillna("all") if S.ARM in matched else pd.Series("all",
                                                                           index=matched.index)
@@ -620,7 +730,7 @@ def triage_book(wh, model, as_of, top_n: int = 3, health=None,
     scored_health = health.score(snapshot) if health is not None else None
     tri = triage_accounts(scores, expl, snapshot, health=scored_health,
                           interventions=interventions, accounts=accounts,
-                          calibration=calibration, signal_map=wh.signal_map)
+                          calibration=calibration, signal_map=wh.signal_map, phi=phi)
     return BookTriage(snapshot=snapshot, scores=scores, explanations=expl,
                       importance=importance, triage=tri, tasks=make_tasks(tri, as_of),
                       as_of=as_of, model_id=model.card.get("model_id", model.kind))
