@@ -79,6 +79,34 @@ def test_the_backtests_cox_skips_robust_errors_but_keeps_the_estimates():
     assert robust.fitter_.robust and not fast.fitter_.robust
 
 
+def test_the_ph_check_on_large_data_runs_on_whole_accounts_and_still_finds_a_broken_term():
+    """Past ph_test_max_rows the PH test uses a seeded sample of whole accounts (lifelines'
+    Schoenfeld residuals are quadratic in the events). A term class whose hazard has a
+    different shape (monthly: constant; fixed term: rising) must still be stratified."""
+    rng = np.random.default_rng(21)
+    n = 6000
+    monthly = rng.binomial(1, 0.5, n)
+    x = rng.normal(size=n)
+    t = np.where(monthly == 1, rng.exponential(80 / np.exp(0.4 * x)),
+                 rng.weibull(3.0, n) * 200 / np.exp(0.4 * x / 3))
+    c = rng.uniform(20, 300, n)
+    rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
+                                           "e": (t <= c).astype(int)}), "t", "e")
+    rows[F.S.TERM_MONTHS] = np.where(monthly == 1, 1, 12)
+    rows[F.S.ACCOUNT_ID] = [f"a{i // 4}" for i in range(n)]      # 4 rows per account
+    sample = SV.ph_test_sample(rows, 2000)
+    assert sample.equals(SV.ph_test_sample(rows, 2000))          # deterministic
+    per_account = rows.groupby(F.S.ACCOUNT_ID).size()
+    got = sample.groupby(F.S.ACCOUNT_ID).size()
+    assert (got == per_account.reindex(got.index)).all()         # whole accounts only
+    assert 1900 <= len(sample) <= 2000
+    assert SV.ph_test_sample(rows, n) is rows
+    model = SV.CoxModel(features=["x"], ph_test_max_rows=2000).fit(rows)
+    assert 1900 <= model.ph_test_rows_ <= 2000
+    assert model.strata_ == ["term_class"]
+    assert len(model.fitter_.summary) == 1                       # fitted on every row
+
+
 def test_the_aft_model_recovers_a_planted_acceleration_and_prefers_the_true_family():
     rng = np.random.default_rng(5)
     n, beta = 3000, 0.5

@@ -437,10 +437,13 @@ def executive_summary(r: MonthlyRisk) -> str:
                   if contract > 0 else "")
         lines.append(f"The main behavioural reasons: {fams} of the model's explained risk "
                      f"this month{timing}.")
-    rc = a.loc[a["p_churn_before_renewal"] >= 0.2, "root_cause"].value_counts()
+    at_risk = a.loc[a["p_churn_before_renewal"] >= 0.2, "root_cause"]
+    rc = at_risk[at_risk != "unclear"].value_counts()
     if len(rc):
-        lines.append(f"Among accounts with at least a 20% chance of leaving before renewal, the "
-                     f"most common root cause is {rc.index[0]} ({rc.iloc[0]:,} accounts).")
+        second = (f", then {_words(rc.index[1])} ({rc.iloc[1]:,})" if len(rc) > 1 else "")
+        lines.append(f"Among the {len(at_risk):,} accounts with at least a 20% chance of leaving "
+                     f"before renewal, the most common root cause is {_words(rc.index[0])} "
+                     f"({rc.iloc[0]:,} accounts){second}.")
     fc = r.forecast
     verdict = ("within" if fc["within_interval"] else "outside")
     lines.append(f"Last month's forecast ({fc['source']}) expected {fc['expected_churns']:.1f} "

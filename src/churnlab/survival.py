@@ -485,20 +485,41 @@ class _LifelinesModel(SurvivalModel):
         return phi
 
 
+# lifelines' Schoenfeld residuals grow an array one event time at a time (quadratic in
+# the events): past this many landmark rows the PH test runs on a sample of whole accounts
+PH_TEST_MAX_ROWS = 100_000
+
+
+def ph_test_sample(df: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """``df`` itself when it has at most ``max_rows`` rows, else the rows of a seeded
+    random share ``max_rows / len(df)`` of its accounts (``account_id``; whole accounts,
+    so the sample keeps each account's follow-up). Deterministic for the same data."""
+    if len(df) <= max_rows:
+        return df
+    ids = np.sort(pd.unique(df[S.ACCOUNT_ID]))
+    k = max(1, int(len(ids) * max_rows / len(df)))
+    chosen = np.random.default_rng(seed).choice(ids, size=k, replace=False)
+    return df[df[S.ACCOUNT_ID].isin(chosen)]
+
+
 class CoxModel(_LifelinesModel):
     """lifelines Cox PH on landmark rows, account-clustered robust errors. The PH test
-    (Schoenfeld residuals, rank transform) is run; when the term-class variable (monthly
-    vs fixed term) breaks proportionality, the model is stratified by it (the renewal
-    calendar makes the two hazards different in shape, not only in level)."""
+    (Schoenfeld residuals, rank transform; on a sample of whole accounts past
+    :data:`PH_TEST_MAX_ROWS` rows, ``ph_test_rows_`` says how many) is run; when the
+    term-class variable (monthly vs fixed term) breaks proportionality, the model is
+    stratified by it (the renewal calendar makes the two hazards different in shape,
+    not only in level)."""
 
     kind = "cox"
 
     def __init__(self, n_features: int = 12, penalizer: float = 0.01, features=None,
-                 standardise: bool = True, stratify: str | bool = "auto", robust: bool = True):
+                 standardise: bool = True, stratify: str | bool = "auto", robust: bool = True,
+                 ph_test_max_rows: int = PH_TEST_MAX_ROWS):
         super().__init__(n_features, penalizer, features, standardise, stratify)
         # robust=False keeps the point estimates (all that scoring uses) and skips
         # lifelines' sandwich estimator, O(rows x events): hours at 50k accounts
         self.robust = robust
+        self.ph_test_max_rows = ph_test_max_rows
 
     def _fit(self, rows):
         from lifelines import CoxPHFitter
@@ -511,10 +532,10 @@ class CoxModel(_LifelinesModel):
         df[S.ACCOUNT_ID] = (rows[S.ACCOUNT_ID].to_numpy() if S.ACCOUNT_ID in rows.columns
                             else np.arange(len(rows)))
         self.zmean_ = df[self.inputs_].mean()
-        probe = CoxPHFitter(penalizer=self.penalizer).fit(
-            df.drop(columns=[S.ACCOUNT_ID]), F.DURATION, F.EVENT)
-        test = proportional_hazard_test(probe, df.drop(columns=[S.ACCOUNT_ID]),
-                                        time_transform="rank")
+        ph = ph_test_sample(df, self.ph_test_max_rows).drop(columns=[S.ACCOUNT_ID])
+        self.ph_test_rows_ = len(ph)
+        probe = CoxPHFitter(penalizer=self.penalizer).fit(ph, F.DURATION, F.EVENT)
+        test = proportional_hazard_test(probe, ph, time_transform="rank")
         self.ph_test_ = test.summary.reset_index().rename(columns={"index": "covariate"})
         p_term = float(test.summary.loc["term_class", "p"]) if "term_class" in test.summary.index \
             else 1.0
