@@ -93,7 +93,8 @@ def test_a_recent_stated_flag_names_the_root_cause_before_the_model_votes():
     # older than STATED_CAUSE_DAYS, or none: the model's votes decide
     assert triage.STATED_CAUSE_DAYS < 120
     assert tri.loc["A1", "root_cause"] == tri.loc["A2", "root_cause"] == "service_experience"
-    assert tri.loc["A1", "root_cause_basis"].startswith("model: service experience")
+    assert tri.loc["A1", "root_cause_basis"] == ("model: service experience signals weigh more "
+                                                 "than usual in the book")   # no SHAP: no lead
     # two stated flags: the most recent one (champion left 5 days ago) names the cause
     assert tri.loc["A3", "root_cause"] == "value_perception"
     assert "champion left the company 5 days ago" in tri.loc["A3", "root_cause_basis"]
@@ -112,6 +113,9 @@ def test_with_every_features_shap_the_cause_most_above_the_books_usual_wins():
     tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi) \
         .set_index("account_id")
     assert tri.loc["A2", "root_cause"] == "service_experience"
+    assert tri.loc["A2", "root_cause_basis"] == ("model: service experience signals weigh more "
+                                                 "than usual in the book, led by escalated "
+                                                 "tickets")
     assert tri.loc["A2", "root_cause_votes"]["service_experience"] == pytest.approx(0.3 - 0.075)
     assert tri.loc["A3", "root_cause"] == "value_perception"
     assert tri.loc["A0", "root_cause"] == tri.loc["A1", "root_cause"] == "unclear"

@@ -175,6 +175,27 @@ def cause_votes(phi: pd.DataFrame, signal_map: S.SignalMap) -> pd.DataFrame:
     return pd.DataFrame(votes, index=phi.index, columns=list(ROOT_CAUSES))
 
 
+def cause_leads(phi: pd.DataFrame, signal_map: S.SignalMap, causes) -> list:
+    """Per row, the plain label of the feature with the largest positive SHAP value
+    among those pointing at the row's cause (``causes``, aligned with ``phi``'s rows);
+    None when the cause is not a root cause or no such feature raises the risk."""
+    from churnlab.explain import feature_table
+
+    meta = feature_table(list(phi.columns), signal_map)
+    labels = np.array([f"{fam} events" if f.startswith("fam_") else lab
+                       for f, fam, lab in zip(meta["feature"], meta["family"], meta["label"])],
+                      dtype=object)
+    cause_of = np.array([feature_root_cause(f, fam) or "" for f, fam in
+                         zip(meta["feature"], meta["family"])], dtype=object)
+    pos = np.clip(phi.to_numpy(dtype=float), 0, None)
+    out = []
+    for i, c in enumerate(causes):
+        row = np.where(cause_of == c, pos[i], 0.0)
+        j = int(row.argmax()) if row.size else 0
+        out.append(labels[j] if row.size and row[j] > 0 else None)
+    return out
+
+
 def _driver_votes(expl: pd.DataFrame) -> pd.DataFrame:
     """Cause votes from the explanation's top drivers only (when SHAP values of every
     feature are not at hand)."""
@@ -218,12 +239,13 @@ def stated_causes(snapshot: pd.DataFrame, signal_map: S.SignalMap | None,
 
 
 def root_causes(votes: pd.DataFrame, stated: pd.DataFrame | None = None,
-                baseline: pd.Series | None = None) -> pd.DataFrame:
+                baseline: pd.Series | None = None, leads=None) -> pd.DataFrame:
     """The root cause per row (see module doc): a stated cause first, else the cause
     whose votes are furthest above ``baseline`` (default: the mean vote of these rows),
-    else ``unclear``. Returns columns ``root_cause``, ``root_cause_basis`` (a sentence
-    saying where the cause came from) and ``root_cause_votes`` (dict: vote minus the
-    baseline per cause, risk scale)."""
+    else ``unclear``. ``leads``: optional callable ``causes -> labels`` naming, per row,
+    the signal that leads the winning cause's votes (:func:`cause_leads`). Returns columns
+    ``root_cause``, ``root_cause_basis`` (a sentence saying where the cause came from)
+    and ``root_cause_votes`` (dict: vote minus the baseline per cause, risk scale)."""
     v = votes[list(ROOT_CAUSES)].astype(float)
     base = v.mean() if baseline is None else baseline.reindex(v.columns).astype(float)
     excess = v - base.to_numpy()
@@ -231,17 +253,19 @@ def root_causes(votes: pd.DataFrame, stated: pd.DataFrame | None = None,
     top = x.argmax(axis=1) if len(x) else np.array([], int)
     causes = np.where(x.max(axis=1) > 0, np.array(ROOT_CAUSES, dtype=object)[top], UNCLEAR) \
         if len(x) else np.array([], dtype=object)
+    named = leads(causes) if leads is not None else [None] * len(causes)
     basis = np.where(causes == UNCLEAR,
                      "no cause stands out: the risk signals are at the book's usual level",
-                     [f"model: {c.replace('_', ' ')} signals raise the risk more than usual "
-                      f"in the book" for c in causes]).astype(object)
+                     [f"model: {c.replace('_', ' ')} signals weigh more than usual in the "
+                      f"book{f', led by {lab}' if lab else ''}"
+                      for c, lab in zip(causes, named)]).astype(object)
     if stated is not None and len(stated):
         has = stated["cause"].notna().to_numpy()
         causes = np.where(has, stated["cause"].to_numpy(dtype=object), causes)
         for i in np.flatnonzero(has):
             days = int(stated["days_ago"].iloc[i])
-            basis[i] = (f"stated: {stated['label'].iloc[i]} "
-                        f"{'today' if days == 0 else f'{days} days ago'}")
+            when = {0: "today", 1: "1 day ago"}.get(days, f"{days} days ago")
+            basis[i] = f"stated: {stated['label'].iloc[i]} {when}"
     return pd.DataFrame({"root_cause": causes, "root_cause_basis": basis,
                          "root_cause_votes": [{k: round(float(e), 4) for k, e in zip(
                              ROOT_CAUSES, row)} for row in x]}, index=votes.index)
@@ -456,14 +480,17 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
         if len(phi) != len(snapshot):
             raise TriageInputError(f"phi: {len(phi)} rows for {len(snapshot)} snapshot rows "
                                    "(one row of SHAP values per snapshot row, same order)")
-        votes = cause_votes(phi.set_axis(snapshot[S.ACCOUNT_ID].to_numpy()), signal_map)
-        votes = votes[~votes.index.duplicated()].reindex(out[S.ACCOUNT_ID]).fillna(0.0)
-        votes = votes.reset_index(drop=True)
+        aligned = phi.set_axis(snapshot[S.ACCOUNT_ID].to_numpy())
+        aligned = aligned[~aligned.index.duplicated()].reindex(out[S.ACCOUNT_ID]).fillna(0.0)
+        aligned = aligned.reset_index(drop=True)
+        votes = cause_votes(aligned, signal_map)
         baseline = votes.mean() if cause_baseline is None else cause_baseline
+        leads = lambda causes: cause_leads(aligned, signal_map, causes)  # noqa: E731
     else:
         votes = _driver_votes(ex)
         baseline = pd.Series(0.0, index=list(ROOT_CAUSES))
-    rc = root_causes(votes, stated_causes(snap, signal_map), baseline)
+        leads = None
+    rc = root_causes(votes, stated_causes(snap, signal_map), baseline, leads)
     for c in ("root_cause", "root_cause_basis", "root_cause_votes"):
         out[c] = rc[c].to_numpy()
     # tiers
