@@ -926,14 +926,23 @@ def _versions() -> dict:
     return out
 
 
+RENEWAL_AWARE_KINDS = ("hazard_xgb", "hazard_logit")   # put churn mass on renewal dates
+
+
 def choose_champion(summary: pd.DataFrame, tie: float = 0.005) -> str:
     """The survival model with the highest mean Uno C; models within ``tie`` of it
     (about one paired bootstrap SE of a concordance difference on a few thousand rows:
-    a difference that small is noise) are tied, and the tie goes to the best-calibrated
-    90-day probability (those probabilities are what CSMs and leadership read), then
-    to the lower integrated Brier score."""
+    a difference that small is noise) are tied. Among tied models the renewal-aware
+    ones (:data:`RENEWAL_AWARE_KINDS`: their P(churn before renewal) counts the renewal
+    month's risk on the renewal date, where Cox and AFT spread it over continuous time
+    and understate it for an account renewing in a few days) are preferred, then the
+    best-calibrated 90-day probability (what CSMs and leadership read), then the lower
+    integrated Brier score."""
     cands = summary.loc[[k for k in summary.index if k in SURVIVAL_KINDS]]
     near = cands[cands["uno_c"] >= cands["uno_c"].max() - tie]
+    aware = near[near.index.isin(RENEWAL_AWARE_KINDS)]
+    if len(aware):
+        near = aware
     order = near.sort_values(["calibration_error_90d", "ibs"], na_position="last")
     return str(order.index[0])
 
