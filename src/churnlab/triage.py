@@ -159,41 +159,45 @@ def feature_root_cause(feature: str, family: str) -> str | None:
     return EVENT_ROOT_CAUSE.get(event_type) or FAMILY_ROOT_CAUSE.get(family)
 
 
+def _feature_causes(names, signal_map: S.SignalMap) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, the root cause it points at ("" for none) and its plain label."""
+    from churnlab.explain import feature_table
+
+    meta = feature_table(list(names), signal_map)
+    causes = np.array([feature_root_cause(f, fam) or "" for f, fam in
+                       zip(meta["feature"], meta["family"])], dtype=object)
+    labels = np.array([f"{fam} events" if f.startswith("fam_") else lab
+                       for f, fam, lab in zip(meta["feature"], meta["family"], meta["label"])],
+                      dtype=object)
+    return causes, labels
+
+
 def cause_votes(phi: pd.DataFrame, signal_map: S.SignalMap) -> pd.DataFrame:
     """Per row, the summed positive SHAP values (risk scale) of the signal features
     pointing at each root cause (:func:`feature_root_cause`); columns
     :data:`ROOT_CAUSES`, index as ``phi``."""
-    from churnlab.explain import feature_table
-
-    meta = feature_table(list(phi.columns), signal_map)
-    m = np.zeros((phi.shape[1], len(ROOT_CAUSES)))
-    for j, (f, fam) in enumerate(zip(phi.columns, meta["family"])):
-        c = feature_root_cause(f, fam)
-        if c:
-            m[j, ROOT_CAUSES.index(c)] = 1.0
-    votes = np.clip(phi.to_numpy(dtype=float), 0, None) @ m
-    return pd.DataFrame(votes, index=phi.index, columns=list(ROOT_CAUSES))
-
-
-def cause_leads(phi: pd.DataFrame, signal_map: S.SignalMap, causes) -> list:
-    """Per row, the plain label of the feature with the largest positive SHAP value
-    among those pointing at the row's cause (``causes``, aligned with ``phi``'s rows);
-    None when the cause is not a root cause or no such feature raises the risk."""
-    from churnlab.explain import feature_table
-
-    meta = feature_table(list(phi.columns), signal_map)
-    labels = np.array([f"{fam} events" if f.startswith("fam_") else lab
-                       for f, fam, lab in zip(meta["feature"], meta["family"], meta["label"])],
-                      dtype=object)
-    cause_of = np.array([feature_root_cause(f, fam) or "" for f, fam in
-                         zip(meta["feature"], meta["family"])], dtype=object)
+    causes, _ = _feature_causes(phi.columns, signal_map)
     pos = np.clip(phi.to_numpy(dtype=float), 0, None)
-    out = []
-    for i, c in enumerate(causes):
-        row = np.where(cause_of == c, pos[i], 0.0)
-        j = int(row.argmax()) if row.size else 0
-        out.append(labels[j] if row.size and row[j] > 0 else None)
-    return out
+    return pd.DataFrame({c: pos[:, causes == c].sum(axis=1) for c in ROOT_CAUSES},
+                        index=phi.index)
+
+
+def cause_leads(phi: pd.DataFrame, signal_map: S.SignalMap) -> pd.DataFrame:
+    """Per row and root cause (columns :data:`ROOT_CAUSES`), the plain label of the
+    feature with the largest positive SHAP value among those pointing at the cause;
+    None where no such feature raises the risk."""
+    causes, labels = _feature_causes(phi.columns, signal_map)
+    pos = np.clip(phi.to_numpy(dtype=float), 0, None)
+    out = {}
+    for c in ROOT_CAUSES:
+        cols = np.flatnonzero(causes == c)
+        if not len(cols):
+            out[c] = [None] * len(phi)
+            continue
+        sub = pos[:, cols]
+        j = sub.argmax(axis=1)
+        out[c] = np.where(sub[np.arange(len(sub)), j] > 0, labels[cols[j]], None)
+    return pd.DataFrame(out, index=phi.index)
 
 
 def _driver_votes(expl: pd.DataFrame) -> pd.DataFrame:
@@ -226,8 +230,8 @@ def stated_causes(snapshot: pd.DataFrame, signal_map: S.SignalMap | None,
     if signal_map is None:
         signal_map = S.load_signal_map(S.default_signal_map_path())
     for spec in signal_map:
-        c = EVENT_ROOT_CAUSE.get(spec.event_type) or FAMILY_ROOT_CAUSE.get(spec.family)
         col = f"{spec.event_type}__days_since"
+        c = feature_root_cause(col, spec.family)
         if spec.kind != "flag" or spec.family not in STATED_FAMILIES or not c \
                 or col not in snap.columns:
             continue
@@ -239,11 +243,12 @@ def stated_causes(snapshot: pd.DataFrame, signal_map: S.SignalMap | None,
 
 
 def root_causes(votes: pd.DataFrame, stated: pd.DataFrame | None = None,
-                baseline: pd.Series | None = None, leads=None) -> pd.DataFrame:
+                baseline: pd.Series | None = None,
+                leads: pd.DataFrame | None = None) -> pd.DataFrame:
     """The root cause per row (see module doc): a stated cause first, else the cause
     whose votes are furthest above ``baseline`` (default: the mean vote of these rows),
-    else ``unclear``. ``leads``: optional callable ``causes -> labels`` naming, per row,
-    the signal that leads the winning cause's votes (:func:`cause_leads`). Returns columns
+    else ``unclear``. ``leads`` (optional, :func:`cause_leads`, aligned with ``votes``)
+    names the signal that leads the winning cause's votes. Returns columns
     ``root_cause``, ``root_cause_basis`` (a sentence saying where the cause came from)
     and ``root_cause_votes`` (dict: vote minus the baseline per cause, risk scale)."""
     v = votes[list(ROOT_CAUSES)].astype(float)
@@ -253,7 +258,8 @@ def root_causes(votes: pd.DataFrame, stated: pd.DataFrame | None = None,
     top = x.argmax(axis=1) if len(x) else np.array([], int)
     causes = np.where(x.max(axis=1) > 0, np.array(ROOT_CAUSES, dtype=object)[top], UNCLEAR) \
         if len(x) else np.array([], dtype=object)
-    named = leads(causes) if leads is not None else [None] * len(causes)
+    named = [None] * len(causes) if leads is None else \
+        [leads[c].iloc[i] if c in leads else None for i, c in enumerate(causes)]
     basis = np.where(causes == UNCLEAR,
                      "no cause stands out: the risk signals are at the book's usual level",
                      [f"model: {c.replace('_', ' ')} signals weigh more than usual in the "
@@ -485,7 +491,7 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
         aligned = aligned.reset_index(drop=True)
         votes = cause_votes(aligned, signal_map)
         baseline = votes.mean() if cause_baseline is None else cause_baseline
-        leads = lambda causes: cause_leads(aligned, signal_map, causes)  # noqa: E731
+        leads = cause_leads(aligned, signal_map)
     else:
         votes = _driver_votes(ex)
         baseline = pd.Series(0.0, index=list(ROOT_CAUSES))
@@ -653,8 +659,9 @@ def calibrate_save_classes(model, landmarks: pd.DataFrame, interventions: pd.Dat
     time: what the CSM could see when the play started); the save class is computed
     from that row exactly as :func:`triage_accounts` does (root cause from the flags and
     the model's SHAP values on that row, the book's usual votes taken from up to
-    :data:`BASELINE_SAMPLE` landmark rows drawn with a fixed seed). Rates get Wilson intervals, per class and arm
-    (``treatment`` / ``control``; ``all`` when the table has no arm).
+    :data:`BASELINE_SAMPLE` landmark rows drawn with a fixed seed). Rates get Wilson
+    intervals, per class and arm (``treatment`` / ``control``; ``all`` when the table
+    has no arm).
 
     Returns (table, rows): table has save_class, arm, n, saved, rate, lo, hi,
     prior_lo, prior_hi (the class's DOMAIN range); rows are the matched interventions.
