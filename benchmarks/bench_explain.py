@@ -1,8 +1,8 @@
 """Time and peak memory of explanations + triage + per-CSM packs at 5k and 50k accounts.
 
 The step measured is what ``churnlab explain`` does after the snapshot is built:
-SHAP values and sentences (:func:`explain.explain_accounts`), learned family weights
-(:func:`explain.global_importance`), scoring (:func:`survival.score_accounts`, needed by
+SHAP values and sentences (:func:`explain_accounts`), learned family weights
+(:func:`global_importance`), scoring (:func:`survival.score_accounts`, needed by
 triage), triage and tasks, and writing the packs. Input: the demo's point-in-time
 snapshot (data/processed/demo/features_2026-11-01.parquet, 2,916 active accounts) and
 a champion trained on the demo; a size above the snapshot's is the snapshot replicated
@@ -28,6 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from churnlab.actions.tasks import make_tasks
+from churnlab.actions.triage import triage_accounts
+from churnlab.data import contract as S
+from churnlab.data.signal_map import default_signal_map_path, load_signal_map
+from churnlab.explain.accounts import explain_accounts, global_importance
+from churnlab.explain.attribution import shap_values
+from churnlab.present.packs import write_csm_packs
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 
@@ -37,13 +45,12 @@ def one_size(n: int, model_path: str, snapshot_path: str, out: str) -> dict:
     import numpy as np
     import pandas as pd
 
-    from churnlab import explain, packs, triage
-    from churnlab import schema as S
-    from churnlab.survival import load_model, score_accounts
+    from churnlab.models.registry import load_model
+    from churnlab.models.scoring import score_accounts
 
     model = load_model(model_path)
     base = pd.read_parquet(snapshot_path)
-    smap = S.load_signal_map(S.default_signal_map_path())
+    smap = load_signal_map(default_signal_map_path())
     reps = int(np.ceil(n / len(base)))
     parts = []
     for k in range(reps):
@@ -59,18 +66,18 @@ def one_size(n: int, model_path: str, snapshot_path: str, out: str) -> dict:
     scores = score_accounts(model, snap, as_of)
     times["score"] = time.perf_counter() - t0
     t = time.perf_counter()
-    expl = explain.explain_accounts(model, snap, smap, top_n=3)
+    expl = explain_accounts(model, snap, smap, top_n=3)
     times["explain_accounts"] = time.perf_counter() - t
     t = time.perf_counter()
-    phi, _ = explain.shap_values(model, snap)
-    explain.global_importance(model, snap, smap, phi=phi)
+    phi, _ = shap_values(model, snap)
+    global_importance(model, snap, smap, phi=phi)
     times["global_importance"] = time.perf_counter() - t
     t = time.perf_counter()
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=smap, phi=phi)
-    triage.make_tasks(tri, as_of)
+    tri = triage_accounts(scores, expl, snap, signal_map=smap, phi=phi)
+    make_tasks(tri, as_of)
     times["triage_and_tasks"] = time.perf_counter() - t
     t = time.perf_counter()
-    paths = packs.write_csm_packs(tri, Path(out) / "packs", as_of)
+    paths = write_csm_packs(tri, Path(out) / "packs", as_of)
     times["packs"] = time.perf_counter() - t
     times["total"] = time.perf_counter() - t0
     return {"accounts": n, "owners": len(paths), **times}

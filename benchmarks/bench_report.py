@@ -60,8 +60,8 @@ def main() -> None:
     cli = [sys.executable, "-m", "churnlab.cli", "-q"]
     rows = []
     if args.data is not None:
-        from churnlab.report import latest_complete_month
-        from churnlab.warehouse import open_warehouse
+        from churnlab.data.warehouse import open_warehouse
+        from churnlab.pipeline.months import latest_complete_month
 
         with open_warehouse(args.data) as wh:
             month = latest_complete_month(wh)

@@ -45,9 +45,23 @@ max_landmark_rows = 8000
 # %matplotlib inline
 from IPython.display import Markdown
 
-from churnlab import health, plots, signals
-from churnlab.validate import require_valid
-from churnlab.warehouse import open_warehouse
+from churnlab.data.validation import require_valid
+from churnlab.data.warehouse import open_warehouse
+from churnlab.evaluation.health import evaluate_out_of_time
+from churnlab.present.health_findings import findings_markdown
+from churnlab.present.signal_plots import (
+                                    plot_adjusted,
+                                    plot_lead_times,
+                                    plot_lift_by_family,
+                                    plot_metric_cohorts,
+                                    plot_score_comparison,
+                                    plot_tier_churn,
+                                    plot_weights,
+)
+from churnlab.signals.adjusted import compare_adjusted, describe_adjustment, metric_cohorts
+from churnlab.signals.analysis import analyse_signals
+from churnlab.signals.evidence import collect_evidence
+from churnlab.signals.summary import lead_time_table, summarise_families, summarise_signals
 
 # %%
 wh = open_warehouse(data_dir)
@@ -57,7 +71,7 @@ validation = require_valid(wh)
 # ## Last year's churners and the renewals they are compared with
 
 # %%
-evidence = signals.collect_evidence(wh, as_of, windows=windows, seed=seed,
+evidence = collect_evidence(wh, as_of, windows=windows, seed=seed,
                                     max_landmark_rows=max_landmark_rows)
 
 # %%
@@ -73,10 +87,10 @@ evidence.cohort.groupby("group").agg(accounts=("account_id", "size"), arr=("arr"
 # accounts showing it, on monthly snapshots of the whole base.
 
 # %%
-table = signals.analyse_signals(evidence=evidence)
+table = analyse_signals(evidence=evidence)
 
 # %%
-summary = signals.summarise_signals(table)
+summary = summarise_signals(table)
 
 # %%
 summary[["rank", "family", "label", "direction", "window", "lift", "lift_lo", "lift_hi",
@@ -88,17 +102,17 @@ summary[["rank", "family", "label", "direction", "window", "lift", "lift_lo", "l
 # When each warning sign first appeared, for the churners who showed it.
 
 # %%
-plots.plot_lead_times(signals.lead_time_table(evidence), summary,
+plot_lead_times(lead_time_table(evidence), summary,
                       horizon=max(end for _, end in windows))
 
 # %% [markdown]
 # ### Lift by family
 
 # %%
-plots.plot_lift_by_family(summary)
+plot_lift_by_family(summary)
 
 # %%
-signals.summarise_families(summary)
+summarise_families(summary)
 
 # %% [markdown]
 # ### Churn rate by cohort of a metric
@@ -106,7 +120,7 @@ signals.summarise_families(summary)
 # each decile that churned within the year.
 
 # %%
-plots.plot_metric_cohorts(signals.metric_cohorts(wh, as_of, cohort_metric))
+plot_metric_cohorts(metric_cohorts(wh, as_of, cohort_metric))
 
 # %% [markdown]
 # ## A trap: a signal confounded by usage
@@ -115,13 +129,13 @@ plots.plot_metric_cohorts(signals.metric_cohorts(wh, as_of, cohort_metric))
 # with the same usage (Mantel-Haenszel over usage quintiles), the question becomes fair.
 
 # %%
-adjusted = signals.compare_adjusted(evidence, confounded_event)
+adjusted = compare_adjusted(evidence, confounded_event)
 
 # %%
-plots.plot_adjusted(adjusted, wh.signal_map[confounded_event].label)
+plot_adjusted(adjusted, wh.signal_map[confounded_event].label)
 
 # %%
-adjustment_text = signals.describe_adjustment(adjusted, wh.signal_map[confounded_event].label)
+adjustment_text = describe_adjustment(adjusted, wh.signal_map[confounded_event].label)
 
 # %%
 Markdown(adjustment_text)
@@ -135,18 +149,18 @@ Markdown(adjustment_text)
 # at a date T, computed at T, and compared with what happened after T.
 
 # %%
-evaluation = health.evaluate_out_of_time(wh, as_of, horizon_days=horizon_days,
+evaluation = evaluate_out_of_time(wh, as_of, horizon_days=horizon_days,
                                          step_months=training_step_months,
                                          n_bootstrap=n_bootstrap, random_state=seed)
 
 # %%
-plots.plot_weights(evaluation.weights)
+plot_weights(evaluation.weights)
 
 # %%
 evaluation.weights.round(3)
 
 # %%
-plots.plot_score_comparison(evaluation.metrics)
+plot_score_comparison(evaluation.metrics)
 
 # %%
 evaluation.metrics.round(3)
@@ -158,10 +172,10 @@ evaluation.differences.round(3)
 # ### Tiers: the articles' cuts and the cuts the data suggests
 
 # %%
-plots.plot_tier_churn(evaluation.tiers, "learned")
+plot_tier_churn(evaluation.tiers, "learned")
 
 # %%
 evaluation.flagged.round(3)
 
 # %%
-Markdown(health.findings_markdown(summary, evidence.cohort, evaluation, adjustment_text))
+Markdown(findings_markdown(summary, evidence.cohort, evaluation, adjustment_text))

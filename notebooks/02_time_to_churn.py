@@ -44,11 +44,32 @@ health_bootstrap = 20
 # %matplotlib inline
 from IPython.display import Markdown
 
-from churnlab import survival, survival_plots
-from churnlab.features import make_snapshot
-from churnlab.health import fit_health_score
-from churnlab.validate import require_valid
-from churnlab.warehouse import open_warehouse
+from churnlab.data.validation import require_valid
+from churnlab.data.warehouse import open_warehouse
+from churnlab.pipeline.train import load_or_train
+from churnlab.features.snapshot import make_snapshot
+from churnlab.models.health import fit_health_score
+from churnlab.models.scoring import score_accounts
+from churnlab.present.survival_findings import (
+                                        backtest_table,
+                                        card_table,
+                                        describe_aft,
+                                        describe_ph_check,
+                                        fit_cox_and_aft,
+                                        group_survival,
+                                        kaplan_meier,
+                                        landmark_groups,
+                                        leadership_findings,
+                                        pooled_calibration,
+)
+from churnlab.present.survival_plots import (
+                                        plot_backtest_metrics,
+                                        plot_calibration,
+                                        plot_hazard_ratios,
+                                        plot_kaplan_meier,
+                                        plot_score_distribution,
+)
+from churnlab.sim.truth import oracle_metrics
 
 # %%
 wh = open_warehouse(data_dir)
@@ -63,8 +84,8 @@ validation = require_valid(wh)
 # what happened after.
 
 # %%
-model = survival.load_or_train_champion(wh, as_of, model_dir, n_origins=n_origins,
-                                        n_estimators=n_estimators, random_state=seed)
+model = load_or_train(wh, as_of, model_dir, n_origins=n_origins,
+                      n_estimators=n_estimators, random_state=seed)
 
 # %%
 card = model.card
@@ -73,7 +94,7 @@ card = model.card
 backtest = model.backtest_
 
 # %%
-oracle = survival.oracle_metrics(backtest, truth_dir) if truth_dir else None
+oracle = oracle_metrics(backtest, truth_dir) if truth_dir else None
 
 # %% [markdown]
 # ## Observed survival curves
@@ -89,23 +110,23 @@ health_then = fit_health_score(wh, km_date, step_months=2, n_bootstrap=health_bo
                                random_state=seed)
 
 # %%
-groups = survival.landmark_groups(wh, km_date, card["as_of"], health_then)
+groups = landmark_groups(wh, km_date, card["as_of"], health_then)
 
 # %%
-survival_plots.plot_kaplan_meier(groups, "segment")
+plot_kaplan_meier(groups, "segment")
 
 # %%
-survival_plots.plot_kaplan_meier(groups, "term", label="contract term")
+plot_kaplan_meier(groups, "term", label="contract term")
 
 # %% [markdown]
 # Monthly accounts leave any month; annual and multi-year accounts leave in steps, at
 # their renewal dates. This is why the models work on the contract calendar.
 
 # %%
-survival_plots.plot_kaplan_meier(groups, "tier", label="health tier")
+plot_kaplan_meier(groups, "tier", label="health tier")
 
 # %%
-km_tiers = survival.kaplan_meier(groups, "tier", times=(90, 180))
+km_tiers = kaplan_meier(groups, "tier", times=(90, 180))
 
 # %%
 km_tiers.round(3)
@@ -117,19 +138,19 @@ km_tiers.round(3)
 # appears at every landmark).
 
 # %%
-cox, aft, training = survival.fit_cox_and_aft(wh, card["as_of"])
+cox, aft, training = fit_cox_and_aft(wh, card["as_of"])
 
 # %%
-Markdown(survival.describe_ph_check(cox))
+Markdown(describe_ph_check(cox))
 
 # %%
-survival_plots.plot_hazard_ratios(cox.hazard_ratios())
+plot_hazard_ratios(cox.hazard_ratios())
 
 # %%
 cox.hazard_ratios().round(3)
 
 # %%
-Markdown(survival.describe_aft(aft))
+Markdown(describe_aft(aft))
 
 # %% [markdown]
 # ## Backtest: every model at every origin
@@ -140,13 +161,13 @@ Markdown(survival.describe_aft(aft))
 # baselines; `oracle` (if shown) ranks by the simulator's true hazard.
 
 # %%
-survival.backtest_table(backtest, oracle).round(3)
+backtest_table(backtest, oracle).round(3)
 
 # %%
-survival_plots.plot_backtest_metrics(backtest.metrics, oracle, champion=card["kind"])
+plot_backtest_metrics(backtest.metrics, oracle, champion=card["kind"])
 
 # %%
-survival.backtest_table(backtest, oracle, per_origin=True).round(3)
+backtest_table(backtest, oracle, per_origin=True).round(3)
 
 # %% [markdown]
 # ## Calibration of the champion at 90 days
@@ -154,16 +175,16 @@ survival.backtest_table(backtest, oracle, per_origin=True).round(3)
 # origin's accounts; the bars are +/- 1.96 binomial standard errors of a calibrated decile.
 
 # %%
-calibration = survival.pooled_calibration(backtest, card["kind"])
+calibration = pooled_calibration(backtest, card["kind"])
 
 # %%
-survival_plots.plot_calibration(calibration, label=card["kind"])
+plot_calibration(calibration, label=card["kind"])
 
 # %% [markdown]
 # ## The champion's model card
 
 # %%
-survival.card_table(card)
+card_table(card)
 
 # %% [markdown]
 # ## Today's scores
@@ -175,7 +196,7 @@ survival.card_table(card)
 snapshot = make_snapshot(wh, card["as_of"])
 
 # %%
-scores = survival.score_accounts(model, snapshot, card["as_of"])
+scores = score_accounts(model, snapshot, card["as_of"])
 
 # %%
 health_now = fit_health_score(wh, card["as_of"], step_months=2, n_bootstrap=health_bootstrap,
@@ -185,10 +206,10 @@ health_now = fit_health_score(wh, card["as_of"], step_months=2, n_bootstrap=heal
 tiers_now = health_now.score(snapshot)["tier_data"]
 
 # %%
-survival_plots.plot_score_distribution(scores, tiers_now)
+plot_score_distribution(scores, tiers_now)
 
 # %%
-tier_curves = survival.group_survival(model, snapshot, tiers_now)
+tier_curves = group_survival(model, snapshot, tiers_now)
 
 # %%
 tier_curves.round(3)
@@ -200,7 +221,7 @@ scores.sort_values("risk_rank").head(10).round(3)
 # ## What it means
 
 # %%
-findings = survival.leadership_findings(backtest, card["kind"], oracle, tier_curves, scores,
+findings = leadership_findings(backtest, card["kind"], oracle, tier_curves, scores,
                                         tiers_now, km_tiers)
 
 # %%

@@ -43,10 +43,22 @@ truth_dir = None
 import pandas as pd
 from IPython.display import Markdown, display
 
-from churnlab import explain, lifecycle, triage
-from churnlab.survival import load_model
-from churnlab.validate import require_valid
-from churnlab.warehouse import open_warehouse
+from churnlab.data import lifecycle
+from churnlab.data.validation import require_valid
+from churnlab.data.warehouse import open_warehouse
+from churnlab.explain.accounts import feature_importance
+from churnlab.explain.attribution import shap_values
+from churnlab.models.registry import load_model
+from churnlab.pipeline.book import book as book_at
+from churnlab.present.explain_findings import findings_markdown
+from churnlab.present.explain_plots import (
+    plot_beeswarm,
+    plot_dependence,
+    plot_family_weights,
+    plot_root_cause_mix,
+    plot_waterfall,
+)
+from churnlab.sim.truth import planted_shocks, root_cause_agreement, shock_hit_rate
 
 # %%
 wh = open_warehouse(data_dir)
@@ -56,7 +68,7 @@ as_of = pd.Timestamp(as_of) if as_of else lifecycle.observation_end(wh)
 print(f"model {model.card['model_id']} ({model.kind}), as of {as_of.date()}")
 
 # %%
-book = triage.triage_book(wh, model, as_of, top_n=top_n)
+book = book_at(wh, model, as_of, drivers=top_n)
 
 # %% [markdown]
 # ## Learned weights beside the articles' defaults
@@ -69,20 +81,20 @@ book = triage.triage_book(wh, model, as_of, top_n=top_n)
 book.importance.round(3)
 
 # %%
-explain.plot_family_weights(book.importance)
+plot_family_weights(book.importance)
 
 # %%
-phi, base = explain.shap_values(model, book.snapshot)
+phi, base = shap_values(model, book.snapshot)
 
 # %%
-explain.plot_beeswarm(phi, book.snapshot, wh.signal_map, top=12)
+plot_beeswarm(phi, book.snapshot, wh.signal_map, top=12)
 
 # %%
-top_signals = explain.feature_importance(phi, wh.signal_map).query(
+top_signals = feature_importance(phi, wh.signal_map).query(
     "family != 'contract'")["feature"].head(3).tolist()
 
 # %%
-explain.plot_dependence(phi, book.snapshot, top_signals, wh.signal_map)
+plot_dependence(phi, book.snapshot, top_signals, wh.signal_map)
 
 # %% [markdown]
 # ## Walk-throughs: the top of the queue
@@ -96,7 +108,7 @@ phi_by_account = phi.set_axis(book.snapshot["account_id"].to_numpy())
 
 # %%
 for r in walk.itertuples():
-    display(explain.plot_waterfall(phi_by_account.loc[r.account_id], base,
+    display(plot_waterfall(phi_by_account.loc[r.account_id], base,
                                    rows.loc[r.account_id], wh.signal_map,
                                    title=f"#{r.priority} {r.name} ({r.account_id})"))
     display(Markdown(
@@ -112,7 +124,7 @@ for r in walk.itertuples():
 book.triage.groupby(["root_cause", "save_class"]).size().unstack(fill_value=0)
 
 # %%
-explain.plot_root_cause_mix(book.triage)
+plot_root_cause_mix(book.triage)
 
 # %% [markdown]
 # ## The priority queue
@@ -129,16 +141,16 @@ book.tasks.groupby(["source", "priority"]).size()
 # ## Against the planted truth (synthetic SaaS only)
 
 # %%
-shocks = explain.planted_shocks(truth_dir, as_of) if truth_dir else None
-hit_rate = explain.shock_hit_rate(book.explanations, shocks) if truth_dir else None
-agreement = triage.root_cause_agreement(book.triage, shocks) if truth_dir else None
+shocks = planted_shocks(truth_dir, as_of) if truth_dir else None
+hit_rate = shock_hit_rate(book.explanations, shocks) if truth_dir else None
+agreement = root_cause_agreement(book.triage, shocks) if truth_dir else None
 hit_rate
 
 # %%
 agreement["confusion"] if truth_dir else None
 
 # %%
-Markdown(explain.findings_markdown(book.importance, book.triage)
+Markdown(findings_markdown(book.importance, book.triage)
          + (f"\n- Planted shocks of the last 90 days: the drivers name the shock's family on "
             f"{hit_rate.iloc[0]['hits']} of {hit_rate.iloc[0]['accounts']} accounts "
             f"({hit_rate.iloc[0]['rate']:.0%}); the root cause matches the true class on "

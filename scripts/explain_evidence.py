@@ -21,6 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.save_class import calibrate_save_classes
+from churnlab.features.landmarks import make_landmarks, monthly_dates
+from churnlab.models.survival_base import calendar_inputs, person_months
+from churnlab.pipeline.book import book as book_at
+from churnlab.sim.truth import planted_shocks, root_cause_agreement, shock_hit_rate
+
 
 def landmarks_or_none(path: Path):
     return pd.read_parquet(path) if path.is_file() else None
@@ -30,13 +36,12 @@ def flag_risk_lines(landmarks) -> list[str]:
     """Does a shock's own flag carry churn risk in the data? Next-month churn of
     landmark person-months in a renewal month, flagged in the 90 days before vs not: a
     faithful explainer can only name a shock's family when its flag predicts churn."""
-    from churnlab import survival as SV
-    from churnlab.signals import wilson_interval
+    from churnlab.stats import wilson_interval
 
     if landmarks is None:
         return []
-    pm, y = SV.person_months(landmarks)
-    renewal = SV.calendar_inputs(pm)["renewal_in_month"].to_numpy() == 1
+    pm, y = person_months(landmarks)
+    renewal = calendar_inputs(pm)["renewal_in_month"].to_numpy() == 1
     out = ["Next-month churn in renewal months, with the shock's flag in the 90 days "
            "before vs without (landmark person-months):", "",
            "| flag | flagged: churn rate (n) | 95% interval | not flagged: churn rate (n) |",
@@ -66,11 +71,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown here")
     args = ap.parse_args(argv)
 
-    from churnlab import explain, triage
-    from churnlab import features as F
-    from churnlab.survival import load_model, train_champion
-    from churnlab.validate import require_valid
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.validation import require_valid
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.evaluation.champion import train_champion
+    from churnlab.models.registry import load_model
 
     as_of = pd.Timestamp(args.as_of)
     truth = args.data / "truth"
@@ -85,13 +89,13 @@ def main(argv=None) -> int:
             model, _ = train_champion(wh, as_of, args.model, progress=True)
             timings["train_champion"] = time.perf_counter() - t
         t = time.perf_counter()
-        book = triage.triage_book(wh, model, as_of, top_n=args.top_n)
-        timings["snapshot + score + explain + triage (triage_book)"] = time.perf_counter() - t
+        book = book_at(wh, model, as_of, drivers=args.top_n)
+        timings["snapshot + score + explain + triage (book)"] = time.perf_counter() - t
         if args.landmarks.is_file():
             landmarks = pd.read_parquet(args.landmarks)
         else:
             t = time.perf_counter()
-            landmarks = F.make_landmarks(wh, F.monthly_dates(as_of - pd.DateOffset(months=24),
+            landmarks = make_landmarks(wh, monthly_dates(as_of - pd.DateOffset(months=24),
                                                              as_of - pd.Timedelta(days=1)),
                                          progress=True)
             timings["landmarks"] = time.perf_counter() - t
@@ -112,10 +116,10 @@ def main(argv=None) -> int:
                      f"| {dflt} |")
     lines.append("")
 
-    shocks = explain.planted_shocks(truth, as_of, max_age_days=args.max_age_days)
-    hits = explain.shock_hit_rate(book.explanations, shocks)
+    shocks = planted_shocks(truth, as_of, max_age_days=args.max_age_days)
+    hits = shock_hit_rate(book.explanations, shocks)
     quiet = set(book.explanations["account_id"]) - set(
-        explain.planted_shocks(truth, as_of, min_effect=0.0, max_age_days=365)["account_id"])
+        planted_shocks(truth, as_of, min_effect=0.0, max_age_days=365)["account_id"])
     have = [set(f) for f in book.explanations.loc[
         book.explanations["account_id"].isin(quiet), "driver_families"]]
     shocked = shocks[shocks["account_id"].isin(book.explanations["account_id"])]
@@ -133,7 +137,7 @@ def main(argv=None) -> int:
     lines.append("")
     lines += flag_risk_lines(landmarks_or_none(args.landmarks))
 
-    agree = triage.root_cause_agreement(book.triage, shocks)
+    agree = root_cause_agreement(book.triage, shocks)
     lines += ["### Root cause vs the planted shock's class", "",
               f"Agreement {agree['agree']} of {agree['accounts']} = {agree['rate']:.1%} "
               f"(95% {agree['lo']:.1%}-{agree['hi']:.1%}); chance from the two class mixes "
@@ -141,7 +145,7 @@ def main(argv=None) -> int:
 
     if interventions is not None and len(interventions):
         t = time.perf_counter()
-        table, rows = triage.calibrate_save_classes(model, landmarks, interventions, smap)
+        table, rows = calibrate_save_classes(model, landmarks, interventions, smap)
         timings["calibrate_save_classes"] = time.perf_counter() - t
         lines += ["### Save classes on past interventions (class from the landmark before "
                   "the play started)", "",
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
               f"{int(tri['needs_exec_approval'].sum())} need executive approval",
               f"- expected ARR saved: ${tri['expected_arr_saved'].sum():,.0f}; top 20 accounts "
               f"${tri['expected_arr_saved'].head(20).sum():,.0f}",
-              f"- tasks: " + ", ".join(f"{k} {v:,}" for k, v in
+              "- tasks: " + ", ".join(f"{k} {v:,}" for k, v in
                                        book.tasks["source"].value_counts().items()), ""]
     lines += ["### Timings (this run)", ""] + [f"- {k}: {v:.1f} s" for k, v in timings.items()]
     text = "\n".join(lines) + "\n"

@@ -35,12 +35,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnlab import features as F
-from churnlab import survival as SV
-from churnlab.features import make_snapshot
-from churnlab.lifecycle import observation_end
-from churnlab.validate import InvalidDataError, require_valid
-from churnlab.warehouse import open_warehouse
+from churnlab.data import contract as S
+from churnlab.data.checks import InvalidDataError
+from churnlab.data.lifecycle import observation_end
+from churnlab.data.validation import require_valid
+from churnlab.data.warehouse import open_warehouse
+from churnlab.evaluation.champion import train_champion
+from churnlab.evaluation.metrics import concordance_difference
+from churnlab.features import snapshot as F
+from churnlab.features.snapshot import make_snapshot
+from churnlab.models.hazard import HazardXGB
+from churnlab.models.scoring import score_accounts
+from churnlab.models.survival_base import MONTH_DAYS, training_rows
+from churnlab.present.survival_findings import backtest_table, pooled_calibration
+from churnlab.sim.truth import oracle_metrics, oracle_scores
 
 
 def month_check(landmarks: pd.DataFrame, origin, n_months: int = 3, seed: int = 0,
@@ -49,15 +57,15 @@ def month_check(landmarks: pd.DataFrame, origin, n_months: int = 3, seed: int = 
     after ``origin`` (model trained on labels observable at the origin)."""
     origin = pd.Timestamp(origin)
     lm = pd.to_datetime(landmarks[F.LANDMARK])
-    train = SV.training_rows(landmarks[lm >= origin - pd.DateOffset(months=lookback_months)],
+    train = training_rows(landmarks[lm >= origin - pd.DateOffset(months=lookback_months)],
                              origin)
     test = landmarks[lm == origin].reset_index(drop=True)
-    model = SV.HazardXGB(random_state=seed).fit(train)
+    model = HazardXGB(random_state=seed).fit(train)
     hz = model.monthly_hazards(test, n_months)
     t, e = test[F.DURATION].to_numpy(float), test[F.EVENT].to_numpy().astype(bool)
     out = []
     for k in range(n_months):
-        lo, hi = k * SV.MONTH_DAYS, (k + 1) * SV.MONTH_DAYS
+        lo, hi = k * MONTH_DAYS, (k + 1) * MONTH_DAYS
         churn = e & (t >= lo) & (t < hi)
         rows = (t >= lo) & (churn | (t >= hi))
         out.append({"month": k + 1, "accounts_at_risk": int(rows.sum()),
@@ -79,7 +87,7 @@ def renewal_check(model, test: pd.DataFrame) -> pd.DataFrame:
     y = e & (t <= dtr)
     known = y | (t >= dtr)
     p = 1 - model.predict_survival_at(test, dtr)
-    term = np.where(test[F.S.TERM_MONTHS].to_numpy(float) <= 1, "monthly", "annual or longer")
+    term = np.where(test[S.TERM_MONTHS].to_numpy(float) <= 1, "monthly", "annual or longer")
     rows = []
     for name, m in [("all", known)] + [(c, known & (term == c))
                                        for c in ("monthly", "annual or longer")]:
@@ -134,37 +142,37 @@ def main(argv=None) -> int:
         model_dir = Path(args.model_dir or tempfile.mkdtemp(prefix="churnlab-models-"))
         options = {"n_estimators": args.n_estimators} if args.n_estimators else {}
         t0 = time.perf_counter()
-        model, card = SV.train_champion(wh, as_of, model_dir, progress=not args.quiet,
+        model, card = train_champion(wh, as_of, model_dir, progress=not args.quiet,
                                         n_origins=args.origins, random_state=args.seed,
                                         **options)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        scores = SV.score_accounts(model, make_snapshot(wh, as_of), as_of)
+        scores = score_accounts(model, make_snapshot(wh, as_of), as_of)
         score_s = time.perf_counter() - t0
     bt, champ = model.backtest_, card["kind"]
-    oracle = SV.oracle_metrics(bt, truth)
-    both = pd.concat([bt.scores, SV.oracle_scores(bt, truth)], ignore_index=True)
+    oracle = oracle_metrics(bt, truth)
+    both = pd.concat([bt.scores, oracle_scores(bt, truth)], ignore_index=True)
 
     print(f"data {args.data}, as-of {as_of.date()}, origins {', '.join(card['origins'])}, "
           f"seed {args.seed}, options {options or 'defaults'}")
     print(f"champion {card['model_id']} (trained on {card['training_rows']:,} landmark rows, "
           f"{card['training_events']:,} churns, window {' to '.join(card['training_window'])})")
     print("\n## Metrics averaged over origins (oracle on the same rows)")
-    print(SV.backtest_table(bt, oracle).round(4).to_string())
+    print(backtest_table(bt, oracle).round(4).to_string())
     print("\n## Per origin")
-    print(SV.backtest_table(bt, oracle, per_origin=True).round(4).to_string())
+    print(backtest_table(bt, oracle, per_origin=True).round(4).to_string())
     print(f"\noracle coverage of the scored rows: "
           f"{', '.join(f'{c:.3f}' for c in oracle['coverage'])}")
 
     print("\n## Paired concordance differences (Harrell, 90 days; mean over origins; "
           f"account bootstrap SE, {args.bootstrap} replicates)")
     for a, b in ((champ, "oracle"), (champ, "health"), (champ, "logistic_90d")):
-        d = SV.concordance_difference(both, a, b, n_bootstrap=args.bootstrap,
+        d = concordance_difference(both, a, b, n_bootstrap=args.bootstrap,
                                       random_state=args.seed)
         print(f"{a} - {b}: {d['difference']:+.4f} (SE {d['se']:.4f}, "
               f"z = {d['difference'] / d['se']:+.1f})")
 
-    cal = SV.pooled_calibration(bt, champ)
+    cal = pooled_calibration(bt, champ)
     err = np.average((cal["predicted"] - cal["observed"]).abs(), weights=cal["n"])
     se = np.average(cal["se"], weights=cal["n"])
     per_origin = bt.metrics.loc[bt.metrics["model"] == champ, "calibration_error_90d"]

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from churnlab.evaluation.health import evaluate_out_of_time
+from churnlab.signals.analysis import analyse_signals
+from churnlab.signals.evidence import collect_evidence
+from churnlab.signals.summary import summarise_signals
+
 N_ACCOUNTS, N_MONTHS, SIM_SEED = 2000, 30, 7
 ANALYSIS_SEED = 42
 LANDMARK_ROWS = 3000
@@ -24,7 +29,8 @@ HEALTH_BOOTSTRAP = 200
 
 def simulated_data(base: Path) -> Path:
     """The simulated SaaS folder (inputs + ``truth/``), simulated on first use."""
-    from churnlab.simulate import PARAMS_FILE, TRUTH_DIR, simulate_saas, write_simulation
+    from churnlab.sim.generate import simulate_saas, write_simulation
+    from churnlab.sim.params import PARAMS_FILE, TRUTH_DIR
 
     out = Path(base) / f"saas_{N_ACCOUNTS}x{N_MONTHS}_seed{SIM_SEED}"
     if not (out / TRUTH_DIR / PARAMS_FILE).is_file():
@@ -41,23 +47,21 @@ def signal_truth(data: Path) -> dict:
 @lru_cache(maxsize=2)
 def signal_analysis(data: str):
     """(evidence, per-window table, summary) of the leading-signal analysis at the data end."""
-    from churnlab import signals
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(data) as wh:
-        evidence = signals.collect_evidence(wh, None, seed=ANALYSIS_SEED,
+        evidence = collect_evidence(wh, None, seed=ANALYSIS_SEED,
                                             max_landmark_rows=LANDMARK_ROWS)
-    table = signals.analyse_signals(evidence=evidence)
-    return evidence, table, signals.summarise_signals(table)
+    table = analyse_signals(evidence=evidence)
+    return evidence, table, summarise_signals(table)
 
 
 @lru_cache(maxsize=2)
 def health_evaluation(data: str):
     """The out-of-time evaluation of the health score (default vs learned weights)."""
-    from churnlab import health
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(data) as wh:
-        return health.evaluate_out_of_time(wh, step_months=HEALTH_STEP_MONTHS,
+        return evaluate_out_of_time(wh, step_months=HEALTH_STEP_MONTHS,
                                            n_bootstrap=HEALTH_BOOTSTRAP,
                                            random_state=ANALYSIS_SEED)

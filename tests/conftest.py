@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnlab import schema as S
+from churnlab.data import contract as S
+from churnlab.data.signal_map import default_signal_map_path
 
 
 def make_tiny_tables() -> dict[str, pd.DataFrame]:
@@ -71,7 +72,7 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: Path, fmt: str = "parq
     ``fmt == 'duckdb'``) plus the signal map; return the ``--data`` path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(signal_map or S.default_signal_map_path(), folder / S.SIGNAL_MAP_FILE)
+    shutil.copy(signal_map or default_signal_map_path(), folder / S.SIGNAL_MAP_FILE)
     if fmt == "duckdb":
         import duckdb
 

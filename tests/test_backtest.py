@@ -7,13 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from churnlab import features as F
-from churnlab import schema as S
-from churnlab import survival as SV
-
 from _simdata import simulated_data
 from test_survival_fixtures import trained
+
+from churnlab.data import contract as S
+from churnlab.evaluation.backtest import default_origins, run_backtest
+from churnlab.evaluation.metrics import calibration_table, concordance_difference
+from churnlab.features import snapshot as F
+from churnlab.features.landmarks import make_landmarks, monthly_dates
+from churnlab.models.baselines import Logistic90
+from churnlab.models.survival_base import BASELINE_KINDS, SURVIVAL_KINDS, training_rows
+from churnlab.sim.truth import oracle_scores
 
 ORIGIN = pd.Timestamp("2025-07-01")
 
@@ -27,10 +31,10 @@ def sim_data(tmp_path_factory) -> str:
 def leaky_landmarks(sim_data):
     """Landmarks around ORIGIN with a planted leak: ``leak__flag`` is 1 for accounts
     that churn within 90 days after the origin (only knowable later)."""
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(sim_data) as wh:
-        land = F.make_landmarks(wh, F.monthly_dates(ORIGIN - pd.DateOffset(months=8), ORIGIN))
+        land = make_landmarks(wh, monthly_dates(ORIGIN - pd.DateOffset(months=8), ORIGIN))
     cd = pd.to_datetime(land[F.CHURN_DATE])
     future = land[F.EVENT].astype(bool) & (cd >= ORIGIN) & (cd < ORIGIN + pd.Timedelta(days=90))
     leakers = set(land.loc[future, S.ACCOUNT_ID])
@@ -40,7 +44,7 @@ def leaky_landmarks(sim_data):
 
 @pytest.mark.slow
 def test_training_rows_hold_no_label_or_landmark_from_after_the_origin(leaky_landmarks):
-    rows = SV.training_rows(leaky_landmarks, ORIGIN)
+    rows = training_rows(leaky_landmarks, ORIGIN)
     seen_until = ORIGIN - pd.Timedelta(days=S.GRACE_DAYS)
     t = pd.to_datetime(rows[F.LANDMARK])
     assert t.max() < seen_until
@@ -55,7 +59,7 @@ def test_training_rows_hold_no_label_or_landmark_from_after_the_origin(leaky_lan
 @pytest.mark.slow
 def test_a_planted_leak_is_excluded_by_the_backtest_but_caught_by_a_leaky_fit(
         leaky_landmarks):
-    bt = SV.run_backtest(leaky_landmarks, [ORIGIN], models=["hazard_logit"], lookback_months=8)
+    bt = run_backtest(leaky_landmarks, [ORIGIN], models=["hazard_logit"], lookback_months=8)
     honest = bt.metrics["harrell_c"].iloc[0]
     assert bt.folds["last_label_date"].iloc[0] < ORIGIN
     # the same learner given the origin's own rows and labels (the leak) sees the future
@@ -65,7 +69,7 @@ def test_a_planted_leak_is_excluded_by_the_backtest_but_caught_by_a_leaky_fit(
     pm_event = leaky_rows[F.EVENT].astype(bool) & (leaky_rows[F.DURATION] <= 95)
     leaky_rows[F.EVENT] = pm_event.astype(int)
     test = land[pd.to_datetime(land[F.LANDMARK]) == ORIGIN].reset_index(drop=True)
-    cheat = SV.Logistic90().fit(leaky_rows)
+    cheat = Logistic90().fit(leaky_rows)
     from lifelines.utils import concordance_index
 
     y = test[F.EVENT].astype(bool) & (test[F.DURATION] <= 90)
@@ -79,18 +83,18 @@ def test_a_planted_leak_is_excluded_by_the_backtest_but_caught_by_a_leaky_fit(
 def evaluation(sim_data):
     model, card, *_ = trained(sim_data)
     bt = model.backtest_
-    scores = pd.concat([bt.scores, SV.oracle_scores(bt, f"{sim_data}/truth")], ignore_index=True)
+    scores = pd.concat([bt.scores, oracle_scores(bt, f"{sim_data}/truth")], ignore_index=True)
     return card["kind"], bt, scores
 
 
 @pytest.mark.slow
 def test_the_champion_is_close_to_the_oracle_and_clearly_above_the_health_score(evaluation):
     champion, bt, scores = evaluation
-    assert champion in SV.SURVIVAL_KINDS
+    assert champion in SURVIVAL_KINDS
     assert scores.loc[scores["model"] == "oracle", "risk"].notna().mean() > 0.99
-    vs_oracle = SV.concordance_difference(scores, "oracle", champion, n_bootstrap=100)
-    vs_health = SV.concordance_difference(scores, champion, "health", n_bootstrap=100)
-    vs_logit = SV.concordance_difference(scores, champion, "logistic_90d", n_bootstrap=100)
+    vs_oracle = concordance_difference(scores, "oracle", champion, n_bootstrap=100)
+    vs_health = concordance_difference(scores, champion, "health", n_bootstrap=100)
+    vs_logit = concordance_difference(scores, champion, "logistic_90d", n_bootstrap=100)
     c = bt.summary()["harrell_c"]
     # close: at least three quarters of the oracle's discrimination above chance
     oracle_c = c[champion] + vs_oracle["difference"]
@@ -111,7 +115,7 @@ def test_the_champion_is_calibrated_at_90_days_within_binomial_error(evaluation)
     known = y | (t >= 90)
     p, y = rows["p90"].to_numpy()[known], y[known]
     assert abs(p.mean() - y.mean()) < 3 * np.sqrt((p * (1 - p)).sum()) / len(p)
-    cal = SV.calibration_table(p, y)
+    cal = calibration_table(p, y)
     err = np.average((cal["predicted"] - cal["observed"]).abs(), weights=cal["n"])
     se = np.average(cal["se"], weights=cal["n"])
     assert err < 2 * se                  # E|N(0, se)| = 0.8 se for a calibrated model
@@ -126,16 +130,16 @@ def test_every_model_is_scored_on_the_same_rows_at_every_origin(evaluation):
             for m, g in scores.groupby("model")}
     first = next(iter(keys.values()))
     assert all(k == first for k in keys.values())
-    assert set(keys) == set(SV.SURVIVAL_KINDS + SV.BASELINE_KINDS) | {"oracle"}
+    assert set(keys) == set(SURVIVAL_KINDS + BASELINE_KINDS) | {"oracle"}
     assert (bt.folds["last_label_date"] < bt.folds["origin"]).all()
     m = bt.metrics
     assert ((m["harrell_c"] > 0.5) & (m["harrell_c"] < 1)).all()
-    assert (m.loc[m["model"].isin(SV.SURVIVAL_KINDS), "ibs"]
-            < m.loc[m["model"].isin(SV.SURVIVAL_KINDS), "ibs_km"] + 0.005).all()
+    assert (m.loc[m["model"].isin(SURVIVAL_KINDS), "ibs"]
+            < m.loc[m["model"].isin(SURVIVAL_KINDS), "ibs_km"] + 0.005).all()
 
 
 def test_origins_leave_the_follow_up_observed_before_as_of():
-    origins = SV.default_origins("2026-11-01", n_origins=3, step_months=2)
+    origins = default_origins("2026-11-01", n_origins=3, step_months=2)
     assert origins == [pd.Timestamp(d) for d in ("2025-12-01", "2026-02-01", "2026-04-01")]
     assert all(o + pd.Timedelta(days=180 + S.GRACE_DAYS) <= pd.Timestamp("2026-11-01")
                for o in origins)

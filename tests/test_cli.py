@@ -6,11 +6,10 @@ import sys
 
 import pandas as pd
 import pytest
-
-from churnlab import schema as S
-from churnlab.cli import EXIT_INVALID, EXIT_OK, main
-
 from conftest import TINY_AS_OF, write_tables
+
+from churnlab.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main
+from churnlab.data import contract as S
 
 
 def test_validate_passes_on_valid_data(tiny_data, capsys):
@@ -62,7 +61,7 @@ def test_bad_date_is_a_usage_error(tiny_data):
 
 
 def test_missing_data_folder_is_a_clear_error(tmp_path, capsys):
-    assert main(["-q", "validate", "--data", str(tmp_path / "nope")]) == EXIT_INVALID
+    assert main(["-q", "validate", "--data", str(tmp_path / "nope")]) == EXIT_USAGE
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -95,7 +94,7 @@ def test_demo_runs_end_to_end_and_a_rerun_reuses_everything_with_the_same_number
 
 @pytest.mark.slow
 def test_signals_command_writes_the_analysis_and_ranked_sentences(tmp_path, capsys):
-    from churnlab.simulate import simulate_saas, write_simulation
+    from churnlab.sim.generate import simulate_saas, write_simulation
 
     data = write_simulation(simulate_saas(400, 24, seed=11), tmp_path / "saas")
     out, summary = tmp_path / "signals.parquet", tmp_path / "summary.csv"

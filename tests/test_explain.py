@@ -6,16 +6,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from churnlab import explain
-from churnlab import features as F
-from churnlab import schema as S
-from churnlab.signals import wilson_interval
-
 from _simdata import simulated_data
 from test_survival_fixtures import sim_as_of, trained
 
-SMAP = S.load_signal_map(S.default_signal_map_path())
+from churnlab.actions.triage import triage_accounts
+from churnlab.data import contract as S
+from churnlab.data.signal_map import (
+    SignalSpec,
+    default_signal_map_path,
+    load_signal_map,
+    parse_signal_map,
+)
+from churnlab.explain.accounts import explain_accounts, global_importance
+from churnlab.explain.attribution import (
+    family_contributions,
+    feature_event_type,
+    feature_family,
+    probability_allocation,
+    shap_values,
+)
+from churnlab.explain.sentences import render_sentence
+from churnlab.features import snapshot as F
+from churnlab.sim.truth import planted_shocks, root_cause_agreement, shock_hit_rate
+from churnlab.stats import wilson_interval
+
+SMAP = load_signal_map(default_signal_map_path())
 # xgboost's contributions are float32: their sum carries ~1e-7 relative rounding per term
 ADD_TOL = 1e-4
 
@@ -28,12 +43,12 @@ def sim_data(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def fitted(sim_data):
     model, card, model_dir, snapshot, scores = trained(sim_data)
-    expl = explain.explain_accounts(model, snapshot, SMAP, top_n=3)
+    expl = explain_accounts(model, snapshot, SMAP, top_n=3)
     return model, snapshot, scores, expl
 
 
 # ------------------------------------------------------------------ sentences (no model)
-def stats_of(spec: S.SignalSpec) -> list[str]:
+def stats_of(spec: SignalSpec) -> list[str]:
     w = [f"{k}_{d}d" for d in F.WINDOWS for k in
          {"count": ["sum"], "gauge": ["mean"], "flag": ["any"]}[spec.kind]]
     extra = {"count": ["trend"], "gauge": ["last", "trend"], "flag": []}[spec.kind]
@@ -47,22 +62,22 @@ def test_every_event_type_and_every_statistic_renders_a_sentence_with_its_label(
             name = F.feature_name(spec.event_type, stat)
             for value in (0.0, 3.0, np.nan):
                 row[name] = value
-                text = explain.render_sentence(name, pd.Series(row), SMAP,
+                text = render_sentence(name, pd.Series(row), SMAP,
                                                pd.Series({name: 1.0}))
                 assert spec.label.lower() in text.lower(), (name, value, text)
                 assert text[0].isupper() or text[0].isdigit(), text
                 assert "nan" not in text.lower().replace("financial", ""), text
     for family in S.FAMILIES:
         for w in F.WINDOWS:
-            text = explain.render_sentence(f"fam_{family}__events_{w}d",
+            text = render_sentence(f"fam_{family}__events_{w}d",
                                            pd.Series({f"fam_{family}__events_{w}d": 4}), SMAP)
             assert text.startswith(f"4 {family} events in the last {w} days")
 
 
 def test_a_customers_own_event_type_reads_with_its_own_label():
-    smap = S.parse_signal_map({"event_types": {
+    smap = parse_signal_map({"event_types": {
         "seat_reclaim": {"family": "usage", "kind": "count", "label": "seats reclaimed by admins"}}})
-    text = explain.render_sentence("seat_reclaim__sum_30d", pd.Series({"seat_reclaim__sum_30d": 5}),
+    text = render_sentence("seat_reclaim__sum_30d", pd.Series({"seat_reclaim__sum_30d": 5}),
                                    smap, pd.Series({"seat_reclaim__sum_30d": 0.0}))
     assert text == "5 seats reclaimed by admins in the last 30 days (book median 0)"
 
@@ -75,7 +90,7 @@ def test_sentences_quote_the_value_and_its_reference():
                      S.TERM_MONTHS: 12, "days_to_renewal": 20,
                      "next_renewal": pd.Timestamp("2026-11-21"),
                      "logins__sum_30d": 40.0, "logins__trend": np.log(41.0 / 101.0)})
-    say = lambda f: explain.render_sentence(f, row, SMAP)  # noqa: E731
+    say = lambda f: render_sentence(f, row, SMAP)  # noqa: E731
     assert say("weekly_active_users__trend") == ("Weekly active users fell 46% in the last 30 "
                                                  "days vs the 3 months before (from 120 users "
                                                  "to 65 users)")
@@ -91,7 +106,7 @@ def test_sentences_quote_the_value_and_its_reference():
 # ------------------------------------------------------------------ SHAP on the champion
 def test_shap_values_plus_base_equal_the_models_risk_score_on_every_row(fitted):
     model, snapshot, _, expl = fitted
-    phi, base = explain.shap_values(model, snapshot)
+    phi, base = shap_values(model, snapshot)
     assert list(phi.columns) == list(model.feature_names_)
     np.testing.assert_allclose(phi.sum(axis=1) + base, model.risk_score(snapshot), atol=ADD_TOL)
     fam = expl[[c for c in expl.columns if c.startswith("family__")]]
@@ -101,8 +116,8 @@ def test_shap_values_plus_base_equal_the_models_risk_score_on_every_row(fitted):
 
 def test_the_probability_allocation_adds_up_and_keeps_each_features_sign(fitted):
     model, snapshot, _, expl = fitted
-    phi, base = explain.shap_values(model, snapshot)
-    alloc = explain.probability_allocation(model, phi, base)
+    phi, base = shap_values(model, snapshot)
+    alloc = probability_allocation(model, phi, base)
     p = 1 / (1 + np.exp(-model.risk_score(snapshot)))
     np.testing.assert_allclose(alloc.sum(axis=1), p - 1 / (1 + np.exp(-base)), atol=1e-6)
     nz = phi.abs().to_numpy() > 1e-9
@@ -122,16 +137,16 @@ def test_drivers_raise_the_risk_strongest_first_and_protective_factors_lower_it(
         assert all(v < 0 for v in shap_down) and list(shap_down) == sorted(shap_down)
         assert len(drivers) == len(fams) == len(feats) <= 3
         assert "contract" not in fams
-        assert len({explain.feature_event_type(f) for f in feats}) == len(feats)
-    phi, _ = explain.shap_values(model, snapshot)
-    signal = [c for c in phi.columns if explain.feature_family(c, SMAP) != "contract"]
+        assert len({feature_event_type(f) for f in feats}) == len(feats)
+    phi, _ = shap_values(model, snapshot)
+    signal = [c for c in phi.columns if feature_family(c, SMAP) != "contract"]
     i = int(np.argmax(phi[signal].max(axis=1).to_numpy()))
     assert expl["driver_features"].iloc[i][0] == phi[signal].iloc[i].idxmax()
 
 
 def test_learned_family_shares_sum_to_one_beside_the_articles_defaults(fitted):
     model, snapshot, _, _ = fitted
-    imp = explain.global_importance(model, snapshot, SMAP)
+    imp = global_importance(model, snapshot, SMAP)
     assert imp["learned_share"].sum() == pytest.approx(1.0)
     assert imp["learned_share_core"].sum() == pytest.approx(1.0)
     assert (np.diff(imp["learned_share"].to_numpy()) <= 0).all()
@@ -140,8 +155,8 @@ def test_learned_family_shares_sum_to_one_beside_the_articles_defaults(fitted):
     assert core.sum() == pytest.approx(1.0)
     mids = {f: (lo + hi) / 2 for f, (lo, hi) in S.DEFAULT_WEIGHT_RANGES.items()}
     assert core["usage"] == pytest.approx(mids["usage"] / sum(mids.values()))   # 0.35 / 1.05
-    phi, _ = explain.shap_values(model, snapshot)
-    fam = explain.family_contributions(phi, SMAP)
+    phi, _ = shap_values(model, snapshot)
+    fam = family_contributions(phi, SMAP)
     assert imp.set_index("family").loc["usage", "mean_abs_shap"] == \
         pytest.approx(fam["usage"].abs().mean())
 
@@ -155,10 +170,10 @@ def test_drivers_name_a_planted_shocks_family_far_more_often_than_by_chance(fitt
     quoted in benchmarks/RESULTS_explain.md; it is not "most" for every shock type)."""
     _, snapshot, _, expl = fitted
     as_of = sim_as_of(sim_data)
-    shocks = explain.planted_shocks(f"{sim_data}/truth", as_of, max_age_days=90)
-    rates = explain.shock_hit_rate(expl, shocks).set_index("shock_type")
+    shocks = planted_shocks(f"{sim_data}/truth", as_of, max_age_days=90)
+    rates = shock_hit_rate(expl, shocks).set_index("shock_type")
     quiet_ids = set(snapshot["account_id"]) - set(
-        explain.planted_shocks(f"{sim_data}/truth", as_of, min_effect=0.0,
+        planted_shocks(f"{sim_data}/truth", as_of, min_effect=0.0,
                                max_age_days=365)["account_id"])
     quiet = expl[expl["account_id"].isin(quiet_ids)]
     assert len(quiet) > 100
@@ -180,18 +195,17 @@ def test_triage_root_cause_agrees_with_the_planted_shocks_class_far_more_often_t
     the agreement of the two class mixes; the 95% Wilson interval must lie above it.
     The uncentred votes of the top drivers alone (the fallback without SHAP values)
     must do worse: the centring and the stated flags are what earn the agreement."""
-    from churnlab import triage
 
     model, snapshot, scores, expl = fitted
     as_of = sim_as_of(sim_data)
-    shocks = explain.planted_shocks(f"{sim_data}/truth", as_of, max_age_days=90)
-    phi, _ = explain.shap_values(model, snapshot.reset_index(drop=True))
-    tri = triage.triage_accounts(scores, expl, snapshot, signal_map=SMAP, phi=phi)
-    a = triage.root_cause_agreement(tri, shocks)
+    shocks = planted_shocks(f"{sim_data}/truth", as_of, max_age_days=90)
+    phi, _ = shap_values(model, snapshot.reset_index(drop=True))
+    tri = triage_accounts(scores, expl, snapshot, signal_map=SMAP, phi=phi)
+    a = root_cause_agreement(tri, shocks)
     assert a["accounts"] >= 50
     assert a["lo"] > a["chance"], a
-    drivers_only = triage.root_cause_agreement(
-        triage.triage_accounts(scores, expl, snapshot, signal_map=SMAP), shocks)
+    drivers_only = root_cause_agreement(
+        triage_accounts(scores, expl, snapshot, signal_map=SMAP), shocks)
     assert a["agree"] > drivers_only["agree"], (a["agree"], drivers_only["agree"])
     basis = tri["root_cause_basis"]
     stated = basis.str.startswith("stated: ")

@@ -8,13 +8,24 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churnlab import health as H
-from churnlab import schema as S
+from churnlab.data import contract as S
+from churnlab.evaluation.health import _auc, tier_table
+from churnlab.models.health import HealthScore
+from churnlab.models.health_families import (
+    CORE_FAMILIES,
+    LEARNED,
+    LEARNED_CORE,
+    HealthInputError,
+    article_tier,
+    default_weights,
+    fit_nonneg_logistic,
+    tier_from_cuts,
+)
 
 
 # ================================================================ small pieces
 def test_default_weights_are_the_articles_mid_points_scaled_to_one():
-    w = H.default_weights()
+    w = default_weights()
     assert w.sum() == pytest.approx(1.0)
     mids = {f: (lo + hi) / 2 for f, (lo, hi) in S.DEFAULT_WEIGHT_RANGES.items()}
     for f, mid in mids.items():
@@ -24,7 +35,7 @@ def test_default_weights_are_the_articles_mid_points_scaled_to_one():
 
 
 def test_article_tiers_follow_the_schema_cuts():
-    tiers = H.article_tier([100, 80, 79.99, 60, 59.99, 0])
+    tiers = article_tier([100, 80, 79.99, 60, 59.99, 0])
     assert list(tiers) == ["green", "green", "yellow", "yellow", "red", "red"]
 
 
@@ -32,7 +43,7 @@ def test_mann_whitney_auc_is_sklearns():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 500)
     health = rng.normal(size=500) - y + rng.integers(0, 3, 500)  # with ties
-    assert H._auc(y, health) == pytest.approx(roc_auc_score(y, -health))
+    assert _auc(y, health) == pytest.approx(roc_auc_score(y, -health))
 
 
 def test_non_negative_logistic_recovers_planted_coefficients_and_zeros_the_wrong_sign():
@@ -42,7 +53,7 @@ def test_non_negative_logistic_recovers_planted_coefficients_and_zeros_the_wrong
     # risk falls with scores 0 and 1 (beta 3 and 1); score 2 would *raise* risk
     eta = 1.0 - scores @ np.array([3.0, 1.0, -1.0])
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
-    beta = H._fit_nonneg_logistic(scores, y)
+    beta = fit_nonneg_logistic(scores, y)
     assert beta[2] == 0.0
     # the constrained fit keeps the others near truth; tolerance ~ 5 standard errors
     # of a logistic coefficient on a uniform covariate at this n (about 0.06 each)
@@ -77,13 +88,13 @@ def make_snapshot(n: int = 3000, seed: int = 0):
 @pytest.fixture(scope="module")
 def toy():
     snap, y = make_snapshot()
-    model = H.HealthScore(n_bootstrap=40, random_state=0).fit(snap, y)
+    model = HealthScore(n_bootstrap=40, random_state=0).fit(snap, y)
     return snap, y, model
 
 
 def test_fit_returns_self_and_init_only_stores_settings():
     snap, y = make_snapshot(600)
-    est = H.HealthScore(n_bootstrap=5, C=0.5)
+    est = HealthScore(n_bootstrap=5, C=0.5)
     assert est.get_params()["C"] == 0.5 and not hasattr(est, "weights_")
     assert est.fit(snap, y) is est
 
@@ -124,12 +135,12 @@ def test_scores_are_0_to_100_with_tiers_from_their_cuts(toy):
     assert out["health"].between(0, 100).all()
     for f in model.families_:
         assert out[f"score_{f}"].between(0, 100).all()
-    assert (out["tier"] == H.article_tier(out["health"])).all()
-    cuts = model.thresholds_[H.LEARNED]
-    assert (out["tier_data"] == H.tier_from_cuts(out["health"], cuts)).all()
+    assert (out["tier"] == article_tier(out["health"])).all()
+    cuts = model.thresholds_[LEARNED]
+    assert (out["tier_data"] == tier_from_cuts(out["health"], cuts)).all()
     assert cuts["green"] >= cuts["yellow"] >= cuts["red"] == 0
     # in-sample the score ranks churners first
-    assert H._auc(y, out["health"].to_numpy()) > 0.7
+    assert _auc(y, out["health"].to_numpy()) > 0.7
 
 
 def test_default_weighting_uses_the_articles_weights(toy):
@@ -142,18 +153,18 @@ def test_default_weighting_uses_the_articles_weights(toy):
 
 def test_bad_labels_are_refused_by_name():
     snap, y = make_snapshot(100)
-    with pytest.raises(H.HealthInputError, match="one value per snapshot row"):
-        H.HealthScore().fit(snap, y[:-1])
-    with pytest.raises(H.HealthInputError, match="single class"):
-        H.HealthScore().fit(snap, np.zeros(len(snap)))
-    with pytest.raises(H.HealthInputError, match="account_id"):
-        H.HealthScore().fit(snap.drop(columns=S.ACCOUNT_ID), y)
+    with pytest.raises(HealthInputError, match="one value per snapshot row"):
+        HealthScore().fit(snap, y[:-1])
+    with pytest.raises(HealthInputError, match="single class"):
+        HealthScore().fit(snap, np.zeros(len(snap)))
+    with pytest.raises(HealthInputError, match="account_id"):
+        HealthScore().fit(snap.drop(columns=S.ACCOUNT_ID), y)
 
 
 def test_tier_table_counts_churn_and_arr_per_tier():
     df = pd.DataFrame({"t": ["green", "green", "yellow", "red", "red"],
                        "y": [0, 1, 0, 1, np.nan], S.ARR: [10.0, 20.0, 30.0, 40.0, 50.0]})
-    t = H.tier_table(df, "t", "y").set_index("tier")
+    t = tier_table(df, "t", "y").set_index("tier")
     assert t.loc["green", "churn_rate"] == 0.5
     assert t.loc["red", "n"] == 1           # the unknown outcome is left out
     assert t["share_of_churned_arr"].sum() == pytest.approx(1.0)
@@ -211,12 +222,12 @@ def test_learned_weights_do_at_least_as_well_as_the_defaults_out_of_time(evaluat
 @pytest.mark.slow
 def test_the_families_the_articles_do_not_weigh_carry_weight(evaluation):
     model = evaluation.model
-    extra = [f for f in model.families_ if f not in H.CORE_FAMILIES]
+    extra = [f for f in model.families_ if f not in CORE_FAMILIES]
     assert extra
     share = model.weights_boot_[extra].sum(axis=1)
     assert share.quantile(0.025) > 0       # the bootstrap interval of their total excludes 0
     m = evaluation.metrics.set_index("weighting")
-    assert m.loc[H.LEARNED, "concordance"] > m.loc[H.LEARNED_CORE, "concordance"]
+    assert m.loc[LEARNED, "concordance"] > m.loc[LEARNED_CORE, "concordance"]
 
 
 @pytest.mark.slow
@@ -227,18 +238,18 @@ def test_sub_scores_with_planted_effects_rank_next_periods_churners(evaluation):
     y = known[outcome].to_numpy()
     n_pos, n_neg = int(y.sum()), int((1 - y).sum())
     for family in ("usage", "engagement", "support", "outcomes", "lifecycle"):
-        auc = H._auc(y, known[f"score_{family}"].to_numpy())
+        auc = _auc(y, known[f"score_{family}"].to_numpy())
         assert auc - 1.96 * _auc_standard_error(auc, n_pos, n_neg) > 0.5, (family, auc)
 
 
 @pytest.mark.slow
 def test_tiers_concentrate_next_periods_churn(evaluation):
     t = evaluation.tiers
-    data = t[(t["weighting"] == H.LEARNED) & (t["scheme"] == "data")].set_index("tier")
+    data = t[(t["weighting"] == LEARNED) & (t["scheme"] == "data")].set_index("tier")
     assert data.loc["red", "churn_rate"] > data.loc["yellow", "churn_rate"] \
         > data.loc["green", "churn_rate"]
     assert data.loc["red", "churn_rate"] > evaluation.model.base_rate_
-    f = evaluation.flagged.set_index(["weighting", "scheme"]).loc[(H.LEARNED, "data")]
+    f = evaluation.flagged.set_index(["weighting", "scheme"]).loc[(LEARNED, "data")]
     assert f["share_churned_arr_red_or_yellow"] > f["share_accounts_red_or_yellow"]
-    cuts = evaluation.model.thresholds_[H.LEARNED]
+    cuts = evaluation.model.thresholds_[LEARNED]
     assert 0 < cuts["yellow"] <= cuts["green"] <= 100

@@ -2,12 +2,11 @@
 
 import pandas as pd
 import pytest
-
-from churnlab import lifecycle
-from churnlab import schema as S
-from churnlab.warehouse import open_warehouse
-
 from conftest import write_tables
+
+from churnlab.data import contract as S
+from churnlab.data import lifecycle
+from churnlab.data.warehouse import open_warehouse
 
 
 @pytest.fixture

@@ -8,11 +8,17 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from _simdata import (
+    ANALYSIS_SEED,
+    HEALTH_BOOTSTRAP,
+    HEALTH_STEP_MONTHS,
+    LANDMARK_ROWS,
+    health_evaluation,
+    signal_analysis,
+    simulated_data,
+)
 
-from churnlab.notebook import notebook_parameters, run_notebook
-
-from _simdata import (ANALYSIS_SEED, HEALTH_BOOTSTRAP, HEALTH_STEP_MONTHS, LANDMARK_ROWS,
-                      health_evaluation, signal_analysis, simulated_data)
+from churnlab.present.notebook import notebook_parameters, run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SCRIPT = NOTEBOOKS / "01_leading_signals.py"

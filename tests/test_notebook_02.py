@@ -9,12 +9,13 @@ import jupytext
 import nbformat
 import pandas as pd
 import pytest
-
-from churnlab import survival as SV
-from churnlab.notebook import notebook_parameters, run_notebook
-
 from _simdata import simulated_data
 from test_survival_fixtures import N_ESTIMATORS, N_ORIGINS, SURV_SEED, trained
+
+from churnlab.models.registry import load_model
+from churnlab.models.survival_base import BACKTEST_TABLES, CHAMPION_FILE
+from churnlab.present.notebook import notebook_parameters, run_notebook
+from churnlab.sim.truth import oracle_metrics
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SCRIPT = NOTEBOOKS / "02_time_to_churn.py"
@@ -56,16 +57,16 @@ def test_the_parameters_cell_holds_literals_only_and_no_cell_defines_anything():
 def test_notebook_reuses_the_champion_and_its_findings_quote_the_backtest(sim_data, tmp_path):
     model, card, model_dir, _, scores = trained(sim_data)
     # the backtest travels with the saved model, so a reader can reuse it
-    saved = SV.load_model(model_dir).backtest_
-    for name in SV.BACKTEST_TABLES:
+    saved = load_model(model_dir).backtest_
+    for name in BACKTEST_TABLES:
         pd.testing.assert_frame_equal(getattr(saved, name), getattr(model.backtest_, name),
                                       check_dtype=False)
-    stamp = (model_dir / SV.CHAMPION_FILE).stat().st_mtime_ns
+    stamp = (model_dir / CHAMPION_FILE).stat().st_mtime_ns
     params = dict(data_dir=sim_data, model_dir=str(model_dir), n_origins=N_ORIGINS,
                   n_estimators=N_ESTIMATORS, seed=SURV_SEED, truth_dir=f"{sim_data}/truth")
     out = run_notebook(SCRIPT, tmp_path / "02_time_to_churn.ipynb", params)
     # the champion was reused, not retrained
-    assert (model_dir / SV.CHAMPION_FILE).stat().st_mtime_ns == stamp
+    assert (model_dir / CHAMPION_FILE).stat().st_mtime_ns == stamp
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -85,7 +86,7 @@ def test_notebook_reuses_the_champion_and_its_findings_quote_the_backtest(sim_da
     base = bt.summary()["harrell_c"]
     assert f"the health score {base['health']:.3f}" in findings
     assert f"the 90-day logistic baseline {base['logistic_90d']:.3f}" in findings
-    oracle = SV.oracle_metrics(bt, f"{sim_data}/truth")
+    oracle = oracle_metrics(bt, f"{sim_data}/truth")
     assert f"reaches {oracle['harrell_c'].mean():.3f}" in findings
     assert f"ranks {c['churned_arr_top10']:.0%} of the next quarter's churned ARR" in findings
     assert f"{100 * c['calibration_error_90d']:.1f} percentage points" in findings

@@ -9,14 +9,14 @@ import jupytext
 import nbformat
 import pandas as pd
 import pytest
-
-from churnlab import explain, triage
-from churnlab.cli import main
-from churnlab.notebook import notebook_parameters, run_notebook
-from churnlab.warehouse import open_warehouse
-
 from _simdata import simulated_data
 from test_survival_fixtures import sim_as_of, trained
+
+from churnlab.cli import main
+from churnlab.data.warehouse import open_warehouse
+from churnlab.pipeline.book import book as book_at
+from churnlab.present.notebook import notebook_parameters, run_notebook
+from churnlab.sim.truth import planted_shocks, shock_hit_rate
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SCRIPT = NOTEBOOKS / "03_explain_risk.py"
@@ -69,15 +69,15 @@ def test_notebook_runs_and_its_findings_quote_the_numbers(sim_data, tmp_path):
 
     model, _, _, _, _ = trained(sim_data)
     with open_warehouse(sim_data) as wh:
-        book = triage.triage_book(wh, model, sim_as_of(sim_data), top_n=3)
+        book = book_at(wh, model, sim_as_of(sim_data), drivers=3)
     tri = book.triage
     red = tri[tri["tier"] == "red"]
     assert f"{len(red)} of {len(tri)} accounts are in the red tier" in findings
     assert f"${tri['expected_arr_saved'].sum():,.0f} for the whole book" in findings
     first = book.importance.iloc[0]
     assert f"**{first['family']}** ({first['learned_share']:.0%} of mean |SHAP|)" in findings
-    rates = explain.shock_hit_rate(book.explanations,
-                                   explain.planted_shocks(f"{sim_data}/truth", book.as_of))
+    rates = shock_hit_rate(book.explanations,
+                                   planted_shocks(f"{sim_data}/truth", book.as_of))
     assert f"on {rates.iloc[0]['hits']} of {rates.iloc[0]['accounts']} accounts" in findings
     # the walk-throughs quote the top of the queue
     text = "\n".join(o["data"]["text/markdown"] for o in outputs
@@ -98,7 +98,7 @@ def test_the_explain_command_writes_the_triage_tasks_and_packs(sim_data, tmp_pat
     assert code == 0
     accounts = pd.read_parquet(out / "accounts.parquet")
     with open_warehouse(sim_data) as wh:
-        book = triage.triage_book(wh, model, as_of)
+        book = book_at(wh, model, as_of)
     assert list(accounts["account_id"]) == list(book.triage["account_id"])
     pd.testing.assert_series_equal(accounts["expected_arr_saved"],
                                    book.triage["expected_arr_saved"], check_names=False)
@@ -124,6 +124,6 @@ def test_the_explain_command_refuses_invalid_data_before_loading_a_model(tmp_pat
     good = write_tables(tiny_tables, tmp_path / "good")
     code = main(["-q", "explain", "--data", str(good), "--as-of", "2024-07-01",
                  "--model", str(tmp_path / "no-model"), "--out", str(tmp_path / "out")])
-    assert code == 2                     # valid data, no model there: a usage error
+    assert code == 3                     # valid data, no model there: no usable model
     assert "no model.joblib" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -8,11 +8,11 @@ import re
 
 import pandas as pd
 import pytest
-
-from churnlab import packs, triage
-from churnlab import schema as S
-
 from test_triage import AS_OF, SMAP, book
+
+from churnlab.actions.triage import triage_accounts
+from churnlab.data import contract as S
+from churnlab.present.packs import PackInputError, slugify, tier_changes, write_csm_packs
 
 HOSTILE = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>']
 
@@ -24,12 +24,12 @@ def triaged(n: int = 8):
                              S.NAME: [HOSTILE[i % 2] + f" #{i}" for i in range(n)]})
     expl["drivers"] = [[f"<b>driver</b> of A{i}"] for i in range(n)]
     scores["p_churn_90d"] = 0.3                       # everyone red/yellow: every card shown
-    return triage.triage_accounts(scores, expl, snap, accounts=accounts, signal_map=SMAP)
+    return triage_accounts(scores, expl, snap, accounts=accounts, signal_map=SMAP)
 
 
 def test_each_csm_file_holds_only_that_owners_accounts(tmp_path):
     tri = triaged()
-    paths = packs.write_csm_packs(tri, tmp_path / "packs", AS_OF)
+    paths = write_csm_packs(tri, tmp_path / "packs", AS_OF)
     assert len(paths) == tri[S.CSM_OWNER].nunique()
     index = json.loads((tmp_path / "packs" / "index.json").read_text())["owners"]
     for owner, entry in index.items():
@@ -46,7 +46,7 @@ def test_each_csm_file_holds_only_that_owners_accounts(tmp_path):
 
 def test_hostile_account_names_and_free_text_are_escaped(tmp_path):
     tri = triaged()
-    paths = packs.write_csm_packs(tri, tmp_path / "packs", AS_OF)
+    paths = write_csm_packs(tri, tmp_path / "packs", AS_OF)
     for path in paths:
         page = path.read_text()
         assert "<script>" not in page and "<img" not in page and "<b>driver" not in page
@@ -59,12 +59,12 @@ def test_hostile_account_names_and_free_text_are_escaped(tmp_path):
 
 
 def test_owner_names_become_safe_unique_file_names(tmp_path):
-    assert packs.slugify("../../etc/passwd") == "etc-passwd"
-    assert packs.slugify("Zoë O'Brien") == "zoe-o-brien"
-    assert packs.slugify("///") == "owner"
+    assert slugify("../../etc/passwd") == "etc-passwd"
+    assert slugify("Zoë O'Brien") == "zoe-o-brien"
+    assert slugify("///") == "owner"
     tri = triaged()
     tri.loc[tri[S.CSM_OWNER] == "bob", S.CSM_OWNER] = "Ann"    # slug collides with "ann"
-    paths = packs.write_csm_packs(tri, tmp_path / "packs", AS_OF)
+    paths = write_csm_packs(tri, tmp_path / "packs", AS_OF)
     names = [p.name for p in paths]
     assert len(set(names)) == len(names) == tri[S.CSM_OWNER].nunique()
     for p in paths:
@@ -78,31 +78,31 @@ def test_tier_change_against_a_previous_triage_is_shown(tmp_path):
     tri = triaged(4)
     first = tri.iloc[0]
     previous = pd.DataFrame({S.ACCOUNT_ID: [first[S.ACCOUNT_ID]], "tier": ["green"]})
-    out = packs.tier_changes(tri, previous).set_index(S.ACCOUNT_ID)
+    out = tier_changes(tri, previous).set_index(S.ACCOUNT_ID)
     assert out.loc[first[S.ACCOUNT_ID], "tier_change"] == ("worse" if first["tier"] != "green"
                                                            else "same")
     assert (out.drop(index=first[S.ACCOUNT_ID])["tier_change"] == "new").all()
-    paths = packs.write_csm_packs(tri, tmp_path / "packs", AS_OF, previous=previous)
-    owner_page = next(p for p in paths if p.stem == packs.slugify(first[S.CSM_OWNER]))
+    paths = write_csm_packs(tri, tmp_path / "packs", AS_OF, previous=previous)
+    owner_page = next(p for p in paths if p.stem == slugify(first[S.CSM_OWNER]))
     assert "was green" in owner_page.read_text()
 
 
 def test_rewriting_the_packs_replaces_the_folder_and_a_failure_leaves_the_old_one(tmp_path):
     tri = triaged()
-    packs.write_csm_packs(tri, tmp_path / "packs", AS_OF)
+    write_csm_packs(tri, tmp_path / "packs", AS_OF)
     before = sorted(p.name for p in (tmp_path / "packs").iterdir())
-    with pytest.raises(packs.PackInputError, match="missing column"):
-        packs.write_csm_packs(tri.drop(columns="tier"), tmp_path / "packs", AS_OF)
+    with pytest.raises(PackInputError, match="missing column"):
+        write_csm_packs(tri.drop(columns="tier"), tmp_path / "packs", AS_OF)
     assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == before
     only_ann = tri[tri[S.CSM_OWNER] == "ann"]
-    packs.write_csm_packs(only_ann, tmp_path / "packs", AS_OF)
+    write_csm_packs(only_ann, tmp_path / "packs", AS_OF)
     assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == \
         ["ann.csv", "ann.html", "ann.json", "index.json"]
 
 
 def test_the_page_carries_the_save_conversation_and_the_discount_rule(tmp_path):
     tri = triaged(4)
-    paths = packs.write_csm_packs(tri, tmp_path / "packs", AS_OF)
+    paths = write_csm_packs(tri, tmp_path / "packs", AS_OF)
     page = paths[0].read_text()
     for phrase in ("Open with honesty", "Listen first", "owner and a date",
                    "P(churn before renewal", "Root cause", "Discount"):

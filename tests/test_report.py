@@ -13,40 +13,52 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-
-from churnlab import report as R
-from churnlab import schema as S
-from churnlab.cli import EXIT_OK, EXIT_USAGE, main
-
 from _simdata import simulated_data
 from test_survival_fixtures import trained
+
+from churnlab.cli import EXIT_USAGE, main
+from churnlab.data import contract as S
+from churnlab.pipeline.month import compute_month, forecast_check, movement_matrix
+from churnlab.pipeline.months import (
+    TIERS,
+    ReportInputError,
+    check_month,
+    data_range,
+    latest_complete_month,
+    month_dates,
+    parse_month,
+)
+from churnlab.catalog import REPORT_TEMPLATE
+from churnlab.pipeline.render import PARAMETERS, _sha256, render_report
+from churnlab.present.html import notebook_html
+from churnlab.present.report_text import money
 
 
 # ------------------------------------------------------------------ months
 @pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-10", "October", "2026-10-01", ""])
 def test_a_bad_month_string_is_refused_with_the_expected_form(text):
-    with pytest.raises(R.ReportInputError, match="YYYY-MM"):
-        R.parse_month(text)
+    with pytest.raises(ReportInputError, match="YYYY-MM"):
+        parse_month(text)
 
 
 def test_a_month_is_reported_as_of_the_first_day_of_the_next():
-    prev, as_of = R.month_dates("2026-12")
+    prev, as_of = month_dates("2026-12")
     assert (prev, as_of) == (pd.Timestamp("2026-12-01"), pd.Timestamp("2027-01-01"))
 
 
 def test_months_outside_the_data_are_refused_naming_the_data_range(tiny_data):
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(tiny_data) as wh:
-        first, end = R.data_range(wh)
+        first, end = data_range(wh)
         last = end.to_period("M") - 1
-        with pytest.raises(R.ReportInputError, match=rf"beyond the data: the data covers "
+        with pytest.raises(ReportInputError, match=rf"beyond the data: the data covers "
                                                      rf"{first.date()}.*month is {last}"):
-            R.check_month(wh, str(last + 1))
-        with pytest.raises(R.ReportInputError, match="no data before it"):
-            R.check_month(wh, str(first.to_period("M")))
-        R.check_month(wh, str(last))                # the latest complete month is fine
-        assert R.latest_complete_month(wh) == last
+            check_month(wh, str(last + 1))
+        with pytest.raises(ReportInputError, match="no data before it"):
+            check_month(wh, str(first.to_period("M")))
+        check_month(wh, str(last))                # the latest complete month is fine
+        assert latest_complete_month(wh) == last
 
 
 # ------------------------------------------------------------------ forecast check
@@ -58,7 +70,7 @@ def test_the_forecast_check_covers_a_calibrated_forecast_95_percent_of_the_time(
         left = rng.random(2000) < p
         fc = pd.DataFrame({S.ACCOUNT_ID: [f"A{i}" for i in range(2000)], S.ARR: 1.0, "p": p})
         active = set(fc.loc[~left, S.ACCOUNT_ID])
-        out, bins = R.forecast_check(fc, active)
+        out, bins = forecast_check(fc, active)
         assert out["observed_churns"] == left.sum()
         covered += out["within_interval"]
     # binomial: 95% nominal coverage, 3 standard errors of a proportion over 400 runs
@@ -70,7 +82,7 @@ def test_the_forecast_check_sees_a_forecast_that_is_three_times_too_low():
     p = rng.beta(1, 30, 3000)
     left = rng.random(3000) < np.minimum(3 * p, 1)
     fc = pd.DataFrame({S.ACCOUNT_ID: np.arange(3000).astype(str), S.ARR: 1.0, "p": p})
-    out, bins = R.forecast_check(fc, set(fc.loc[~left, S.ACCOUNT_ID]))
+    out, bins = forecast_check(fc, set(fc.loc[~left, S.ACCOUNT_ID]))
     assert not out["within_interval"] and out["observed_churns"] > out["expected_hi"]
     assert out["auc"] > 0.6
     assert (bins["observed"] > bins["predicted"]).mean() >= 0.8
@@ -79,7 +91,7 @@ def test_the_forecast_check_sees_a_forecast_that_is_three_times_too_low():
 def test_movement_matrix_counts_new_and_departed_accounts():
     prev = pd.DataFrame({S.ACCOUNT_ID: ["a", "b", "c", "d"], "tier": ["green", "green", "red", "yellow"]})
     now = pd.DataFrame({S.ACCOUNT_ID: ["a", "b", "d", "e"], "tier": ["green", "yellow", "red", "green"]})
-    m = R.movement_matrix(prev, now)
+    m = movement_matrix(prev, now)
     assert m.loc["green", "green"] == 1 and m.loc["green", "yellow"] == 1
     assert m.loc["red", "left"] == 1 and m.loc["yellow", "red"] == 1 and m.loc["new", "green"] == 1
     assert m.to_numpy().sum() == 5
@@ -111,7 +123,7 @@ def test_the_html_has_no_code_no_parameters_no_streams_and_embeds_images():
             nbformat.v4.new_output("display_data", data={"image/png": PNG}),
         ]),
     ])
-    page = R.notebook_html(nb, "Report <2026-10>")
+    page = notebook_html(nb, "Report <2026-10>")
     assert "<strong>ARR $1.2M</strong>" in page
     assert f"data:image/png;base64,{PNG}" in page
     for absent in ("secret_code", "2026-09", "month =", "Warning: noisy", "progress 50%"):
@@ -124,24 +136,21 @@ def test_the_html_has_no_code_no_parameters_no_streams_and_embeds_images():
 def test_a_notebook_with_an_error_output_is_not_rendered():
     nb = _nb_with([([], "1/0", [nbformat.v4.new_output(
         "error", ename="ZeroDivisionError", evalue="division by zero", traceback=["..."])])])
-    with pytest.raises(R.ReportInputError, match="ZeroDivisionError"):
-        R.notebook_html(nb, "x")
+    with pytest.raises(ReportInputError, match="ZeroDivisionError"):
+        notebook_html(nb, "x")
 
 
 def test_papermill_inspection_returns_exactly_the_documented_parameters():
-    from churnlab.notebook import notebook_parameters
+    from churnlab.present.notebook import notebook_parameters
 
-    for source in (R.TEMPLATE, R.TEMPLATE.with_suffix(".ipynb")):
-        assert set(notebook_parameters(source)) == set(R.PARAMETERS)
+    assert set(notebook_parameters(REPORT_TEMPLATE)) == set(PARAMETERS)
 
 
-def test_the_template_pair_is_in_sync_and_has_no_outputs():
-    import jupytext
+def test_the_template_ships_inside_the_package_not_beside_it():
+    import churnlab
 
-    py = jupytext.read(R.TEMPLATE)
-    ipynb = nbformat.read(R.TEMPLATE.with_suffix(".ipynb"), as_version=4)
-    assert [c.source for c in py.cells] == [c.source for c in ipynb.cells]
-    assert all(not c.get("outputs") for c in ipynb.cells if c.cell_type == "code")
+    package = Path(churnlab.__file__).resolve().parent
+    assert REPORT_TEMPLATE.is_file() and package in REPORT_TEMPLATE.resolve().parents
 
 
 # ------------------------------------------------------------------ end to end
@@ -155,7 +164,7 @@ def rendered(sim, tmp_path_factory):
     model, card, model_dir, snapshot, scores = trained(sim)
     out = tmp_path_factory.mktemp("reports")
     month = str(pd.Timestamp(card["as_of"]).to_period("M") - 1)
-    target = R.render_report(month, sim, out=out, model=model_dir)
+    target = render_report(month, sim, out=out, model=model_dir)
     return target, month, model, snapshot, scores, out, model_dir
 
 
@@ -167,10 +176,10 @@ def test_the_report_folder_holds_every_promised_file(rendered):
         assert (target / name).is_file(), name
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["month"] == month
-    assert set(manifest["parameters"]) == set(R.PARAMETERS)
+    assert set(manifest["parameters"]) == set(PARAMETERS)
     assert manifest["model_id"] and manifest["data_fingerprint"]
     for rel, digest in manifest["files"].items():
-        assert R._sha256(target / rel) == digest
+        assert _sha256(target / rel) == digest
     assert list((target / "packs").glob("*.html"))
 
 
@@ -186,9 +195,9 @@ def test_the_report_figures_match_numbers_computed_from_the_scores(rendered):
     assert summary["expected_arr_lost_horizon"] == pytest.approx(expected_lost, rel=1e-9)
     accounts = pd.read_parquet(target / "accounts.parquet")
     counts = accounts["tier"].value_counts()
-    assert summary["tiers"] == {t: int(counts.get(t, 0)) for t in R.TIERS}
+    assert summary["tiers"] == {t: int(counts.get(t, 0)) for t in TIERS}
     page = (target / "report.html").read_text()
-    assert R._money(expected_lost) in page
+    assert money(expected_lost) in page
     assert f"{summary['accounts']:,} active accounts" in page
     top = accounts.sort_values("expected_arr_lost_90d", ascending=False).head(3)
     for name in top[S.NAME]:
@@ -228,9 +237,9 @@ def test_an_existing_month_is_kept_unless_forced_and_a_rerun_gives_the_same_numb
     target, month, model, snapshot, scores, out, model_dir = rendered
     before = (target / "summary.json").read_text()
     with pytest.raises(FileExistsError, match="--force"):
-        R.render_report(month, sim, out=out, model=model_dir)
+        render_report(month, sim, out=out, model=model_dir)
     assert (target / "summary.json").read_text() == before
-    again = R.render_report(month, sim, out=out, model=model_dir, force=True)
+    again = render_report(month, sim, out=out, model=model_dir, force=True)
     assert again == target
     assert (target / "summary.json").read_text() == before
     pd.testing.assert_frame_equal(pd.read_parquet(target / "accounts.parquet"),
@@ -243,11 +252,11 @@ def test_the_next_month_reads_last_months_forecast_on_record(rendered, sim, tmp_
     target, month, model, snapshot, scores, out, model_dir = rendered
     # a copy of this month's folder stands as "last month" for a later month's
     # computation; the forecast is then the one on record, not a re-creation
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(sim) as wh:
-        period = R.parse_month(month)
-        r = R.compute_month(wh, period, model, previous_dir=target)
+        period = parse_month(month)
+        r = compute_month(wh, period, model, previous_dir=target)
     assert r.forecast["source"] == "on record"
     recorded = pd.read_parquet(target / "accounts.parquet")
     assert r.forecast["expected_churns"] == pytest.approx(recorded["p_churn_next_month"].sum())
@@ -317,7 +326,7 @@ def test_chromium_renders_the_report_with_its_key_figures_and_no_errors(rendered
     seen = _open_in_chromium(target / "report.html", _artifacts() / "report.png", tmp_path)
     assert seen["console_errors"] == [] and seen["page_errors"] == [] and seen["failed"] == []
     assert all(u.startswith(("file:", "data:")) for u in seen["requests"]), seen["requests"]
-    assert R._money(summary["expected_arr_lost_horizon"]) in seen["text"]
+    assert money(summary["expected_arr_lost_horizon"]) in seen["text"]
     assert f"{summary['accounts']:,} active accounts" in seen["text"]
     assert "Last month's forecast vs what happened" in seen["text"]
     assert len(seen["images"]) >= 5 and all(ok and w > 100 for ok, w in seen["images"])
@@ -347,4 +356,4 @@ def test_reports_readme_documents_exactly_the_template_parameters():
     readme = (Path(__file__).resolve().parents[1] / "reports" / "README.md").read_text()
     table = readme.split("## The template's parameters")[1]
     documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
-    assert documented == list(R.PARAMETERS)
+    assert documented == list(PARAMETERS)

@@ -6,13 +6,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_tables
 from scipy import stats
 
-from churnlab import schema as S
-from churnlab import signals as SG
-from churnlab.warehouse import open_warehouse
-
-from conftest import write_tables
+from churnlab.data import contract as S
+from churnlab.data.signal_map import default_signal_map_path, load_signal_map
+from churnlab.data.warehouse import open_warehouse
+from churnlab.signals.adjusted import compare_adjusted, describe_adjustment
+from churnlab.signals.analysis import analyse_signals
+from churnlab.signals.cohort import (
+    CHURNER,
+    DEFAULT_WINDOWS,
+    FELL,
+    GROUP,
+    IS_CHURNER,
+    LOOK_STEP_DAYS,
+    OCCURRED,
+    REF_DATE,
+    ROSE,
+    TRAILING_DAYS,
+    make_cohort,
+)
+from churnlab.signals.derive import check_windows, derive_signals, look_windows
+from churnlab.signals.evidence import collect_evidence
+from churnlab.signals.summary import lead_time_table, summarise_signals
+from churnlab.stats import bh_qvalues, fisher_p, mantel_haenszel_rr, risk_ratio, wilson_interval
 
 Z = stats.norm.ppf(0.975)
 
@@ -20,7 +38,7 @@ Z = stats.norm.ppf(0.975)
 # ============================================================== statistics, by hand
 def test_lift_and_katz_interval_match_a_hand_computation():
     # 30 of 100 churners vs 10 of 100 renewals showed the signal
-    lift, lo, hi, se = SG.risk_ratio(30, 100, 10, 100)
+    lift, lo, hi, se = risk_ratio(30, 100, 10, 100)
     hand_se = np.sqrt(1 / 30 - 1 / 100 + 1 / 10 - 1 / 100)
     assert lift == pytest.approx(3.0)
     assert se == pytest.approx(hand_se)
@@ -30,41 +48,41 @@ def test_lift_and_katz_interval_match_a_hand_computation():
 
 
 def test_a_zero_cell_gets_half_a_count_everywhere():
-    lift, lo, hi, se = SG.risk_ratio(0, 50, 5, 100)
+    lift, lo, hi, se = risk_ratio(0, 50, 5, 100)
     assert lift == pytest.approx((0.5 / 51) / (5.5 / 101))
     assert se == pytest.approx(np.sqrt(1 / 0.5 - 1 / 51 + 1 / 5.5 - 1 / 101))
     assert lo < lift < hi
 
 
 def test_a_signal_never_seen_has_no_lift():
-    lift, lo, hi, _ = SG.risk_ratio(0, 50, 0, 100)
+    lift, lo, hi, _ = risk_ratio(0, 50, 0, 100)
     assert np.isnan(lift) and np.isnan(lo) and np.isnan(hi)
 
 
 def test_benjamini_hochberg_matches_a_known_example():
     p = np.array([0.01, 0.04, 0.03, 0.005])
     # sorted 0.005, 0.01, 0.03, 0.04 -> 0.02, 0.02, 0.04, 0.04
-    assert SG.bh_qvalues(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert bh_qvalues(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
     rng = np.random.default_rng(3)
     many = rng.uniform(size=200) ** 3
-    assert SG.bh_qvalues(many) == pytest.approx(stats.false_discovery_control(many))
+    assert bh_qvalues(many) == pytest.approx(stats.false_discovery_control(many))
 
 
 def test_benjamini_hochberg_ignores_missing_p_values():
-    q = SG.bh_qvalues([0.01, np.nan, 0.04])
+    q = bh_qvalues([0.01, np.nan, 0.04])
     assert np.isnan(q[1])
     assert q[[0, 2]] == pytest.approx([0.02, 0.04])
 
 
 def test_fisher_p_values_are_scipys():
-    p = SG.fisher_p([3, 30], [10, 100], [1, 10], [12, 100])
+    p = fisher_p([3, 30], [10, 100], [1, 10], [12, 100])
     assert p[0] == pytest.approx(stats.fisher_exact([[3, 7], [1, 11]]).pvalue)
     assert p[1] == pytest.approx(stats.fisher_exact([[30, 70], [10, 90]]).pvalue)
 
 
 def test_mantel_haenszel_with_one_stratum_is_the_crude_lift():
-    mh, lo, hi, p = SG.mantel_haenszel_rr([30], [100], [10], [100])
-    crude, clo, chi, _ = SG.risk_ratio(30, 100, 10, 100)
+    mh, lo, hi, p = mantel_haenszel_rr([30], [100], [10], [100])
+    crude, clo, chi, _ = risk_ratio(30, 100, 10, 100)
     assert mh == pytest.approx(crude)
     # Greenland-Robins and Katz variances agree for a single stratum only roughly
     assert lo == pytest.approx(clo, rel=0.05) and hi == pytest.approx(chi, rel=0.05)
@@ -76,23 +94,23 @@ def test_mantel_haenszel_removes_confounding_by_the_strata():
     # renewals (lift 1), but churners sit mostly in the low-usage stratum, where the
     # signal is rare: the crude lift is far from 1, the stratified one is 1.
     a, n1, c, n0 = [5, 80], [50, 100], [20, 8], [200, 10]
-    crude, *_ = SG.risk_ratio(sum(a), sum(n1), sum(c), sum(n0))
-    mh, lo, hi, p = SG.mantel_haenszel_rr(a, n1, c, n0)
+    crude, *_ = risk_ratio(sum(a), sum(n1), sum(c), sum(n0))
+    mh, lo, hi, p = mantel_haenszel_rr(a, n1, c, n0)
     assert crude > 2
     assert mh == pytest.approx(1.0)
     assert lo < 1 < hi and p > 0.5
 
 
 def test_wilson_interval_contains_the_proportion():
-    lo, hi = SG.wilson_interval(np.array([0, 5, 10]), np.array([10, 10, 10]))
+    lo, hi = wilson_interval(np.array([0, 5, 10]), np.array([10, 10, 10]))
     assert lo[0] == pytest.approx(0) and hi[2] == pytest.approx(1)
     assert lo[1] < 0.5 < hi[1]
 
 
 # ========================================================== signal definitions
 def test_each_kind_of_event_becomes_the_right_binary_signal():
-    smap = S.load_signal_map(S.default_signal_map_path())
-    sigs = {s.signal: s for s in SG.derive_signals(smap, dense_types=["ticket_opened"])}
+    smap = load_signal_map(default_signal_map_path())
+    sigs = {s.signal: s for s in derive_signals(smap, dense_types=["ticket_opened"])}
     assert "champion_left:occurred" in sigs                       # flag
     assert "competitor_webinar:occurred" in sigs                  # sparse count
     assert {"logins:fell", "logins:rose"} <= set(sigs)            # weekly count
@@ -107,12 +125,12 @@ def test_each_kind_of_event_becomes_the_right_binary_signal():
 
 
 def test_trailing_periods_fit_inside_their_windows():
-    looks = SG._looks(SG.DEFAULT_WINDOWS)
+    looks = look_windows(DEFAULT_WINDOWS)
     assert (0, 30) in looks and (30, 30) in looks and (150, 30) in looks
     for o, length in looks:
-        assert any(lo <= o and o + length <= hi for lo, hi in SG.DEFAULT_WINDOWS)
+        assert any(lo <= o and o + length <= hi for lo, hi in DEFAULT_WINDOWS)
     with pytest.raises(ValueError):
-        SG._check_windows([(30, 10)])
+        check_windows([(30, 10)])
 
 
 # ================================================= a hand-built dataset, day by day
@@ -162,26 +180,26 @@ def hand_wh(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hand_evidence(hand_wh):
-    return SG.collect_evidence(hand_wh, AS_OF, hazard=False)
+    return collect_evidence(hand_wh, AS_OF, hazard=False)
 
 
 def test_churners_are_seen_at_churn_and_stayers_at_a_renewal_they_passed(hand_wh):
-    cohort = SG.make_cohort(hand_wh, AS_OF, seed=0).set_index(S.ACCOUNT_ID)
+    cohort = make_cohort(hand_wh, AS_OF, seed=0).set_index(S.ACCOUNT_ID)
     assert set(cohort.index) == {"C1", "S1", "N1"}     # C2's churn is not confirmed yet
-    assert cohort.loc["C1", SG.GROUP] == SG.CHURNER
-    assert cohort.loc["C1", SG.REF_DATE] == pd.Timestamp("2024-03-01")
+    assert cohort.loc["C1", GROUP] == CHURNER
+    assert cohort.loc["C1", REF_DATE] == pd.Timestamp("2024-03-01")
     assert cohort.loc["C1", S.ARR] == pytest.approx(12000.0)
-    assert cohort.loc["S1", SG.REF_DATE] == pd.Timestamp("2024-06-01")
+    assert cohort.loc["S1", REF_DATE] == pd.Timestamp("2024-06-01")
     n1_boundaries = pd.to_datetime(["2024-04-01", "2024-05-01", "2024-06-01"])
-    assert cohort.loc["N1", SG.REF_DATE] in n1_boundaries
+    assert cohort.loc["N1", REF_DATE] in n1_boundaries
     assert cohort.loc["N1", "n_boundaries"] == 3
 
 
 def test_the_stayers_reference_draw_is_seeded(hand_wh):
-    draws = {SG.make_cohort(hand_wh, AS_OF, seed=s).set_index(S.ACCOUNT_ID).loc["N1", SG.REF_DATE]
+    draws = {make_cohort(hand_wh, AS_OF, seed=s).set_index(S.ACCOUNT_ID).loc["N1", REF_DATE]
              for s in range(12)}
-    again = SG.make_cohort(hand_wh, AS_OF, seed=5)
-    assert again.equals(SG.make_cohort(hand_wh, AS_OF, seed=5))
+    again = make_cohort(hand_wh, AS_OF, seed=5)
+    assert again.equals(make_cohort(hand_wh, AS_OF, seed=5))
     assert len(draws) > 1
 
 
@@ -195,7 +213,7 @@ def test_flag_windows_and_first_appearance_are_counted_in_days(hand_evidence):
     # champion left 91 and 29 days before C1's churn
     assert list(ev.appeared["champion_left:occurred"][c1]) == [1, 0, 1]
     assert ev.first_age["champion_left:occurred"][c1] == 91
-    lead = SG.lead_time_table(ev, ["champion_left:occurred"])
+    lead = lead_time_table(ev, ["champion_left:occurred"])
     assert lead.set_index(S.ACCOUNT_ID).loc["C1", "lead_days"] == 91
 
 
@@ -205,7 +223,7 @@ def test_a_fall_is_first_seen_within_one_trailing_period_of_its_onset(hand_evide
     # the first weekly row at 40 (week of 2023-12-04) is available 81 days before churn
     onset = (pd.Timestamp("2024-03-01") - pd.Timestamp("2023-12-11")).days
     first = ev.first_age["weekly_active_users:fell"][c1]
-    assert onset - SG.TRAILING_DAYS <= first <= onset
+    assert onset - TRAILING_DAYS <= first <= onset
     assert list(ev.appeared["weekly_active_users:fell"][c1]) == [1, 1, 0]
     assert not np.nansum(ev.appeared["weekly_active_users:rose"][c1])
     s1 = _row(ev, "S1")
@@ -215,7 +233,7 @@ def test_a_fall_is_first_seen_within_one_trailing_period_of_its_onset(hand_evide
 def test_windows_before_an_account_was_observable_are_left_out(hand_evidence):
     ev = hand_evidence
     n1 = _row(ev, "N1")
-    days = (ev.cohort.loc[n1, SG.REF_DATE] - pd.Timestamp("2024-03-01")).days
+    days = (ev.cohort.loc[n1, REF_DATE] - pd.Timestamp("2024-03-01")).days
     flags = ev.appeared["champion_left:occurred"][n1]
     for (lo, hi), value in zip(ev.windows, flags):
         assert np.isnan(value) == (days < hi)
@@ -224,14 +242,14 @@ def test_windows_before_an_account_was_observable_are_left_out(hand_evidence):
 
 
 def test_the_table_counts_what_the_indicators_say(hand_evidence):
-    table = SG.analyse_signals(evidence=hand_evidence).set_index(["signal", "window"])
+    table = analyse_signals(evidence=hand_evidence).set_index(["signal", "window"])
     row = table.loc[("champion_left:occurred", "90-180")]
     assert (row["n_churners"], row["churners_with"]) == (1, 1)
     assert row["n_stayers"] == 1            # N1 is not observable 90-180 days back
     assert row["coverage_arr"] == pytest.approx(1.0)
     assert row["lead_median"] == 91
     assert set(table["direction"]) <= {"risk", "protective", "none"}
-    summary = SG.summarise_signals(table.reset_index())
+    summary = summarise_signals(table.reset_index())
     assert list(summary["rank"]) == list(range(1, len(summary) + 1))
     assert summary["signal"].is_unique
 
@@ -259,9 +277,9 @@ def expected_direction(sig: pd.Series, planted: str) -> str:
     """The direction a derived signal must show if the planted effect is right:
     ``planted`` is ``higher_before_churn`` or ``lower_before_churn``."""
     higher = planted == "higher_before_churn"
-    if sig["kind"] in (SG.OCCURRED, SG.ROSE):
+    if sig["kind"] in (OCCURRED, ROSE):
         return "risk" if higher else "protective"
-    if sig["kind"] == SG.FELL:
+    if sig["kind"] == FELL:
         return "protective" if higher else "risk"
     above = "above" in sig["label"]          # alerts: "... above 48 hours" / "... below 7"
     return "risk" if above == higher else "protective"
@@ -279,9 +297,9 @@ def test_the_cohort_churners_are_the_simulated_churners_of_the_year(sim_data, an
                                       & (churn_date >= start) & (churn_date <= confirmed),
                                       S.ACCOUNT_ID])
     cohort = evidence.cohort
-    assert set(cohort.loc[cohort[SG.IS_CHURNER], S.ACCOUNT_ID]) == expected
-    stayers = cohort[~cohort[SG.IS_CHURNER]]
-    assert stayers[SG.REF_DATE].between(start, as_of - pd.Timedelta(days=1)).all()
+    assert set(cohort.loc[cohort[IS_CHURNER], S.ACCOUNT_ID]) == expected
+    stayers = cohort[~cohort[IS_CHURNER]]
+    assert stayers[REF_DATE].between(start, as_of - pd.Timedelta(days=1)).all()
 
 
 @pytest.mark.slow
@@ -298,7 +316,7 @@ def test_strong_planted_signals_are_found_with_the_planted_direction(analysis, t
 
 
 def _planted_change(planted: str) -> str:
-    return SG.ROSE if planted == "higher_before_churn" else SG.FELL
+    return ROSE if planted == "higher_before_churn" else FELL
 
 
 @pytest.mark.slow
@@ -314,7 +332,7 @@ def test_no_reported_signal_contradicts_its_planted_direction(analysis, truth):
         planted = truth[row["event_type"]]
         if not planted["effect"] or planted["confounded"]:
             continue
-        opposite_change = (row["kind"] in (SG.FELL, SG.ROSE)
+        opposite_change = (row["kind"] in (FELL, ROSE)
                            and row["kind"] != _planted_change(planted["direction"]))
         if opposite_change:
             continue
@@ -340,17 +358,17 @@ def test_the_confounded_signal_is_no_risk_once_usage_is_accounted_for(analysis, 
     confounded = [et for et, t in truth.items() if t["confounded"]]
     assert confounded
     for event_type in confounded:
-        adjusted = SG.compare_adjusted(evidence, event_type)
+        adjusted = compare_adjusted(evidence, event_type)
         views = adjusted[adjusted["view"] != "naive"]
         assert set(views["view"]) == {"per active user", "usage-stratified"}
-        q = SG.bh_qvalues(views["p_value"])
+        q = bh_qvalues(views["p_value"])
         assert not ((q < 0.05) & (views["lift"] > 1)).any(), views
         # the naive view does see a difference: that is the trap
         naive = adjusted[adjusted["view"] == "naive"]
         assert (naive["p_value"] < 0.05).any()
         ranked = summary[summary["event_type"] == event_type]
         assert (ranked["direction"] != "risk").all()
-        text = SG.describe_adjustment(adjusted, "tickets")
+        text = describe_adjustment(adjusted, "tickets")
         assert "naive view would have" in text
 
 
@@ -366,7 +384,7 @@ def _median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, fl
 @pytest.mark.slow
 def test_lead_times_fall_in_the_planted_windows(analysis, truth):
     evidence, _, summary = analysis
-    leads = SG.lead_time_table(evidence)
+    leads = lead_time_table(evidence)
     checked = 0
     for _, row in summary[summary["direction"] == "risk"].iterrows():
         planted = truth[row["event_type"]]
@@ -376,8 +394,8 @@ def test_lead_times_fall_in_the_planted_windows(analysis, truth):
         # resolution of the method: an appearance is registered by a trailing period
         # (TRAILING_DAYS) on a weekly grid (LOOK_STEP_DAYS) of weekly rows that count
         # once their week has ended (7 days); point events are exact to the day.
-        slack = (SG.TRAILING_DAYS + SG.LOOK_STEP_DAYS + 7
-                 if row["kind"] in (SG.FELL, SG.ROSE) else 7)
+        slack = (TRAILING_DAYS + LOOK_STEP_DAYS + 7
+                 if row["kind"] in (FELL, ROSE) else 7)
         days = leads.loc[leads["signal"] == row["signal"], "lead_days"].to_numpy()
         lo, hi = _median_interval(days)
         assert lo <= end + slack and hi >= start - slack, (row["signal"], lo, hi, start, end)

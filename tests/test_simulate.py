@@ -15,16 +15,30 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnlab import lifecycle
-from churnlab import schema as S
-from churnlab import simulate as sim_mod
-from churnlab.simulate import (
-    CHURN_DATE, CHURN_PATH, CHURNED, EARLY_TERMINATION, EVALUATING, MONTH_START,
-    NO_WARNING_CHURN, ORACLE_RISK_90D, PATH_EVALUATING, PATH_NO_WARNING, PLAYBOOKS,
-    Q_BEFORE, TRUE_EFFECT, SimulatedSaaS, annual_logo_churn, oracle_evaluation,
-    simulate_saas, summarise_simulation, write_simulation,
+from churnlab.data import contract as S
+from churnlab.data import lifecycle
+from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
+from churnlab.data.warehouse import open_warehouse
+from churnlab.sim.generate import simulate_saas, write_simulation
+from churnlab.sim.params import (
+    ARM_CONTROL,
+    CHURN_DATE,
+    CHURN_PATH,
+    CHURNED,
+    EARLY_TERMINATION,
+    EVALUATING,
+    MONTH_START,
+    NO_ACTION,
+    NO_WARNING_CHURN,
+    ORACLE_RISK_90D,
+    PATH_EVALUATING,
+    PATH_NO_WARNING,
+    PLAYBOOKS,
+    Q_BEFORE,
+    TRUE_EFFECT,
+    SimulatedSaaS,
 )
-from churnlab.warehouse import open_warehouse
+from churnlab.sim.truth import annual_logo_churn, oracle_evaluation, summarise_simulation
 
 N_ACCOUNTS, N_MONTHS, SEED = 2500, 36, 7
 COMPETITIVE = ("competitor_comparison", "competitor_webinar", "data_export_request",
@@ -41,8 +55,8 @@ def sim() -> SimulatedSaaS:
 
 
 @pytest.fixture(scope="module")
-def signal_map() -> S.SignalMap:
-    return S.load_signal_map(S.default_signal_map_path())
+def signal_map() -> SignalMap:
+    return load_signal_map(default_signal_map_path())
 
 
 @pytest.fixture(scope="module")
@@ -260,12 +274,12 @@ def test_write_simulation_writes_inputs_map_and_truth(sim, tmp_path):
     out = write_simulation(sim, tmp_path / "world")
     for table in S.TABLE_SPECS:
         assert (out / f"{table}.parquet").is_file()
-    assert (out / S.SIGNAL_MAP_FILE).read_bytes() == S.default_signal_map_path().read_bytes()
+    assert (out / S.SIGNAL_MAP_FILE).read_bytes() == default_signal_map_path().read_bytes()
     truth = out / "truth"
     for name in ("accounts", "shocks", "account_months", "evaluations", "interventions"):
         assert (truth / f"{name}.parquet").is_file()
     effects = yaml.safe_load((truth / "signal_effects.yaml").read_text())["event_types"]
-    assert set(effects) == set(S.load_signal_map(S.default_signal_map_path()).signals)
+    assert set(effects) == set(load_signal_map(default_signal_map_path()).signals)
     params = pd.read_json(truth / "params.json", typ="series")
     assert params["n_accounts"] == N_ACCOUNTS and params["seed"] == SEED
     months = pd.read_parquet(truth / "account_months.parquet")
@@ -460,8 +474,8 @@ def test_summary_quotes_churn_by_segment_and_the_oracle(sim):
 def test_interventions_are_randomised_between_arms(sim):
     iv = sim.truth_interventions
     assert len(iv) > 100
-    assert set(iv[S.PLAYBOOK]) == set(PLAYBOOKS) | {sim_mod.NO_ACTION}
-    assert 0.2 < (iv[S.ARM] == sim_mod.ARM_CONTROL).mean() < 0.4
+    assert set(iv[S.PLAYBOOK]) == set(PLAYBOOKS) | {NO_ACTION}
+    assert 0.2 < (iv[S.ARM] == ARM_CONTROL).mean() < 0.4
     # randomised: arms alike before the playbook starts
     by_arm = iv.groupby(S.ARM)[Q_BEFORE].mean()
     assert abs(by_arm["control"] - by_arm["treatment"]) < 0.05

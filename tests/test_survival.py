@@ -6,12 +6,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from churnlab import features as F
-from churnlab import survival as SV
-
 from _simdata import simulated_data
 from test_survival_fixtures import trained
+
+from churnlab.data import contract as S
+from churnlab.evaluation.champion import choose_champion
+from churnlab.features import snapshot as F
+from churnlab.features.landmarks import make_landmarks, monthly_dates
+from churnlab.models.baselines import make_model
+from churnlab.models.hazard import HazardLogit
+from churnlab.models.lifelines_models import AFTModel, CoxModel, ph_test_sample
+from churnlab.models.registry import load_model
+from churnlab.models.scoring import score_accounts
+from churnlab.models.survival_base import (
+    MAX_DAYS,
+    MONTH_DAYS,
+    SCORE_COLUMNS,
+    SURVIVAL_KINDS,
+    SurvivalInputError,
+    calendar_inputs,
+    renewal_offsets,
+    survival_from_hazards,
+    training_rows,
+)
 
 ROSSI = {"fin": -0.379, "age": -0.057, "race": 0.314, "wexp": -0.150, "mar": -0.434,
          "paro": -0.085, "prio": 0.091}
@@ -33,7 +50,7 @@ def test_cox_wrapper_reproduces_the_published_rossi_coefficients():
     from lifelines.datasets import load_rossi
 
     rows = _as_landmark_rows(load_rossi(), "week", "arrest")
-    model = SV.CoxModel(features=list(ROSSI), penalizer=0.0, standardise=False,
+    model = CoxModel(features=list(ROSSI), penalizer=0.0, standardise=False,
                         stratify=False).fit(rows)
     coef = model.fitter_.params_
     for name, published in ROSSI.items():
@@ -49,7 +66,7 @@ def test_a_planted_hazard_ratio_is_recovered_within_its_standard_error():
     c = rng.uniform(20, 300, n)
     rows = pd.DataFrame({"x": x, "z": z, "t": np.minimum(t, c), "e": (t <= c).astype(int)})
     rows = _as_landmark_rows(rows, "t", "e")
-    model = SV.CoxModel(features=["x", "z"], penalizer=0.0, standardise=False,
+    model = CoxModel(features=["x", "z"], penalizer=0.0, standardise=False,
                         stratify=False).fit(rows)
     s = model.fitter_.summary
     assert abs(s.loc["x", "coef"] - beta) < 3 * s.loc["x", "se(coef)"]
@@ -68,12 +85,12 @@ def test_the_backtests_cox_skips_robust_errors_but_keeps_the_estimates():
     c = rng.uniform(20, 300, n)
     rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
                                            "e": (t <= c).astype(int)}), "t", "e")
-    rows[F.S.ACCOUNT_ID] = [f"a{i // 3}" for i in range(n)]      # 3 rows per account
-    fast = SV.make_model("cox")
+    rows[S.ACCOUNT_ID] = [f"a{i // 3}" for i in range(n)]      # 3 rows per account
+    fast = make_model("cox")
     assert fast.robust is False
     fast.features = ["x"]
     fast.fit(rows)
-    robust = SV.CoxModel(features=["x"]).fit(rows)
+    robust = CoxModel(features=["x"]).fit(rows)
     np.testing.assert_allclose(fast.fitter_.params_.to_numpy(),
                                robust.fitter_.params_.to_numpy(), rtol=1e-8)
     assert robust.fitter_.robust and not fast.fitter_.robust
@@ -92,16 +109,16 @@ def test_the_ph_check_on_large_data_runs_on_whole_accounts_and_still_finds_a_bro
     c = rng.uniform(20, 300, n)
     rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
                                            "e": (t <= c).astype(int)}), "t", "e")
-    rows[F.S.TERM_MONTHS] = np.where(monthly == 1, 1, 12)
-    rows[F.S.ACCOUNT_ID] = [f"a{i // 4}" for i in range(n)]      # 4 rows per account
-    sample = SV.ph_test_sample(rows, 2000)
-    assert sample.equals(SV.ph_test_sample(rows, 2000))          # deterministic
-    per_account = rows.groupby(F.S.ACCOUNT_ID).size()
-    got = sample.groupby(F.S.ACCOUNT_ID).size()
+    rows[S.TERM_MONTHS] = np.where(monthly == 1, 1, 12)
+    rows[S.ACCOUNT_ID] = [f"a{i // 4}" for i in range(n)]      # 4 rows per account
+    sample = ph_test_sample(rows, 2000)
+    assert sample.equals(ph_test_sample(rows, 2000))          # deterministic
+    per_account = rows.groupby(S.ACCOUNT_ID).size()
+    got = sample.groupby(S.ACCOUNT_ID).size()
     assert (got == per_account.reindex(got.index)).all()         # whole accounts only
     assert 1900 <= len(sample) <= 2000
-    assert SV.ph_test_sample(rows, n) is rows
-    model = SV.CoxModel(features=["x"], ph_test_max_rows=2000).fit(rows)
+    assert ph_test_sample(rows, n) is rows
+    model = CoxModel(features=["x"], ph_test_max_rows=2000).fit(rows)
     assert 1900 <= model.ph_test_rows_ <= 2000
     assert model.strata_ == ["term_class"]
     assert len(model.fitter_.summary) == 1                       # fitted on every row
@@ -117,15 +134,15 @@ def test_the_champion_is_renewal_aware_when_the_concordance_difference_is_noise(
         "calibration_error_90d": [0.0195, 0.0241, 0.0177, 0.0140, np.nan],
         "ibs": [0.0543, 0.0571, 0.0539, 0.0539, np.nan]},
         index=["hazard_xgb", "hazard_logit", "cox", "aft", "logistic_90d"])
-    assert SV.choose_champion(summary) == "hazard_xgb"
+    assert choose_champion(summary) == "hazard_xgb"
     summary.loc["aft", "uno_c"] = 0.8046 + 0.006                   # beyond the tie
-    assert SV.choose_champion(summary) == "aft"
+    assert choose_champion(summary) == "aft"
     summary.loc["hazard_logit", "uno_c"] = 0.8100                  # two aware, tied
     summary.loc["hazard_logit", "calibration_error_90d"] = 0.010
-    assert SV.choose_champion(summary) == "hazard_logit"
+    assert choose_champion(summary) == "hazard_logit"
     only = summary.drop(index=["hazard_xgb", "hazard_logit"])
     only.loc["cox", "uno_c"] = only.loc["aft", "uno_c"]            # no aware model: calibration
-    assert SV.choose_champion(only) == "aft"
+    assert choose_champion(only) == "aft"
 
 
 def test_the_aft_model_recovers_a_planted_acceleration_and_prefers_the_true_family():
@@ -136,7 +153,7 @@ def test_the_aft_model_recovers_a_planted_acceleration_and_prefers_the_true_fami
     c = rng.uniform(10, 400, n)
     rows = _as_landmark_rows(pd.DataFrame({"x": x, "t": np.minimum(t, c),
                                            "e": (t <= c).astype(int)}), "t", "e")
-    model = SV.AFTModel(features=["x"], penalizer=0.0, standardise=False).fit(rows)
+    model = AFTModel(features=["x"], penalizer=0.0, standardise=False).fit(rows)
     assert model.distribution_ == "lognormal"
     s = model.fitter_.summary.loc[("mu_", "x")]
     assert abs(s["coef"] - beta) < 3 * s["se(coef)"]
@@ -147,8 +164,8 @@ def test_survival_from_monthly_hazards_is_the_product_and_steps_at_the_renewal()
     h = np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]])
     off = np.full((2, 3), np.nan)
     off[1, 1] = 10.0                                   # renewal 10 days into month 2
-    m = SV.MONTH_DAYS
-    s = SV.survival_from_hazards(h, off, [0, m, 2 * m, m + 9, m + 10])
+    m = MONTH_DAYS
+    s = survival_from_hazards(h, off, [0, m, 2 * m, m + 9, m + 10])
     assert s[0, 0] == 1.0
     assert s[0, 1] == pytest.approx(0.9)
     assert s[0, 2] == pytest.approx(0.9 * 0.8)
@@ -158,15 +175,15 @@ def test_survival_from_monthly_hazards_is_the_product_and_steps_at_the_renewal()
 
 
 def test_the_calendar_advances_days_to_renewal_and_resets_to_the_term():
-    snap = pd.DataFrame({F.S.TERM_MONTHS: [12, 1], "days_to_renewal": [20.0, 5.0],
+    snap = pd.DataFrame({S.TERM_MONTHS: [12, 1], "days_to_renewal": [20.0, 5.0],
                          "tenure_days": [100.0, 100.0]})
-    later = SV.calendar_inputs(snap, 30.0)
-    assert later["days_to_renewal"].iloc[0] == pytest.approx(20 - 30 + 12 * SV.MONTH_DAYS)
-    assert later["days_to_renewal"].iloc[1] == pytest.approx(5 - 30 + SV.MONTH_DAYS)
+    later = calendar_inputs(snap, 30.0)
+    assert later["days_to_renewal"].iloc[0] == pytest.approx(20 - 30 + 12 * MONTH_DAYS)
+    assert later["days_to_renewal"].iloc[1] == pytest.approx(5 - 30 + MONTH_DAYS)
     assert (later["tenure_days"] == 130).all()
-    offsets = SV.renewal_offsets(snap, 13)
+    offsets = renewal_offsets(snap, 13)
     assert offsets[0, 0] == pytest.approx(20) and np.isnan(offsets[0, 1:12]).all()
-    assert offsets[0, 12] == pytest.approx(20 + 12 * SV.MONTH_DAYS - 12 * SV.MONTH_DAYS)
+    assert offsets[0, 12] == pytest.approx(20 + 12 * MONTH_DAYS - 12 * MONTH_DAYS)
     assert (~np.isnan(offsets[1])).all()                # a monthly account renews every month
 
 
@@ -182,10 +199,10 @@ def _stale_feature_rows(n: int, drift: float, seed: int) -> tuple[pd.DataFrame, 
         month_of_churn = np.where(rng.random(n) < h, k, month_of_churn)
     # the earliest month whose draw fired (draws are independent per month)
     t = np.where(month_of_churn < months,
-                 (month_of_churn + rng.uniform(0.05, 0.95, n)) * SV.MONTH_DAYS,
-                 months * SV.MONTH_DAYS)
-    rows = pd.DataFrame({F.S.ACCOUNT_ID: [f"a{i}" for i in range(n)], "usage__x": x,
-                         F.S.TERM_MONTHS: 12.0, "days_to_renewal": 400.0,
+                 (month_of_churn + rng.uniform(0.05, 0.95, n)) * MONTH_DAYS,
+                 months * MONTH_DAYS)
+    rows = pd.DataFrame({S.ACCOUNT_ID: [f"a{i}" for i in range(n)], "usage__x": x,
+                         S.TERM_MONTHS: 12.0, "days_to_renewal": 400.0,
                          "tenure_days": 500.0, F.DURATION: np.ceil(t).astype(int),
                          F.EVENT: (month_of_churn < months).astype(int),
                          F.LANDMARK: pd.Timestamp("2025-01-01")})
@@ -200,21 +217,21 @@ def test_months_ahead_offsets_recover_a_planted_staleness_drift():
     rows' true one while the raw projection falls short."""
     drift = 0.3
     rows, x = _stale_feature_rows(40_000, drift, seed=5)
-    model = SV.HazardLogit(C=10.0).fit(rows)
+    model = HazardLogit(C=10.0).fit(rows)
     t, e = rows[F.DURATION].to_numpy(), rows[F.EVENT].to_numpy().astype(bool)
     for k in (1, 2, 3, 4):
-        events_k = (e & (t >= k * SV.MONTH_DAYS) & (t < (k + 1) * SV.MONTH_DAYS)).sum()
-        tol = 4 * np.sqrt(1 / events_k + 1 / e[t < SV.MONTH_DAYS].sum())
+        events_k = (e & (t >= k * MONTH_DAYS) & (t < (k + 1) * MONTH_DAYS)).sum()
+        tol = 4 * np.sqrt(1 / events_k + 1 / e[t < MONTH_DAYS].sum())
         assert model.month_offset(k) == pytest.approx(drift * k, abs=tol), k
     h = np.column_stack([1 / (1 + np.exp(-(-3.5 + x + drift * k))) for k in range(3)])
     true_90 = 1 - np.prod(1 - h, axis=1)          # 90 days ~ 3 projected months (2.96)
     snap = rows.drop(columns=[F.DURATION, F.EVENT])
-    p90 = 1 - model.predict_survival(snap, [3 * SV.MONTH_DAYS])[:, 0]
+    p90 = 1 - model.predict_survival(snap, [3 * MONTH_DAYS])[:, 0]
     se = np.sqrt(true_90.mean() * (1 - true_90.mean()) / len(x))
     assert abs(p90.mean() - true_90.mean()) < 4 * se + 0.002
-    raw = SV.HazardLogit(C=10.0)
+    raw = HazardLogit(C=10.0)
     raw.recalibrate = False
-    p90_raw = 1 - raw.fit(rows).predict_survival(snap, [3 * SV.MONTH_DAYS])[:, 0]
+    p90_raw = 1 - raw.fit(rows).predict_survival(snap, [3 * MONTH_DAYS])[:, 0]
     assert raw.month_offset(2) == 0.0
     assert p90_raw.mean() < true_90.mean() - 4 * se   # the raw projection falls short
 
@@ -223,7 +240,7 @@ def test_the_next_month_hazard_is_the_fitted_models_own():
     """Offsets start at 0 for the next month: risk_score (what SHAP explains) and the
     first month's hazard agree exactly."""
     rows, _ = _stale_feature_rows(8_000, 0.3, seed=6)
-    model = SV.HazardLogit(C=10.0).fit(rows)
+    model = HazardLogit(C=10.0).fit(rows)
     snap = rows.drop(columns=[F.DURATION, F.EVENT]).head(50)
     assert model.month_offset(0) == 0.0
     np.testing.assert_allclose(model.monthly_hazards(snap, 1)[:, 0],
@@ -236,14 +253,14 @@ def test_probabilities_are_monotone_in_horizon_and_within_0_1(sim_data):
     p = scores[["p_churn_30d", "p_churn_90d", "p_churn_180d"]].to_numpy()
     assert ((p >= 0) & (p <= 1)).all()
     assert (np.diff(p, axis=1) >= -1e-12).all()
-    assert list(scores.columns) == SV.SCORE_COLUMNS
+    assert list(scores.columns) == SCORE_COLUMNS
     assert scores["risk_rank"].is_unique and scores["risk_rank"].min() == 1
     top = scores.loc[scores["risk_rank"] == 1, "p_churn_90d"].iloc[0]
     assert top == scores["p_churn_90d"].max()
     assert np.allclose(scores["expected_arr_lost_90d"], scores["p_churn_90d"] * scores["arr"])
-    assert (scores["expected_remaining_days"] <= SV.MAX_DAYS).all()
+    assert (scores["expected_remaining_days"] <= MAX_DAYS).all()
     med = scores["median_remaining_days"].dropna()
-    assert ((med >= 0) & (med <= SV.MAX_DAYS)).all()
+    assert ((med >= 0) & (med <= MAX_DAYS)).all()
 
 
 @pytest.mark.slow
@@ -254,7 +271,7 @@ def test_p_before_renewal_is_p_within_days_to_renewal_and_renewal_closeness_rais
     dtr = sample["days_to_renewal"].to_numpy(float)
     within = 1 - model.predict_survival_at(sample, dtr)
     assert np.allclose(scores["p_churn_before_renewal"].iloc[:200], within)
-    annual = snapshot[snapshot[F.S.TERM_MONTHS] == 12].head(100).reset_index(drop=True)
+    annual = snapshot[snapshot[S.TERM_MONTHS] == 12].head(100).reset_index(drop=True)
     near, far = annual.copy(), annual.copy()
     near["days_to_renewal"], far["days_to_renewal"] = 20, 300
     p_near = model.predict_horizons(near)["p_churn_90d"].to_numpy()
@@ -268,17 +285,17 @@ def test_p_before_renewal_is_p_within_days_to_renewal_and_renewal_closeness_rais
 
 # ---------------------------------------------------------------- contributions
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", SV.SURVIVAL_KINDS)
+@pytest.mark.parametrize("kind", SURVIVAL_KINDS)
 def test_contributions_add_up_exactly_to_the_risk_score(sim_data, kind):
     _, _, _, snapshot, _ = trained(sim_data)
     model = trained(sim_data)[0]
     if model.kind != kind:
-        from churnlab.warehouse import open_warehouse
+        from churnlab.data.warehouse import open_warehouse
 
         with open_warehouse(sim_data) as wh:
-            dates = F.monthly_dates("2025-01-01", "2025-06-01")
-            rows = SV.training_rows(F.make_landmarks(wh, dates), "2025-10-01")
-        model = SV.make_model(kind, n_estimators=40).fit(rows)
+            dates = monthly_dates("2025-01-01", "2025-06-01")
+            rows = training_rows(make_landmarks(wh, dates), "2025-10-01")
+        model = make_model(kind, n_estimators=40).fit(rows)
     phi, base = model.contributions(snapshot)
     assert list(phi.columns) == model.feature_names_
     assert phi.index.equals(snapshot.index)
@@ -290,9 +307,9 @@ def test_contributions_add_up_exactly_to_the_risk_score(sim_data, kind):
 @pytest.mark.slow
 def test_a_saved_model_reloads_and_scores_bit_identically(sim_data):
     model, card, model_dir, snapshot, scores = trained(sim_data)
-    again = SV.load_model(model_dir)                     # via champion.json
+    again = load_model(model_dir)                     # via champion.json
     assert again.card["model_id"] == card["model_id"]
-    pd.testing.assert_frame_equal(SV.score_accounts(again, snapshot, scores["as_of"].iloc[0]),
+    pd.testing.assert_frame_equal(score_accounts(again, snapshot, scores["as_of"].iloc[0]),
                                   scores, check_exact=True)
     assert set(card) >= {"model_id", "kind", "training_window", "features",
                          "backtest_summary", "library_versions", "data_fingerprint"}
@@ -301,15 +318,15 @@ def test_a_saved_model_reloads_and_scores_bit_identically(sim_data):
 
 def test_loading_a_folder_without_a_model_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.joblib"):
-        SV.load_model(tmp_path)
+        load_model(tmp_path)
 
 
 def test_bad_landmark_rows_are_refused_with_the_column_named():
     rows = pd.DataFrame({F.LANDMARK: ["2024-01-01"] * 2, F.DURATION: [-1, 5],
                          F.EVENT: [1, 0], "x": [0.0, 1.0]})
-    with pytest.raises(SV.SurvivalInputError, match=F.DURATION):
-        SV.CoxModel(features=["x"]).fit(rows)
-    with pytest.raises(SV.SurvivalInputError, match="no churn event"):
-        SV.CoxModel(features=["x"]).fit(rows.assign(**{F.DURATION: 3, F.EVENT: 0}))
+    with pytest.raises(SurvivalInputError, match=F.DURATION):
+        CoxModel(features=["x"]).fit(rows)
+    with pytest.raises(SurvivalInputError, match="no churn event"):
+        CoxModel(features=["x"]).fit(rows.assign(**{F.DURATION: 3, F.EVENT: 0}))
     with pytest.raises(ValueError, match="unknown model kind"):
-        SV.make_model("forest")
+        make_model("forest")

@@ -17,8 +17,8 @@ N_ORIGINS = 3
 
 
 def sim_as_of(data: str):
-    from churnlab.lifecycle import observation_end
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.lifecycle import observation_end
+    from churnlab.data.warehouse import open_warehouse
 
     with open_warehouse(data) as wh:
         return observation_end(wh)
@@ -27,9 +27,10 @@ def sim_as_of(data: str):
 @lru_cache(maxsize=2)
 def trained(data: str):
     """(model, card, model_dir, snapshot at as-of, scores) on the simulated SaaS."""
-    from churnlab.features import make_snapshot
-    from churnlab.survival import score_accounts, train_champion
-    from churnlab.warehouse import open_warehouse
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.evaluation.champion import train_champion
+    from churnlab.features.snapshot import make_snapshot
+    from churnlab.models.scoring import score_accounts
 
     model_dir = Path(tempfile.mkdtemp(prefix="churnlab-models-"))
     as_of = sim_as_of(data)

@@ -6,6 +6,20 @@ from __future__ import annotations
 
 import matplotlib
 
+from churnlab.evaluation.backtest import Backtest
+from churnlab.evaluation.metrics import calibration_table
+from churnlab.features import snapshot as F
+from churnlab.models.lifelines_models import CoxModel
+from churnlab.models.survival_base import SurvivalModel
+from churnlab.present.survival_findings import group_survival, leadership_findings
+from churnlab.present.survival_plots import (
+    plot_backtest_metrics,
+    plot_calibration,
+    plot_hazard_ratios,
+    plot_kaplan_meier,
+    plot_score_distribution,
+)
+
 matplotlib.use("Agg")
 
 import numpy as np
@@ -13,10 +27,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection
 
-from churnlab import features as F
-from churnlab import survival as SV
-from churnlab import survival_plots as SP
-from churnlab.plots import PALETTE
+from churnlab.present.style import PALETTE
 
 
 def _tier_rows(n=900, seed=3) -> pd.DataFrame:
@@ -35,7 +46,7 @@ def test_kaplan_meier_draws_one_curve_per_group_in_tier_colours_with_the_logrank
     from lifelines.statistics import multivariate_logrank_test
 
     rows = _tier_rows()
-    fig = SP.plot_kaplan_meier(rows, "tier", ticks=[0, 90, 180, 270])
+    fig = plot_kaplan_meier(rows, "tier", ticks=[0, 90, 180, 270])
     ax, tab = fig.axes
     assert [line.get_label().split(" ")[0] for line in ax.get_lines()] == \
         ["green", "yellow", "red"]
@@ -62,7 +73,7 @@ def test_kaplan_meier_draws_one_curve_per_group_in_tier_colours_with_the_logrank
 def test_kaplan_meier_refuses_a_column_without_groups():
     rows = _tier_rows(50).assign(segment=np.nan)
     with pytest.raises(ValueError, match="segment"):
-        SP.plot_kaplan_meier(rows, "segment")
+        plot_kaplan_meier(rows, "segment")
 
 
 def test_the_forest_plot_shows_the_cox_models_hazard_ratios_and_intervals():
@@ -70,9 +81,9 @@ def test_the_forest_plot_shows_the_cox_models_hazard_ratios_and_intervals():
 
     rows = load_rossi().rename(columns={"week": F.DURATION, "arrest": F.EVENT})
     rows[F.LANDMARK] = pd.Timestamp("2020-01-01")
-    cox = SV.CoxModel(features=["fin", "age", "prio", "mar"], stratify=False).fit(rows)
+    cox = CoxModel(features=["fin", "age", "prio", "mar"], stratify=False).fit(rows)
     hr = cox.hazard_ratios()
-    fig = SP.plot_hazard_ratios(hr)
+    fig = plot_hazard_ratios(hr)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     points = ax.collections[-1].get_offsets()
@@ -92,8 +103,8 @@ def test_the_calibration_plot_bars_are_196_standard_errors_and_the_diagonal_is_d
     rng = np.random.default_rng(5)
     p = rng.beta(1, 15, 3000)
     y = rng.random(3000) < p
-    table = SV.calibration_table(p, y)
-    fig = SP.plot_calibration(table)
+    table = calibration_table(p, y)
+    fig = plot_calibration(table)
     ax = fig.axes[0]
     container = ax.containers[0]
     np.testing.assert_allclose(container.lines[0].get_xdata(), table["predicted"])
@@ -119,7 +130,7 @@ def _metrics():
 def test_backtest_panels_hold_every_models_metric_at_every_origin_and_the_oracle():
     metrics = _metrics()
     oracle = metrics[metrics["model"] == "cox"].assign(model="oracle", harrell_c=0.9)
-    fig = SP.plot_backtest_metrics(metrics, oracle, columns=("harrell_c", "ibs"),
+    fig = plot_backtest_metrics(metrics, oracle, columns=("harrell_c", "ibs"),
                                    champion="hazard_xgb")
     c_ax, ibs_ax = fig.axes[:2]
     lines = {line.get_label(): line for line in c_ax.get_lines()}
@@ -136,7 +147,7 @@ def test_the_score_histogram_counts_every_account_once_per_tier():
     rng = np.random.default_rng(1)
     scores = pd.DataFrame({"p_churn_90d": rng.beta(1, 20, 500), "arr": rng.uniform(1, 9, 500)})
     tiers = pd.Series(rng.choice(["green", "yellow", "red"], 500))
-    fig = SP.plot_score_distribution(scores, tiers)
+    fig = plot_score_distribution(scores, tiers)
     ax = fig.axes[0]
     top = max(p.get_y() + p.get_height() for p in ax.patches)
     per_tier = {t: sum(p.get_height() for p in ax.patches
@@ -150,7 +161,7 @@ def test_the_score_histogram_counts_every_account_once_per_tier():
 def _backtest():
     m = _metrics()
     m.loc[m["model"] == "hazard_xgb", "harrell_c"] = [0.81, 0.82, 0.83]
-    return SV.Backtest(m, pd.DataFrame(), pd.DataFrame())
+    return Backtest(m, pd.DataFrame(), pd.DataFrame())
 
 
 def test_leadership_findings_quote_the_backtest_the_oracle_and_the_tiers():
@@ -159,7 +170,7 @@ def test_leadership_findings_quote_the_backtest_the_oracle_and_the_tiers():
     curves = pd.DataFrame({"group": ["green", "yellow", "red"], "accounts": [700, 400, 100],
                            "arr": [1.0, 1.0, 1.0], "p_churn_90d": [0.01, 0.04, 0.16],
                            "median_days": [np.nan, np.nan, 412.0]})
-    text = "\n".join(SV.leadership_findings(bt, "hazard_xgb", oracle, curves))
+    text = "\n".join(leadership_findings(bt, "hazard_xgb", oracle, curves))
     assert "concordance of 0.820" in text          # the mean over the three origins
     assert "the health score 0.770" in text and "reaches 0.880" in text
     assert "ranks 30% of the next quarter's churned ARR" in text
@@ -168,14 +179,14 @@ def test_leadership_findings_quote_the_backtest_the_oracle_and_the_tiers():
 
 
 def test_group_median_is_beyond_the_horizon_when_the_curve_stays_above_one_half():
-    class Flat(SV.SurvivalModel):
+    class Flat(SurvivalModel):
         def predict_survival(self, snapshot, times):
             rate = snapshot["rate"].to_numpy()[:, None]
             return np.exp(-rate * np.asarray(times)[None, :])
 
     snap = pd.DataFrame({"rate": [np.log(2) / 100, np.log(2) / 300, 1e-5, 1e-5],
                          "arr": [1.0, 2.0, 3.0, 4.0]})
-    out = SV.group_survival(Flat(), snap, ["red", "red", "green", "green"]).set_index("group")
+    out = group_survival(Flat(), snap, ["red", "red", "green", "green"]).set_index("group")
     assert np.isnan(out.loc["green", "median_days"])
     # mean of two exponentials with medians 100 and 300 crosses 0.5 between them
     grid = np.arange(0, 731)
@@ -195,17 +206,17 @@ def _scored(truth_over_predicted, n=4000, seed=9):
                            "account_id": [f"A{i}" for i in range(n)], "risk": p, "p90": p,
                            F.DURATION: np.where(y, rng.integers(1, 90, n), 200),
                            F.EVENT: y.astype(int), "arr": 1.0})
-    cal = SV.calibration_table(p, y)
+    cal = calibration_table(p, y)
     err = np.average((cal["predicted"] - cal["observed"]).abs(), weights=cal["n"])
     metrics = pd.DataFrame([{"model": "hazard_xgb", "origin": pd.Timestamp("2025-06-01"),
                              "harrell_c": 0.8, "uno_c": 0.8, "churned_arr_top10": 0.3,
                              "top_decile_lift": 3.0, "calibration_error_90d": err,
                              "mean_p90": p.mean(), "observed_90d": y.mean()}])
-    return SV.Backtest(metrics, scores, pd.DataFrame())
+    return Backtest(metrics, scores, pd.DataFrame())
 
 
 def test_the_calibration_sentence_says_under_prediction_only_beyond_binomial_noise():
-    under = "\n".join(SV.leadership_findings(_scored(2.0), "hazard_xgb"))
+    under = "\n".join(leadership_findings(_scored(2.0), "hazard_xgb"))
     assert "probabilities under-predict" in under and "more than binomial noise" in under
-    fair = "\n".join(SV.leadership_findings(_scored(1.0), "hazard_xgb"))
+    fair = "\n".join(leadership_findings(_scored(1.0), "hazard_xgb"))
     assert "probabilities are calibrated" in fair and "under-predict" not in fair

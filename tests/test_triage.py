@@ -7,11 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnlab import schema as S
-from churnlab import triage
-from churnlab.signals import wilson_interval
+from churnlab.actions.playbooks import discount_guidance
+from churnlab.actions.root_cause import STATED_CAUSE_DAYS, TriageInputError
+from churnlab.actions.save_class import CALIBRATION_MIN_N, SAVE_PRIOR
+from churnlab.actions.tasks import make_tasks
+from churnlab.actions.triage import triage_accounts
+from churnlab.data import contract as S
+from churnlab.data.signal_map import default_signal_map_path, load_signal_map
+from churnlab.sim.truth import root_cause_agreement
+from churnlab.stats import wilson_interval
 
-SMAP = S.load_signal_map(S.default_signal_map_path())
+SMAP = load_signal_map(default_signal_map_path())
 AS_OF = pd.Timestamp("2026-11-01")
 
 
@@ -42,7 +48,7 @@ def book(n: int = 6, seed: int = 0):
 
 def test_the_queue_is_ordered_by_expected_arr_saved_which_is_p90_times_save_probability_times_arr():
     scores, expl, snap = book(40, seed=3)
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP)
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP)
     assert list(tri["priority"]) == list(range(1, 41))
     expected = tri["p_churn_90d"] * tri["save_probability"] * tri["arr"]
     np.testing.assert_allclose(tri["expected_arr_saved"], expected)
@@ -56,7 +62,7 @@ def test_save_class_is_low_for_a_committed_competitor_with_a_product_fit_gap_and
     snap.loc[0, "fam_competitive__events_30d"] = 3
     expl.at[0, "driver_features"] = ["competitor_feature_request__sum_90d"]
     expl.at[0, "driver_families"] = ["competitive"]
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     assert tri.loc["A0", "root_cause"] == "product_fit"
     assert tri.loc["A0", "save_class"] == "low"
     assert tri.loc["A0", "save_probability"] == pytest.approx(0.175)
@@ -74,7 +80,7 @@ def test_root_cause_follows_the_drivers_features():
     for i, (feature, family, _) in cases.items():
         expl.at[i, "driver_features"] = [feature]
         expl.at[i, "driver_families"] = [family]
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     for i, (_, _, cause) in cases.items():
         assert tri.loc[f"A{i}", "root_cause"] == cause
 
@@ -87,11 +93,11 @@ def test_a_recent_stated_flag_names_the_root_cause_before_the_model_votes():
     snap["budget_cut_mentioned__days_since"] = [12.0, 120.0, np.nan, 40.0]
     snap["champion_left__days_since"] = [np.nan, np.nan, np.nan, 5.0]
     snap["first_value_reached__days_since"] = 3.0    # a lifecycle flag: good news, not a cause
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     assert tri.loc["A0", "root_cause"] == "circumstantial"
     assert tri.loc["A0", "root_cause_basis"] == "stated: budget cuts mentioned 12 days ago"
     # older than STATED_CAUSE_DAYS, or none: the model's votes decide
-    assert triage.STATED_CAUSE_DAYS < 120
+    assert STATED_CAUSE_DAYS < 120
     assert tri.loc["A1", "root_cause"] == tri.loc["A2", "root_cause"] == "service_experience"
     assert tri.loc["A1", "root_cause_basis"] == ("model: service experience signals weigh more "
                                                  "than usual in the book")   # no SHAP: no lead
@@ -110,7 +116,7 @@ def test_with_every_features_shap_the_cause_most_above_the_books_usual_wins():
     phi["weekly_active_users__trend"] = [0.8, 0.8, 0.8, 1.6]
     phi["meeting_held__sum_90d"] = 0.4
     phi["ticket_escalated__sum_30d"] = [0.0, 0.0, 0.3, 0.0]
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi) \
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi) \
         .set_index("account_id")
     assert tri.loc["A2", "root_cause"] == "service_experience"
     assert tri.loc["A2", "root_cause_basis"] == ("model: service experience signals weigh more "
@@ -123,15 +129,15 @@ def test_with_every_features_shap_the_cause_most_above_the_books_usual_wins():
     # a given baseline (the book's usual when triaging a few accounts) replaces the mean
     base = pd.Series({"product_fit": 0.0, "service_experience": 0.5,
                       "value_perception": 0.0, "circumstantial": 0.0})
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi,
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi,
                                  cause_baseline=base).set_index("account_id")
     assert (tri["root_cause"] == "value_perception").all()
-    with pytest.raises(triage.TriageInputError, match="phi: 3 rows for 4 snapshot rows"):
-        triage.triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi.iloc[:3])
+    with pytest.raises(TriageInputError, match="phi: 3 rows for 4 snapshot rows"):
+        triage_accounts(scores, expl, snap, signal_map=SMAP, phi=phi.iloc[:3])
 
 
 def test_no_discount_when_the_cause_is_not_price_or_value():
-    out = triage.discount_guidance(
+    out = discount_guidance(
         ["product_fit", "service_experience", "value_perception", "value_perception"],
         ["medium"] * 4, competitor=[2, 2, 0, 0], budget=[1, 1, 0, 0],
         price_questions=[3, 3, 2, 0], is_strategic=[True, True, False, False])
@@ -144,7 +150,7 @@ def test_no_discount_when_the_cause_is_not_price_or_value():
 
 
 def test_thirty_percent_or_more_is_only_for_strategic_accounts_and_always_flagged_for_executive_approval():
-    out = triage.discount_guidance(
+    out = discount_guidance(
         ["circumstantial"] * 4, ["low", "low", "medium", "high"], competitor=[2, 2, 0, 0],
         budget=[1, 1, 1, 1], price_questions=[0] * 4, is_strategic=[True, False, False, True])
     assert list(out["discount_max_pct"]) == [30, 25, 15, 15]
@@ -156,7 +162,7 @@ def test_thirty_percent_or_more_is_only_for_strategic_accounts_and_always_flagge
 def test_pricing_concession_is_recommended_only_with_a_discount():
     scores, expl, snap = book(2)
     snap["pricing_question__sum_90d"] = [3, 0]
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     assert tri.loc["A0", "discount_max_pct"] == 15
     assert "pricing_concession" in tri.loc["A0", "playbook"]
     assert tri.loc["A1", "discount_max_pct"] == 0
@@ -170,7 +176,7 @@ def test_low_save_class_and_small_arr_get_one_conversation():
         snap.loc[i, "data_export_request__sum_30d"] = 1
         expl.at[i, "driver_features"] = ["competitor_feature_request__sum_90d"]
         expl.at[i, "driver_families"] = ["competitive"]
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     assert tri.loc["A0", "save_class"] == tri.loc["A1", "save_class"] == "low"
     assert tri.loc["A0", "action"].startswith("One conversation")
     assert not tri.loc["A1", "action"].startswith("One conversation")
@@ -179,13 +185,13 @@ def test_low_save_class_and_small_arr_get_one_conversation():
 def test_tier_comes_from_the_health_score_when_given_else_from_the_model():
     scores, expl, snap = book(4)
     scores["p_churn_90d"] = [0.40, 0.10, 0.05, 0.01]          # mean 0.14
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
     assert tri.loc[["A0", "A1", "A2", "A3"], "tier"].tolist() == ["red", "green", "green", "green"]
     assert (tri["tier_source"] == "model").all()
     health = pd.DataFrame({S.ACCOUNT_ID: ["A0", "A1", "A2", "A3"],
                            "health": [90.0, 70.0, 50.0, 85.0],
                            "tier": ["green", "yellow", "red", "green"]})
-    tri = triage.triage_accounts(scores, expl, snap, health=health,
+    tri = triage_accounts(scores, expl, snap, health=health,
                                  signal_map=SMAP).set_index("account_id")
     assert tri.loc[["A0", "A1", "A2", "A3"], "tier"].tolist() == ["green", "yellow", "red", "green"]
     assert (tri["tier_source"] == "health").all()
@@ -198,8 +204,8 @@ def test_tasks_turn_red_tier_nps_detractors_and_competitive_signals_into_crm_row
     snap["nps_response__last"] = [9.0, 3.0, 8.0, 2.0]
     snap["nps_response__days_since"] = [10, 20, 30, 200]   # A3's low score is too old
     snap.loc[2, "fam_competitive__events_30d"] = 2
-    tri = triage.triage_accounts(scores, expl, snap, signal_map=SMAP)
-    tasks = triage.make_tasks(tri, AS_OF)
+    tri = triage_accounts(scores, expl, snap, signal_map=SMAP)
+    tasks = make_tasks(tri, AS_OF)
     got = set(zip(tasks["account_id"], tasks["source"]))
     assert got == {("A0", "red_tier"), ("A1", "nps_detractor"), ("A2", "competitive")}
     row = tasks.set_index("source").loc["competitive"]
@@ -216,7 +222,7 @@ def test_running_save_plays_are_reported_and_names_come_from_the_accounts_table(
                        S.PLAYBOOK: ["executive_engagement", "pricing_concession"],
                        S.OUTCOME: ["pending", "pending"]})
     accounts = pd.DataFrame({S.ACCOUNT_ID: ["A0", "A1"], S.NAME: ["Acme", "Beta"]})
-    tri = triage.triage_accounts(scores, expl, snap, interventions=iv, accounts=accounts,
+    tri = triage_accounts(scores, expl, snap, interventions=iv, accounts=accounts,
                                  signal_map=SMAP).set_index("account_id")
     assert tri.loc["A0", "active_playbook"] == "executive_engagement"
     assert pd.isna(tri.loc["A1", "active_playbook"])          # started too long ago
@@ -225,23 +231,23 @@ def test_running_save_plays_are_reported_and_names_come_from_the_accounts_table(
 
 def test_bad_inputs_are_refused_with_the_table_and_column():
     scores, expl, snap = book(2)
-    with pytest.raises(triage.TriageInputError, match="scores: missing column.*p_churn_90d"):
-        triage.triage_accounts(scores.drop(columns="p_churn_90d"), expl, snap, signal_map=SMAP)
-    with pytest.raises(triage.TriageInputError, match="explanations: no row for scored account A1"):
-        triage.triage_accounts(scores, expl.iloc[:1], snap, signal_map=SMAP)
-    with pytest.raises(triage.TriageInputError, match="account_id must be unique"):
-        triage.triage_accounts(pd.concat([scores, scores]), expl, snap, signal_map=SMAP)
+    with pytest.raises(TriageInputError, match="scores: missing column.*p_churn_90d"):
+        triage_accounts(scores.drop(columns="p_churn_90d"), expl, snap, signal_map=SMAP)
+    with pytest.raises(TriageInputError, match="explanations: no row for scored account A1"):
+        triage_accounts(scores, expl.iloc[:1], snap, signal_map=SMAP)
+    with pytest.raises(TriageInputError, match="account_id must be unique"):
+        triage_accounts(pd.concat([scores, scores]), expl, snap, signal_map=SMAP)
 
 
 def test_calibration_replaces_class_midpoints_only_with_enough_treated_outcomes():
     scores, expl, snap = book(2)
     cal = pd.DataFrame({"save_class": ["high", "medium"], "arm": ["treatment", "treatment"],
-                        "n": [triage.CALIBRATION_MIN_N, triage.CALIBRATION_MIN_N - 1],
+                        "n": [CALIBRATION_MIN_N, CALIBRATION_MIN_N - 1],
                         "rate": [0.55, 0.9]})
-    tri = triage.triage_accounts(scores, expl, snap, calibration=cal, signal_map=SMAP)
+    tri = triage_accounts(scores, expl, snap, calibration=cal, signal_map=SMAP)
     assert (tri["save_class"] == "high").all()
     assert np.allclose(tri["save_probability"], 0.55)
-    assert triage.SAVE_PRIOR["medium"] == pytest.approx(0.40)
+    assert SAVE_PRIOR["medium"] == pytest.approx(0.40)
 
 
 def test_root_cause_agreement_counts_matches_and_the_chance_level():
@@ -251,7 +257,7 @@ def test_root_cause_agreement_counts_matches_and_the_chance_level():
     shocks = pd.DataFrame({S.ACCOUNT_ID: list("abcdz"),
                            "root_cause": ["product_fit", "circumstantial", "circumstantial",
                                           "value_perception", "product_fit"]})
-    a = triage.root_cause_agreement(tri, shocks)
+    a = root_cause_agreement(tri, shocks)
     assert (a["accounts"], a["agree"]) == (4, 2)
     # predicted mix 1/2 pf, 1/4 circ, 1/4 svc; true mix 1/4 pf, 1/2 circ, 1/4 vp
     assert a["chance"] == pytest.approx(0.5 * 0.25 + 0.25 * 0.5)

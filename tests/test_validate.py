@@ -6,13 +6,19 @@ from typing import Callable, NamedTuple
 
 import pandas as pd
 import pytest
-
-from churnlab import schema as S
-from churnlab.validate import (ERROR, ROW, TABLE_LEVEL_RULES, WARNING, InvalidDataError,
-                               ValidationReport, require_valid, validate)
-from churnlab.warehouse import open_warehouse
-
 from conftest import TINY_AS_OF, make_tiny_tables, write_tables
+
+from churnlab.data import contract as S
+from churnlab.data.checks import (
+    ERROR,
+    ROW,
+    TABLE_LEVEL_RULES,
+    WARNING,
+    InvalidDataError,
+    ValidationReport,
+)
+from churnlab.data.validation import require_valid, validate
+from churnlab.data.warehouse import open_warehouse
 
 FORMATS = ["parquet", "csv", "duckdb"]
 

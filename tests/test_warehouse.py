@@ -2,11 +2,10 @@
 
 import pandas as pd
 import pytest
-
-from churnlab import schema as S
-from churnlab.warehouse import DataSourceError, open_warehouse
-
 from conftest import write_tables
+
+from churnlab.data import contract as S
+from churnlab.data.warehouse import DataSourceError, open_warehouse
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "duckdb"])

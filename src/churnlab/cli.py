@@ -14,10 +14,37 @@ from pathlib import Path
 
 import pandas as pd
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+from churnlab.data import lifecycle
+from churnlab.data.checks import InvalidDataError
+from churnlab.data.lifecycle import observation_end
+from churnlab.data.validation import require_valid, validate
+from churnlab.data.warehouse import open_warehouse
+from churnlab.errors import ChurnlabError, DataError, InputError, ModelError, RenderError
+from churnlab.evaluation.champion import train_champion
+from churnlab.features.landmarks import make_landmarks, monthly_dates
+from churnlab.features.snapshot import make_snapshot
+from churnlab.models.registry import load_model
+from churnlab.models.scoring import score_accounts
+from churnlab.pipeline.book import book
+from churnlab.pipeline.months import latest_complete_month
+from churnlab.pipeline.render import render_report
+from churnlab.pipeline.train import load_or_train
+from churnlab.present.outputs import write_explain_outputs
+from churnlab.signals.analysis import analyse_signals
+from churnlab.signals.summary import summarise_signals
+from churnlab.sim.generate import simulate_saas, write_simulation
+from churnlab.sim.truth import summarise_simulation
+from churnlab.storage import write_frame, write_json
+
+EXIT_OK = 0
+EXIT_INVALID = DataError.exit_code      # 1: the data cannot be used
+EXIT_USAGE = InputError.exit_code       # 2: a wrong argument, option or path
+EXIT_MODEL = ModelError.exit_code       # 3: no usable model
+EXIT_RENDER = RenderError.exit_code     # 4: the report notebook failed
+log = logging.getLogger("churnlab")
 
 
-class RefusedInput(Exception):
+class RefusedInput(DataError):
     """The input failed validation; the report has been printed."""
 
 
@@ -37,8 +64,6 @@ def _positive_int(text: str) -> int:
 
 def _open_valid(args) -> "object":
     """Open the warehouse at --data and validate it; exit 1 on errors."""
-    from churnlab.validate import InvalidDataError, require_valid
-    from churnlab.warehouse import open_warehouse
 
     wh = open_warehouse(args.data, signal_map=getattr(args, "signal_map", None))
     try:
@@ -54,7 +79,6 @@ def _open_valid(args) -> "object":
 
 
 def cmd_simulate(args) -> int:
-    from churnlab.simulate import simulate_saas, summarise_simulation, write_simulation
 
     t0 = time.perf_counter()
     sim = simulate_saas(n_accounts=args.accounts, n_months=args.months, seed=args.seed,
@@ -69,8 +93,6 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from churnlab.validate import validate
-    from churnlab.warehouse import open_warehouse
 
     with open_warehouse(args.data, signal_map=args.signal_map) as wh:
         report = validate(wh, as_of=args.as_of)
@@ -79,8 +101,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_features(args) -> int:
-    from churnlab.features import make_snapshot
-    from churnlab.storage import write_frame
 
     with _open_valid(args) as wh:
         snapshot = make_snapshot(wh, args.as_of)
@@ -94,8 +114,6 @@ def cmd_features(args) -> int:
 
 
 def cmd_landmarks(args) -> int:
-    from churnlab.features import make_landmarks, monthly_dates
-    from churnlab.storage import write_frame
 
     with _open_valid(args) as wh:
         dates = monthly_dates(args.start, args.end)
@@ -107,8 +125,6 @@ def cmd_landmarks(args) -> int:
 
 
 def cmd_signals(args) -> int:
-    from churnlab.signals import analyse_signals, summarise_signals
-    from churnlab.storage import write_frame
 
     with _open_valid(args) as wh:
         table = analyse_signals(wh, as_of=args.as_of, lookback_months=args.lookback_months,
@@ -131,12 +147,6 @@ def cmd_demo(args) -> int:
     complete month's report with its CSM packs."""
     import json
 
-    from churnlab import lifecycle
-    from churnlab.features import make_landmarks, make_snapshot, monthly_dates
-    from churnlab.report import latest_complete_month, render_report
-    from churnlab.simulate import simulate_saas, summarise_simulation, write_simulation
-    from churnlab.storage import write_frame, write_json
-    from churnlab.survival import CHAMPION_FILE, load_model, train_champion
 
     raw, processed = args.raw, args.processed
     wanted = {"n_accounts": args.accounts, "n_months": args.months, "seed": args.seed,
@@ -185,14 +195,10 @@ def cmd_demo(args) -> int:
               f"-> {landmarks_path}")
         month = latest_complete_month(wh)
         model_dir = args.model_dir
-        card = load_model(model_dir).card if (model_dir / CHAMPION_FILE).is_file() else {}
-        if card.get("as_of") == str(as_of.date()) and card.get("data_fingerprint") == fingerprint:
-            print(f"[5/6] reusing the champion {card['model_id']} in {model_dir}")
-        else:
-            print(f"[5/6] backtesting the time-to-churn models; the champion is trained at "
-                  f"{as_of.date()} -> {model_dir}")
-            _, card = train_champion(wh, as_of, model_dir, progress=not args.quiet,
-                                     landmarks=landmarks)
+        print(f"[5/6] the time-to-churn champion at {as_of.date()} (reused when trained on "
+              f"these data, else backtested and trained) -> {model_dir}")
+        card = load_or_train(wh, as_of, model_dir, progress=not args.quiet,
+                             landmarks=landmarks).card
         summary = {r["model"]: r for r in card["backtest_summary"]}
         print(f"      champion {card['model_id']}: backtest concordance "
               f"{summary[card['kind']]['uno_c']:.3f} (health score "
@@ -208,25 +214,18 @@ def cmd_demo(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from churnlab.lifecycle import observation_end
-    from churnlab.survival import train_champion
 
     with _open_valid(args) as wh:
         end = observation_end(wh)
         if args.as_of > end:
-            print(f"churnlab train: --as-of {args.as_of.date()} is after the data's end "
-                  f"{end.date()}", file=sys.stderr)
-            return EXIT_USAGE
+            raise InputError(f"--as-of {args.as_of.date()} is after the data's end "
+                             f"{end.date()}")
         t0 = time.perf_counter()
         options = {"n_estimators": args.n_estimators} if args.n_estimators else {}
-        try:
-            model, card = train_champion(wh, args.as_of, args.model_dir,
-                                         progress=not args.quiet, n_origins=args.origins,
-                                         lookback_months=args.lookback_months,
-                                         random_state=args.seed, **options)
-        except ValueError as exc:
-            print(f"churnlab train: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        model, card = train_champion(wh, args.as_of, args.model_dir,
+                                     progress=not args.quiet, n_origins=args.origins,
+                                     lookback_months=args.lookback_months,
+                                     random_state=args.seed, **options)
     summary = pd.DataFrame(card["backtest_summary"]).set_index("model")
     print(f"champion {card['model_id']} ({time.perf_counter() - t0:.0f}s) -> {args.model_dir}")
     print(summary.round(3).to_string())
@@ -234,20 +233,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from churnlab.features import make_snapshot
-    from churnlab.storage import write_frame
-    from churnlab.survival import load_model, score_accounts
 
-    try:
-        model = load_model(args.model)
-    except FileNotFoundError as exc:
-        print(f"churnlab score: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    model = load_model(args.model)
     with _open_valid(args) as wh:
         snapshot = make_snapshot(wh, args.as_of)
     if snapshot.empty:
-        print(f"no account is active at {args.as_of.date()}: nothing written", file=sys.stderr)
-        return EXIT_INVALID
+        raise DataError(f"no account is active at {args.as_of.date()}: nothing written")
     scores = score_accounts(model, snapshot, args.as_of)
     write_frame(scores, args.out)
     print(f"{len(scores)} accounts scored with {model.card['model_id']}: expected ARR lost "
@@ -257,27 +248,13 @@ def cmd_score(args) -> int:
 
 def cmd_report(args) -> int:
     """Render the monthly risk report (papermill) into OUT/YYYY-MM/."""
-    from churnlab.report import ReportInputError, render_report
 
     model_dir = args.model_dir or (Path("models") / Path(args.data).stem)
-    try:
-        target = render_report(args.month, args.data, out=args.out, model=args.model,
-                               model_dir=None if args.model else model_dir, force=args.force,
-                               horizon_days=args.horizon, segment=args.segment or "",
-                               top_n=args.top_n, progress=not args.quiet,
-                               signal_map=args.signal_map)
-    except ReportInputError as exc:
-        print(f"churnlab report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FileNotFoundError as exc:
-        print(f"churnlab report: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:  # papermill's execution error names the failing cell
-        if type(exc).__name__ != "PapermillExecutionError":
-            raise
-        print(f"churnlab report: the report notebook failed ({exc.ename}: {exc.evalue}); "
-              "nothing was written", file=sys.stderr)
-        return EXIT_INVALID
+    target = render_report(args.month, args.data, out=args.out, model=args.model,
+                           model_dir=None if args.model else model_dir, force=args.force,
+                           horizon_days=args.horizon, segment=args.segment or "",
+                           top_n=args.top_n, progress=not args.quiet,
+                           signal_map=args.signal_map)
     print(f"report for {args.month}: {target / 'report.html'}")
     print(f"CSM packs: {target / 'packs'}   tasks: {target / 'tasks.csv'}")
     return EXIT_OK
@@ -286,9 +263,6 @@ def cmd_report(args) -> int:
 def cmd_explain(args) -> int:
     """Explain and triage every active account; write the account table, tasks and
     the per-CSM packs."""
-    from churnlab.packs import write_explain_outputs
-    from churnlab.survival import load_model
-    from churnlab.triage import TriageInputError, triage_book
 
     previous = None
     if args.previous:
@@ -296,30 +270,28 @@ def cmd_explain(args) -> int:
                     else pd.read_csv(args.previous))
     t0 = time.perf_counter()
     with _open_valid(args) as wh:           # the input is validated before anything else
-        try:
-            model = load_model(args.model)
-        except FileNotFoundError as exc:
-            print(f"churnlab explain: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        try:
-            book = triage_book(wh, model, args.as_of, top_n=args.top_n,
-                               progress=not args.quiet)
-        except TriageInputError as exc:
-            print(f"churnlab explain: {exc}", file=sys.stderr)
-            return EXIT_INVALID
-    paths = write_explain_outputs(book, args.out, previous)
-    tri = book.triage
-    print(f"{len(tri)} accounts explained and triaged with {book.model_id} in "
+        model = load_model(args.model)
+        b = book(wh, model, args.as_of, drivers=args.top_n, progress=not args.quiet)
+    paths = write_explain_outputs(b, args.out, previous)
+    tri = b.triage
+    print(f"{len(tri)} accounts explained and triaged with {b.model_id} in "
           f"{time.perf_counter() - t0:.0f}s: {int((tri['tier'] == 'red').sum())} red, "
           f"expected ARR saved ${tri['expected_arr_saved'].sum():,.0f}, "
-          f"{len(book.tasks)} tasks, {len(paths['packs'])} CSM packs -> {args.out}")
+          f"{len(b.tasks)} tasks, {len(paths['packs'])} CSM packs -> {args.out}")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.",
+        epilog="exit codes: 0 success; 1 the data cannot be used (the validation report is "
+               "printed); 2 a wrong argument, option or path; 3 no usable model (missing, or "
+               "trained after the as-of date); 4 the report notebook failed. Errors print one "
+               "line; --debug shows the traceback.")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no progress messages (warnings still shown)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_args(p):
@@ -423,17 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from churnlab.schema import SignalMapError
-    from churnlab.warehouse import DataSourceError
-
+    configure_logging(quiet=args.quiet)
     try:
         return args.func(args)
     except RefusedInput:
-        return EXIT_INVALID
-    except (DataSourceError, SignalMapError, FileExistsError) as exc:
+        return EXIT_INVALID                 # the validation report is already printed
+    except ChurnlabError as exc:
+        if args.debug:
+            raise
         print(f"churnlab {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return exc.exit_code
+
+
+def configure_logging(quiet: bool = False) -> None:
+    """churnlab's one channel for progress and messages: log lines on stderr (INFO, or
+    WARNING and above with ``-q``); tqdm bars follow the same switch (``progress``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("churnlab")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
 
 
 if __name__ == "__main__":

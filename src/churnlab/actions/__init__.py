@@ -1,0 +1,1 @@
+"""Actions: root cause, save class, playbooks, discounts and tasks."""

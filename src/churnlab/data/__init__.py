@@ -1,0 +1,1 @@
+"""Inputs: the data contract, the signal map, the warehouse, lifecycle (spans, churn, renewals) and validation."""

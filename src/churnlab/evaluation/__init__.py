@@ -1,0 +1,1 @@
+"""Evaluation: survival metrics, the rolling-origin backtest, champion choice, health evaluation."""

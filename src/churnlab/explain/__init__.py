@@ -1,0 +1,1 @@
+"""Explanations: SHAP contributions, family weights and sentences a CSM can act on."""

@@ -1,0 +1,84 @@
+"""Landmark datasets: point-in-time snapshots at many as-of dates with survival labels."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnlab.data import contract as S
+from churnlab.data import lifecycle
+from churnlab.features.snapshot import CHURN_DATE, DURATION, EVENT, LANDMARK, WINDOWS, make_snapshot
+
+
+def monthly_dates(start, end) -> list[pd.Timestamp]:
+    """First days of the months in ``[start, end]``."""
+    first = pd.Timestamp(start).to_period("M").to_timestamp()
+    if first < pd.Timestamp(start):
+        first = first + pd.offsets.MonthBegin(1)
+    return list(pd.date_range(first, pd.Timestamp(end), freq="MS"))
+
+
+def attach_labels(snapshot: pd.DataFrame, outcomes: pd.DataFrame,
+                  obs_end) -> pd.DataFrame:
+    """Add survival labels to a snapshot: days from the landmark to churn (event=1)
+    or to ``obs_end`` (censored, event=0), from :func:`lifecycle.churn_outcomes`."""
+    obs_end = pd.Timestamp(obs_end)
+    spans = outcomes[[S.ACCOUNT_ID, "span_start", "span_end", "churned", "churn_date"]] \
+        .rename(columns={"span_start": "_span_start", "span_end": "_span_end",
+                         "churned": "_churned", "churn_date": "_churn_date"})
+    merged = snapshot.merge(spans, on=S.ACCOUNT_ID, how="left")
+    t = pd.to_datetime(merged[LANDMARK])
+    in_span = (merged["_span_start"] <= t) & (merged["_span_end"].isna() | (merged["_span_end"] > t))
+    merged, t = merged[in_span].copy(), t[in_span]
+    churned = merged["_churned"].fillna(False).astype(bool)
+    end = pd.to_datetime(merged["_churn_date"].where(churned, obs_end))
+    merged[EVENT] = churned.astype(int)
+    merged[CHURN_DATE] = pd.to_datetime(merged["_churn_date"].where(churned))
+    merged[DURATION] = (end - t).dt.days.astype(int)
+    return (merged.drop(columns=["_span_start", "_span_end", "_churned", "_churn_date"])
+            .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
+
+
+def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
+                   grace_days: int = S.GRACE_DAYS, obs_end=None,
+                   progress: bool = False) -> pd.DataFrame:
+    """Stack snapshots at several as-of dates and label them for survival models.
+
+    Each row: landmark date, account, features at the landmark, ``duration_days`` to
+    churn or censoring, ``churned`` (1/0). Labels are seen from ``obs_end`` (default:
+    the data's end); use :func:`censor_at` to see them as they were at an earlier date.
+    """
+    obs_end = lifecycle.observation_end(wh) if obs_end is None else pd.Timestamp(obs_end)
+    outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end)
+    dates = [pd.Timestamp(d) for d in as_of_dates]
+    frames = []
+    iterator = dates
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(dates, desc="landmarks", unit="date")
+    for d in iterator:
+        if d >= obs_end:
+            raise ValueError(f"landmark {d.date()} is not before the data's end {obs_end.date()}")
+        frames.append(attach_labels(make_snapshot(wh, d, windows, grace_days), outcomes, obs_end))
+    if not frames:
+        raise ValueError("no landmark dates given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def censor_at(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:
+    """Labels as they were observable at ``cutoff``: landmarks on or after it are
+    dropped; a churn is kept only if confirmed (churn date + grace) by the cutoff,
+    otherwise the row is censored at the cutoff."""
+    cutoff = pd.Timestamp(cutoff)
+    out = landmarks[pd.to_datetime(landmarks[LANDMARK]) < cutoff].copy()
+    t = pd.to_datetime(out[LANDMARK])
+    churn = pd.to_datetime(out[CHURN_DATE])
+    seen = out[EVENT].astype(bool) & (churn + pd.Timedelta(days=grace_days) <= cutoff)
+    horizon = (cutoff - t).dt.days
+    out[EVENT] = seen.astype(int)
+    out[DURATION] = np.where(seen, out[DURATION], np.minimum(out[DURATION], horizon)).astype(int)
+    out[CHURN_DATE] = churn.where(seen)
+    return out.reset_index(drop=True)

@@ -1,0 +1,229 @@
+"""Point-in-time feature snapshots and landmark datasets.
+
+A snapshot at as-of date T has one row per account active at T (see
+:mod:`churnlab.lifecycle`) and uses only information available before T:
+
+* an event counts once it is *complete*: a point event at ``event_time``, a weekly
+  (daily) pre-aggregated row only after its week (day) has ended, so a week that
+  straddles T never leaks the days after T;
+* subscriptions are read only if they had started by T (their contract end date,
+  the renewal date, is known at signing and may lie after T).
+
+Feature names (``<event_type>__<stat>``; windows are the days before T):
+
+=========  =======================================  ================================
+kind       columns                                   meaning
+=========  =======================================  ================================
+count      ``__sum_{w}d``                            sum of values in the window
+           ``__trend``                               log((last 30 d + 1) / (mean of
+                                                     the 3 months before + 1))
+gauge      ``__mean_{w}d``, ``__last``               mean in window, latest value
+           ``__trend``                               relative change of the 30-day
+                                                     mean vs days 30-120 before T
+flag       ``__any_{w}d``                            1 if it happened in the window
+all        ``__days_since``                          days since last (capped at
+                                                     ``LOOKBACK_DAYS``, also if never)
+family     ``fam_<family>__events_{w}d``            flag/count events of the family
+=========  =======================================  ================================
+
+plus the account's contract: segment, plan, term_months, arr, discount_pct, seats,
+tenure_days, days_to_renewal, arr_change_12m, strategic flags.
+
+The SQL is generated from the signal map with portable constructs (aggregate
+``FILTER``, ``date_diff``), so :func:`snapshot_sql` can be transpiled by sqlglot to
+Spark SQL for teams that outgrow one machine (see ``tests/test_features.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnlab.data import contract as S
+from churnlab.data import lifecycle
+from churnlab.data.signal_map import SignalMap
+
+log = logging.getLogger(__name__)
+
+
+WINDOWS = (30, 90, 180)
+
+
+LOOKBACK_DAYS = 365
+
+
+TREND_RECENT_DAYS = 30
+
+
+TREND_PRIOR_DAYS = 90
+
+
+GRAIN_DAYS = {"event": 0, "daily": 1, "weekly": 7}
+
+
+# label columns of a landmark dataset
+LANDMARK = "landmark"
+
+
+DURATION = "duration_days"
+
+
+EVENT = "churned"
+
+
+CHURN_DATE = "churn_date"
+
+
+ACCOUNT_COLUMNS = (S.SEGMENT, S.INDUSTRY, S.REGION, S.CSM_OWNER,
+                   S.IS_STRATEGIC_LOGO, S.IS_REFERENCE, S.EXPANSION_POTENTIAL)
+
+
+CONTRACT_COLUMNS = (S.PLAN, S.TERM_MONTHS, S.MRR, S.ARR, S.DISCOUNT_PCT, S.SEATS,
+                    "tenure_days", "next_renewal", "days_to_renewal", "arr_change_12m")
+
+
+def _date(value) -> str:
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def feature_name(event_type: str, stat: str) -> str:
+    return f"{event_type}__{stat}"
+
+
+def _contract_sql(as_of, grace_days: int) -> str:
+    """Active accounts at ``as_of`` joined with their account attributes."""
+    account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
+    return f"""
+    WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)})
+    SELECT DATE '{_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
+           pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
+           pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
+           pop.days_to_renewal,
+           (pop.{S.ARR} - pop.arr_12m_ago) / NULLIF(pop.arr_12m_ago, 0) AS arr_change_12m
+    FROM pop
+    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}
+    ORDER BY pop.{S.ACCOUNT_ID}
+    """
+
+
+def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS,
+                 grace_days: int = S.GRACE_DAYS) -> str:
+    """SQL of the event aggregates of a snapshot: one row per (active account,
+    event type) with window sums, counts, the latest value and the recency.
+
+    One pass over the events with a handful of type-independent aggregates; the
+    per-kind features are derived from this long table in :func:`make_snapshot`.
+    """
+    t = f"TIMESTAMP '{_date(as_of)} 00:00:00'"
+    r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
+    lookback = max(LOOKBACK_DAYS, max(windows), r + p)
+    grain_cases = " ".join(
+        f"WHEN {_lit(s.event_type)} THEN {GRAIN_DAYS.get(s.grain, 0)}"
+        for s in signal_map if GRAIN_DAYS.get(s.grain, 0))
+    grain = f"CASE e.{S.EVENT_TYPE} {grain_cases} ELSE 0 END" if grain_cases else "0"
+    available = f"(e.{S.EVENT_TIME} + to_days(CAST({grain} AS INTEGER)))"
+    known = ", ".join(_lit(s.event_type) for s in signal_map)
+    aggs = []
+    for w in sorted(set(windows) | {r}):
+        aggs.append(f"sum(value) FILTER (WHERE age < {w}) AS sum_{w}")
+        aggs.append(f"count(*) FILTER (WHERE age < {w}) AS n_{w}")
+    aggs.append(f"sum(value) FILTER (WHERE age >= {r} AND age < {r + p}) AS sum_prior")
+    aggs.append(f"count(*) FILTER (WHERE age >= {r} AND age < {r + p}) AS n_prior")
+    aggs.append("arg_min(value, age) AS last_value")
+    aggs.append("min(age) AS days_since")
+    return f"""
+    WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)}),
+    ev AS (
+        SELECT e.{S.ACCOUNT_ID}, e.{S.EVENT_TYPE} AS event_type, e.{S.VALUE} AS value,
+               date_diff('day', {available}, {t}) AS age
+        FROM {S.EVENTS} e
+        WHERE e.{S.EVENT_TIME} < {t}
+          AND {available} <= {t}
+          AND {available} > {t} - INTERVAL {int(lookback)} DAY
+          AND e.{S.EVENT_TYPE} IN ({known})
+          AND e.{S.ACCOUNT_ID} IN (SELECT {S.ACCOUNT_ID} FROM pop)
+    )
+    SELECT {S.ACCOUNT_ID}, event_type, {", ".join(aggs)}
+    FROM ev GROUP BY {S.ACCOUNT_ID}, event_type
+    """
+
+
+def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap,
+                   windows: Sequence[int]) -> pd.DataFrame:
+    """Turn the (account, event type) aggregates into the documented feature columns.
+    Accounts without events get zero counts/flags and capped recency; gauges with no
+    reading stay missing (no reading is not a reading of zero)."""
+    r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
+    by_type = {t: g.set_index(S.ACCOUNT_ID).reindex(accounts)
+               for t, g in long.groupby("event_type", sort=False)}
+    empty = pd.DataFrame(index=accounts, columns=long.columns.drop([S.ACCOUNT_ID, "event_type"]),
+                         dtype=float)
+    cols: dict[str, pd.Series] = {}
+    for spec in signal_map:
+        g = by_type.get(spec.event_type, empty).astype({"last_value": float}, errors="ignore")
+        name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
+        n = {w: g[f"n_{w}"].fillna(0) for w in windows}
+        if spec.kind == "count":
+            for w in windows:
+                cols[name(f"sum_{w}d")] = g[f"sum_{w}"].fillna(0.0).astype(float)
+            recent, prior = g[f"sum_{r}"].fillna(0.0), g["sum_prior"].fillna(0.0)
+            cols[name("trend")] = np.log((recent + 1.0) / (prior * (r / p) + 1.0)).astype(float)
+        elif spec.kind == "gauge":
+            for w in windows:
+                cols[name(f"mean_{w}d")] = (g[f"sum_{w}"] / n[w].where(n[w] > 0)).astype(float)
+            cols[name("last")] = g["last_value"].astype(float)
+            recent = g[f"sum_{r}"] / g[f"n_{r}"].where(g[f"n_{r}"] > 0)
+            prior = g["sum_prior"] / g["n_prior"].where(g["n_prior"] > 0)
+            cols[name("trend")] = ((recent - prior) / prior.abs().where(prior != 0)).astype(float)
+        else:
+            for w in windows:
+                cols[name(f"any_{w}d")] = (n[w] > 0).astype(int)
+        cols[name("days_since")] = g["days_since"].fillna(LOOKBACK_DAYS).astype(int)
+    for family in S.FAMILIES:
+        types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
+        if not types:
+            continue
+        for w in windows:
+            total = sum((by_type.get(t, empty)[f"n_{w}"].fillna(0) for t in types),
+                        pd.Series(0.0, index=accounts))
+            cols[f"fam_{family}__events_{w}d"] = total.astype(int)
+    return pd.DataFrame(cols, index=accounts)
+
+
+def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
+                  grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:
+    """Point-in-time features for every account active at ``as_of``.
+
+    Parameters
+    ----------
+    wh : an open :class:`churnlab.warehouse.Warehouse` (validated).
+    as_of : date; only information available strictly before it is used.
+    windows : look-back windows in days.
+
+    Returns
+    -------
+    DataFrame, one row per active account, sorted by account_id.
+    """
+    contract = wh.query(_contract_sql(as_of, grace_days))
+    long = wh.query(snapshot_sql(as_of, wh.signal_map, windows, grace_days))
+    wide = _wide_features(long, pd.Index(contract[S.ACCOUNT_ID], name=S.ACCOUNT_ID),
+                          wh.signal_map, windows)
+    return pd.concat([contract.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
+
+
+def feature_columns(df: pd.DataFrame) -> list[str]:
+    """The numeric model inputs of a snapshot (events, families, contract numbers)."""
+    numeric = {S.TERM_MONTHS, S.ARR, S.DISCOUNT_PCT, "tenure_days", "days_to_renewal",
+               "arr_change_12m"}
+    return [c for c in df.columns if "__" in c or c in numeric]

@@ -1,0 +1,1 @@
+"""The pipeline: the book at T, the month, training and rendering, called by the CLI, notebooks and report."""

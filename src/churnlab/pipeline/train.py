@@ -1,0 +1,58 @@
+"""Training the champion, and the one rule for reusing a trained one.
+
+A champion saved in a model folder is reused only when it answers the same question on
+the same data: trained at the same as-of date, on data with the same fingerprint, with
+the same number of backtest origins, the same options and the same seed, and saved with
+its backtest. Anything else trains anew (backtest of every model, champion refit,
+model card). ``churnlab demo``, ``churnlab report --model-dir`` and notebook 02 all go
+through :func:`load_or_train`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from churnlab.data import lifecycle
+from churnlab.evaluation.champion import train_champion
+from churnlab.models.registry import load_model
+from churnlab.models.survival_base import CHAMPION_FILE
+
+log = logging.getLogger(__name__)
+
+
+def reusable(model, as_of, fingerprint: str, n_origins: int = 3, options: dict | None = None,
+             random_state: int = 0) -> bool:
+    """True when ``model`` (loaded with its card) may stand for a new training run."""
+    c = model.card
+    return (c.get("as_of") == str(pd.Timestamp(as_of).date())
+            and c.get("data_fingerprint") == fingerprint
+            and len(c.get("origins", [])) == n_origins
+            and c.get("options", {}) == (options or {})
+            and c.get("random_state") == random_state
+            and getattr(model, "backtest_", None) is not None)
+
+
+def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
+                  n_estimators: int | None = None, random_state: int = 0,
+                  progress: bool = False, **kwargs):
+    """The champion in ``model_dir`` when :func:`reusable`; otherwise a new one trained
+    into ``model_dir`` (a temporary folder when None). Returns the loaded model (with
+    ``card`` and ``backtest_``)."""
+    as_of = lifecycle.observation_end(wh) if as_of is None else pd.Timestamp(as_of)
+    options = {"n_estimators": int(n_estimators)} if n_estimators else {}
+    if model_dir is not None and (Path(model_dir) / CHAMPION_FILE).is_file():
+        model = load_model(model_dir)
+        if reusable(model, as_of, wh.fingerprint(), n_origins, options, random_state):
+            log.info("      reusing champion %s in %s", model.card["model_id"], model_dir)
+            return model
+    model_dir = Path(model_dir) if model_dir is not None else \
+        Path(tempfile.mkdtemp(prefix="churnlab-models-"))
+    log.info("      training the champion at %s (backtest of every model) -> %s",
+             as_of.date(), model_dir)
+    model, _ = train_champion(wh, as_of, model_dir, progress=progress, n_origins=n_origins,
+                              random_state=random_state, **options, **kwargs)
+    return model

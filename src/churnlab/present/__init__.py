@@ -1,0 +1,1 @@
+"""Presentation: figures, findings in words, HTML, CSM packs and output files."""

@@ -1,0 +1,38 @@
+"""Notebook 03's findings in words."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def findings_markdown(importance: pd.DataFrame, tri: pd.DataFrame, top: int = 5) -> str:
+    """Findings written from the numbers (learned vs default weights, the queue)."""
+    core = importance.dropna(subset=["default_share"]).set_index("family")
+    lines = ["## Findings", ""]
+    first = importance.iloc[0]
+    lines.append(f"- The strongest driver family is **{first['family']}** "
+                 f"({first['learned_share']:.0%} of mean |SHAP|).")
+    if len(core):
+        gaps = (core["learned_share_core"] - core["default_share"]).sort_values()
+        up, down = gaps.index[-1], gaps.index[0]
+        lines.append(f"- Among the articles' five families, the data weighs **{up}** "
+                     f"{core.loc[up, 'learned_share_core']:.0%} vs the default "
+                     f"{core.loc[up, 'default_share']:.0%}, and **{down}** "
+                     f"{core.loc[down, 'learned_share_core']:.0%} vs "
+                     f"{core.loc[down, 'default_share']:.0%}.")
+    red = tri[tri["tier"] == "red"]
+    lines.append(f"- {len(red)} of {len(tri)} accounts are in the red tier "
+                 f"({tri['tier_source'].iloc[0] if len(tri) else 'model'} tier), holding "
+                 f"${red['expected_arr_lost_before_renewal'].sum():,.0f} of ARR expected to "
+                 "be lost before renewal.")
+    mix = tri.loc[tri["tier"] != "green", "root_cause"].value_counts(normalize=True)
+    if len(mix):
+        lines.append("- Root causes of the red/yellow accounts: " + ", ".join(
+            f"{k.replace('_', ' ')} {v:.0%}" for k, v in mix.items()) + ".")
+    lines.append(f"- Expected ARR saved if the top {top} accounts are worked: "
+                 f"${tri['expected_arr_saved'].head(top).sum():,.0f} "
+                 f"(of ${tri['expected_arr_saved'].sum():,.0f} for the whole book).")
+    disc = int((tri["discount_max_pct"] > 0).sum())
+    lines.append(f"- {disc} accounts qualify for a discount; "
+                 f"{int(tri['needs_exec_approval'].sum())} would need executive approval.")
+    return "\n".join(lines)
