@@ -28,7 +28,7 @@
 #    today and what they mean in words.
 #
 # The champion is a discrete-time monthly hazard on the contract calendar: it knows that an
-# annual account can only leave at its renewal date (see `churnlab.survival`'s module doc).
+# annual account can only leave at its renewal date (see `churnlab.models`'s module doc).
 
 # %% tags=["parameters"]
 data_dir = "../data/raw/demo"
@@ -46,10 +46,10 @@ from IPython.display import Markdown
 
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
-from churnlab.pipeline.train import load_or_train
 from churnlab.features.snapshot import make_snapshot
 from churnlab.models.health import fit_health_score
 from churnlab.models.scoring import score_accounts
+from churnlab.pipeline.train import load_or_train
 from churnlab.present.survival_findings import (
                                         backtest_table,
                                         card_table,

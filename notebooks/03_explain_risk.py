@@ -41,24 +41,24 @@ truth_dir = None
 # %%
 # %matplotlib inline
 import pandas as pd
+import shap
 from IPython.display import Markdown, display
 
 from churnlab.data import lifecycle
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
 from churnlab.explain.accounts import feature_importance
-from churnlab.explain.attribution import shap_values
+from churnlab.explain.attribution import feature_label
 from churnlab.models.registry import load_model
 from churnlab.pipeline.book import book as book_at
-from churnlab.present.explain_findings import findings_markdown
-from churnlab.present.explain_plots import (
-    plot_beeswarm,
-    plot_dependence,
-    plot_family_weights,
-    plot_root_cause_mix,
-    plot_waterfall,
+from churnlab.present.explain_findings import findings_markdown, walkthrough_markdown
+from churnlab.present.explain_plots import plot_family_weights, plot_root_cause_mix
+from churnlab.sim.truth import (
+    planted_shocks,
+    planted_truth_sentence,
+    root_cause_agreement,
+    shock_hit_rate,
 )
-from churnlab.sim.truth import planted_shocks, root_cause_agreement, shock_hit_rate
 
 # %%
 wh = open_warehouse(data_dir)
@@ -84,17 +84,16 @@ book.importance.round(3)
 plot_family_weights(book.importance)
 
 # %%
-phi, base = shap_values(model, book.snapshot)
+explanation = book.explanation(wh.signal_map)     # a shap.Explanation: shap.plots.* work
+shap.plots.beeswarm(explanation, max_display=12)
 
 # %%
-plot_beeswarm(phi, book.snapshot, wh.signal_map, top=12)
-
-# %%
-top_signals = feature_importance(phi, wh.signal_map).query(
+top_signals = feature_importance(book.phi, wh.signal_map).query(
     "family != 'contract'")["feature"].head(3).tolist()
 
 # %%
-plot_dependence(phi, book.snapshot, top_signals, wh.signal_map)
+for name in top_signals:
+    shap.plots.scatter(explanation[:, feature_label(name, wh.signal_map)])
 
 # %% [markdown]
 # ## Walk-throughs: the top of the queue
@@ -102,20 +101,10 @@ plot_dependence(phi, book.snapshot, top_signals, wh.signal_map)
 # contributions; below it, what the CSM reads.
 
 # %%
-walk = book.triage.head(n_walkthroughs)
-rows = book.snapshot.reset_index(drop=True).set_index("account_id")
-phi_by_account = phi.set_axis(book.snapshot["account_id"].to_numpy())
-
-# %%
-for r in walk.itertuples():
-    display(plot_waterfall(phi_by_account.loc[r.account_id], base,
-                                   rows.loc[r.account_id], wh.signal_map,
-                                   title=f"#{r.priority} {r.name} ({r.account_id})"))
-    display(Markdown(
-        f"**{r.name}** · ARR ${r.arr:,.0f} · P(churn in 90 days) {r.p_churn_90d:.0%} · "
-        f"root cause {r.root_cause.replace('_', ' ')} · save chance {r.save_class}\n\n"
-        + "\n".join(f"- {s}" for s in r.drivers)
-        + f"\n\n*Playbook*: {r.playbook_text}\n\n*Discount*: {r.discount_guidance}"))
+row_of = pd.Index(book.snapshot["account_id"])
+for r in book.triage.head(n_walkthroughs).itertuples():
+    shap.plots.waterfall(explanation[row_of.get_loc(r.account_id)], max_display=10)
+    display(Markdown(walkthrough_markdown(r)))
 
 # %% [markdown]
 # ## Root causes
@@ -151,7 +140,4 @@ agreement["confusion"] if truth_dir else None
 
 # %%
 Markdown(findings_markdown(book.importance, book.triage)
-         + (f"\n- Planted shocks of the last 90 days: the drivers name the shock's family on "
-            f"{hit_rate.iloc[0]['hits']} of {hit_rate.iloc[0]['accounts']} accounts "
-            f"({hit_rate.iloc[0]['rate']:.0%}); the root cause matches the true class on "
-            f"{agreement['rate']:.0%} (chance {agreement['chance']:.0%})." if truth_dir else ""))
+         + (planted_truth_sentence(hit_rate, agreement) if truth_dir else ""))

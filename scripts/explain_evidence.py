@@ -4,7 +4,7 @@ with the true shock classes, save-class calibration on past interventions, timin
 
 Reads ``truth/`` (evaluation only; the pipeline never does). Uses the champion at
 ``--model`` (a model folder or a model dir with champion.json); when there is none
-there, trains one with :func:`churnlab.survival.train_champion` into that folder.
+there, trains one with :func:`churnlab.evaluation.champion.train_champion` into that folder.
 
     .venv/bin/python scripts/explain_evidence.py --data data/raw/demo --as-of 2026-11-01 \
         --model data/processed/demo/models \

@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _simdata import simulated_data
-from test_survival_fixtures import trained
+from _simdata import simulated_data, trained
 
 from churnlab.data import contract as S
 from churnlab.evaluation.backtest import default_origins, run_backtest

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _simdata import simulated_data
-from test_survival_fixtures import sim_as_of, trained
+from _simdata import sim_as_of, simulated_data, trained
 
 from churnlab.actions.triage import triage_accounts
 from churnlab.data import contract as S

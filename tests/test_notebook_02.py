@@ -9,8 +9,7 @@ import jupytext
 import nbformat
 import pandas as pd
 import pytest
-from _simdata import simulated_data
-from test_survival_fixtures import N_ESTIMATORS, N_ORIGINS, SURV_SEED, trained
+from _simdata import N_ESTIMATORS, N_ORIGINS, SURV_SEED, simulated_data, trained
 
 from churnlab.models.registry import load_model
 from churnlab.models.survival_base import BACKTEST_TABLES, CHAMPION_FILE

@@ -9,8 +9,7 @@ import jupytext
 import nbformat
 import pandas as pd
 import pytest
-from _simdata import simulated_data
-from test_survival_fixtures import sim_as_of, trained
+from _simdata import sim_as_of, simulated_data, trained
 
 from churnlab.cli import main
 from churnlab.data.warehouse import open_warehouse

@@ -13,9 +13,9 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from _simdata import simulated_data
-from test_survival_fixtures import trained
+from _simdata import simulated_data, trained
 
+from churnlab.catalog import REPORT_TEMPLATE
 from churnlab.cli import EXIT_USAGE, main
 from churnlab.data import contract as S
 from churnlab.pipeline.month import compute_month, forecast_check, movement_matrix
@@ -28,7 +28,6 @@ from churnlab.pipeline.months import (
     month_dates,
     parse_month,
 )
-from churnlab.catalog import REPORT_TEMPLATE
 from churnlab.pipeline.render import PARAMETERS, _sha256, render_report
 from churnlab.present.html import notebook_html
 from churnlab.present.report_text import money
@@ -357,3 +356,86 @@ def test_reports_readme_documents_exactly_the_template_parameters():
     table = readme.split("## The template's parameters")[1]
     documented = re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
     assert documented == list(PARAMETERS)
+
+
+# ------------------------------------------------------------------ one run, each step once
+@pytest.mark.slow
+def test_one_report_opens_validates_fingerprints_and_loads_the_model_once(
+        rendered, sim, tmp_path, monkeypatch):
+    """The data are opened and validated once, hashed once and the model loaded once per
+    ``churnlab report`` (the notebook only presents the computed month)."""
+    from churnlab.data.warehouse import Warehouse
+    from churnlab.pipeline import month as month_mod
+    from churnlab.pipeline import render as render_mod
+
+    *_, model_dir = rendered
+    month = rendered[1]
+    calls = {"open": 0, "validate": 0, "hash": 0, "load": 0}
+
+    def counting(name, fn):
+        def wrapper(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapper
+
+    monkeypatch.setattr(render_mod, "open_warehouse",
+                        counting("open", render_mod.open_warehouse))
+    monkeypatch.setattr(render_mod, "require_valid",
+                        counting("validate", render_mod.require_valid))
+    monkeypatch.setattr(render_mod, "load_model", counting("load", render_mod.load_model))
+    monkeypatch.setattr(Warehouse, "_hash_inputs", counting("hash", Warehouse._hash_inputs))
+    for name in ("open_warehouse", "require_valid", "load_model"):   # the notebook's path
+        monkeypatch.setattr(month_mod, name, counting("open", getattr(month_mod, name)))
+    target = render_report(month, sim, out=tmp_path / "reports", model=model_dir)
+    assert calls == {"open": 1, "validate": 1, "hash": 1, "load": 1}
+    assert not (target / ".month.joblib").exists()          # the hand-over file is gone
+    assert (target / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_the_top_accounts_table_has_the_requested_length(rendered, sim):
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.present.report_text import top_accounts
+
+    _, month, model, *_ = rendered
+    with open_warehouse(sim) as wh:
+        r = compute_month(wh, month, model, top_n=4)
+    assert r.top_n == 4 and len(top_accounts(r)) == 4
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_renders_a_report(rendered, sim, tmp_path):
+    """Built as a wheel and installed into a fresh virtualenv (dependencies borrowed from
+    this one), churnlab finds its report template and renders a month."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+
+    *_, model_dir = rendered
+    month = rendered[1]
+    root = Path(__file__).resolve().parents[1]
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(dist), str(root)], check=True)
+    wheel = next(dist.glob("churnlab-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                    "--no-deps", str(wheel)], check=True)
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    (Path(site) / "borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run([str(py), "-c", "import churnlab.catalog as c; "
+                            "print(c.REPORT_TEMPLATE)"], capture_output=True, text=True,
+                           check=True, env=env, cwd=tmp_path).stdout.strip()
+    assert where.startswith(site) and Path(where).is_file()       # from the wheel, not src/
+    out = tmp_path / "reports"
+    proc = subprocess.run([str(py), "-m", "churnlab.cli", "-q", "report", "--month", month,
+                           "--data", sim, "--model", str(model_dir), "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / month / "report.html").is_file()

@@ -6,7 +6,7 @@ The public API (imported lazily, so ``import churnlab`` stays fast)::
 
     wh = cl.open("data/raw/demo")                 # Parquet/CSV folder or DuckDB file
     cl.validate(wh).ok                            # the data contract, row by row
-    X = cl.features(wh, "2026-11-01")             # point-in-time snapshot
+    X = cl.snapshot(wh, "2026-11-01")             # point-in-time features at T
     model = cl.train(wh, "2026-11-01", "models/demo")   # backtest + champion (or reuse)
     model = cl.load("models/demo")
     scores = cl.score(model, X, "2026-11-01")     # P(churn), lifetime, ARR at risk
@@ -24,7 +24,7 @@ _API = {
     "open": ("churnlab.data.warehouse", "open_warehouse"),
     "validate": ("churnlab.data.validation", "validate"),
     "require_valid": ("churnlab.data.validation", "require_valid"),
-    "features": ("churnlab.features.snapshot", "make_snapshot"),
+    "snapshot": ("churnlab.features.snapshot", "make_snapshot"),
     "landmarks": ("churnlab.features.landmarks", "make_landmarks"),
     "train": ("churnlab.pipeline.train", "load_or_train"),
     "load": ("churnlab.models.registry", "load_model"),

@@ -106,8 +106,8 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
 
     Parameters
     ----------
-    scores : :func:`churnlab.survival.score_accounts` output.
-    expl : :func:`churnlab.explain.explain_accounts` output.
+    scores : :func:`churnlab.models.scoring.score_accounts` output.
+    expl : :func:`churnlab.explain.accounts.explain_accounts` output.
     snapshot : the point-in-time features the scores were computed from.
     health : optional ``HealthScore.score(snapshot)`` output (account_id, health, tier).
     interventions : optional interventions table; plays started in the 120 days before
@@ -116,7 +116,7 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     calibration : optional :func:`calibrate_save_classes` ``table``; replaces the
         class mid-points by the observed save rate of treated accounts per class.
     signal_map : the signal map (default churnlab's own).
-    phi : optional SHAP values of every feature (:func:`churnlab.explain.shap_values`),
+    phi : optional SHAP values of every feature (:func:`churnlab.explain.attribution.shap_values`),
         one row per ``snapshot`` row in the snapshot's order; the root cause's model
         votes then use every feature, else only the explanation's top drivers.
     cause_baseline : with ``phi``, the book's usual vote per root cause (default: the

@@ -1,4 +1,4 @@
-"""The input contract: table and column names, logical types, and the signal map.
+"""The input contract: table and column names, logical types, families and tiers.
 
 Every other module takes column names from here, never from string literals of its
 own. The contract follows the event-log shape used across churn analytics

@@ -116,7 +116,7 @@ def check_accounts_have_subscriptions(ctx: Context) -> list[Violation]:
 def check_events_within_subscriptions(ctx: Context) -> list[Violation]:
     """``event_outside_subscriptions``: an event lies no more than ``far_outside_days``
     before the account's first subscription starts, nor after the end of its last
-    service span (:func:`churnlab.lifecycle.spans_sql`, with the grace period).
+    service span (:func:`churnlab.data.lifecycle.spans_sql`, with the grace period).
     Events of accounts without any subscription are left to the account rules."""
     rule = "event_outside_subscriptions"
     if not (ctx.usable(rule, S.EVENTS, S.ACCOUNT_ID, S.EVENT_TIME)
@@ -236,7 +236,7 @@ def check_no_future_dates(ctx: Context) -> list[Violation]:
 
 def check_intervention_outcomes(ctx: Context) -> list[Violation]:
     """``invalid_outcome``: an intervention's outcome, when given, is one of
-    :data:`churnlab.schema.INTERVENTION_OUTCOMES`."""
+    :data:`churnlab.data.contract.INTERVENTION_OUTCOMES`."""
     if not (ctx.has(S.INTERVENTIONS, S.OUTCOME)
             and ctx.usable("invalid_outcome", S.INTERVENTIONS, S.OUTCOME)):
         return []

@@ -96,7 +96,7 @@ def validate(wh: Warehouse, as_of=None, max_examples: int = 10,
 
     Parameters
     ----------
-    wh : an open :class:`churnlab.warehouse.Warehouse`.
+    wh : an open :class:`churnlab.data.warehouse.Warehouse`.
     as_of : the extract date; rows dated after it are errors. Default: today.
     max_examples : example rows kept per violation.
     far_outside_days : how far (days) an event may lie before an account's first

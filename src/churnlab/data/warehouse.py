@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -79,6 +79,7 @@ class Warehouse:
     raw_columns: dict[str, dict[str, str]]
     signal_map: SignalMap
     signal_map_path: Path
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def query(self, sql: str, params=None):
         """Run SQL and return a pandas DataFrame."""
@@ -100,7 +101,13 @@ class Warehouse:
         self.close()
 
     def fingerprint(self) -> str:
-        """A content hash of the inputs (files' bytes, or the DuckDB tables' rows)."""
+        """A content hash of the inputs (files' bytes, or the DuckDB tables' rows),
+        computed once per opened warehouse."""
+        if self._fingerprint is None:
+            self._fingerprint = self._hash_inputs()
+        return self._fingerprint
+
+    def _hash_inputs(self) -> str:
         h = hashlib.sha256()
         if self.source.is_dir():
             for path in sorted(_input_files(self.source).values()) + [self.signal_map_path]:

@@ -109,3 +109,12 @@ def probability_allocation(model, phi: pd.DataFrame, base: float) -> pd.DataFram
     small = np.abs(total) < 1e-9
     ratio = np.where(small, p0 * (1 - p0), (p - p0) / np.where(small, 1.0, total))
     return phi.mul(ratio, axis=0)
+
+
+def feature_label(name: str, signal_map: SignalMap) -> str:
+    """A feature's name in words: the event type's label and the statistic."""
+    et = feature_event_type(name)
+    if et in signal_map:
+        stat = name.rsplit("__", 1)[1].replace("_", " ")
+        return f"{signal_map[et].label} ({stat})"
+    return name.replace("__", " ").replace("_", " ")

@@ -1,7 +1,7 @@
-"""Point-in-time feature snapshots and landmark datasets.
+"""Point-in-time feature snapshots: every account's features at an as-of date.
 
 A snapshot at as-of date T has one row per account active at T (see
-:mod:`churnlab.lifecycle`) and uses only information available before T:
+:mod:`churnlab.data.lifecycle`) and uses only information available before T:
 
 * an event counts once it is *complete*: a point event at ``event_time``, a weekly
   (daily) pre-aggregated row only after its week (day) has ended, so a week that
@@ -207,7 +207,7 @@ def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
 
     Parameters
     ----------
-    wh : an open :class:`churnlab.warehouse.Warehouse` (validated).
+    wh : an open :class:`churnlab.data.warehouse.Warehouse` (validated).
     as_of : date; only information available strictly before it is used.
     windows : look-back windows in days.
 

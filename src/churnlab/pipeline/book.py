@@ -24,7 +24,7 @@ from churnlab.actions.triage import triage_accounts
 from churnlab.data import contract as S
 from churnlab.errors import DataError, ModelError
 from churnlab.explain.accounts import explain_accounts, global_importance
-from churnlab.explain.attribution import shap_values
+from churnlab.explain.attribution import feature_label, shap_values
 from churnlab.features.snapshot import make_snapshot
 from churnlab.models.scoring import score_accounts
 
@@ -46,17 +46,20 @@ class Book:
     interventions: pd.DataFrame | None   # those started before as_of
     health: pd.DataFrame | None = None   # the health score's rows when one was given
 
-    def explanation(self):
+    def explanation(self, signal_map=None):
         """The SHAP values as a :class:`shap.Explanation` (for ``shap.plots.*``):
-        values on the model's risk scale, one base value per row, the features as data."""
+        values on the model's risk scale (they add up to the risk score), one base value
+        per row, the features as data; with ``signal_map`` the features are named in
+        words."""
         import shap
 
         names = list(self.phi.columns)
+        labels = [feature_label(n, signal_map) for n in names] if signal_map else names
         data = self.snapshot.reset_index(drop=True).reindex(columns=names)
         return shap.Explanation(values=self.phi.to_numpy(float),
                                 base_values=np.full(len(self.phi), float(self.base_value)),
                                 data=data.apply(pd.to_numeric, errors="coerce").to_numpy(float),
-                                feature_names=names)
+                                feature_names=labels)
 
 
 def model_trained_at(model) -> pd.Timestamp | None:

@@ -32,7 +32,7 @@ PLAN_LIMIT_NEAR = 85.0
 
 
 # explanation families that describe the contract calendar, not the customer's behaviour
-CONTRACT_FAMILIES = ("contract",)  # churnlab.explain.CONTRACT
+CONTRACT_FAMILIES = ("contract",)  # churnlab.explain.attribution.CONTRACT
 
 
 class ReportInputError(InputError):

@@ -36,6 +36,18 @@ def reusable(model, as_of, fingerprint: str, n_origins: int = 3, options: dict |
             and getattr(model, "backtest_", None) is not None)
 
 
+def find_reusable(wh, as_of, model_dir, n_origins: int = 3, n_estimators: int | None = None,
+                  random_state: int = 0):
+    """The champion saved in ``model_dir`` when :func:`reusable` for this request, else
+    None."""
+    options = {"n_estimators": int(n_estimators)} if n_estimators else {}
+    if model_dir is None or not (Path(model_dir) / CHAMPION_FILE).is_file():
+        return None
+    model = load_model(model_dir)
+    return model if reusable(model, as_of, wh.fingerprint(), n_origins, options,
+                             random_state) else None
+
+
 def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
                   n_estimators: int | None = None, random_state: int = 0,
                   progress: bool = False, **kwargs):
@@ -44,11 +56,10 @@ def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
     ``card`` and ``backtest_``)."""
     as_of = lifecycle.observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     options = {"n_estimators": int(n_estimators)} if n_estimators else {}
-    if model_dir is not None and (Path(model_dir) / CHAMPION_FILE).is_file():
-        model = load_model(model_dir)
-        if reusable(model, as_of, wh.fingerprint(), n_origins, options, random_state):
-            log.info("      reusing champion %s in %s", model.card["model_id"], model_dir)
-            return model
+    model = find_reusable(wh, as_of, model_dir, n_origins, n_estimators, random_state)
+    if model is not None:
+        log.info("      reusing the champion %s in %s", model.card["model_id"], model_dir)
+        return model
     model_dir = Path(model_dir) if model_dir is not None else \
         Path(tempfile.mkdtemp(prefix="churnlab-models-"))
     log.info("      training the champion at %s (backtest of every model) -> %s",

@@ -36,3 +36,11 @@ def findings_markdown(importance: pd.DataFrame, tri: pd.DataFrame, top: int = 5)
     lines.append(f"- {disc} accounts qualify for a discount; "
                  f"{int(tri['needs_exec_approval'].sum())} would need executive approval.")
     return "\n".join(lines)
+
+
+def walkthrough_markdown(r) -> str:
+    """One account of the queue as a CSM reads it (a row of the triage table)."""
+    return (f"**{r.name}** · ARR ${r.arr:,.0f} · P(churn in 90 days) {r.p_churn_90d:.0%} · "
+            f"root cause {r.root_cause.replace('_', ' ')} · save chance {r.save_class}\n\n"
+            + "\n".join(f"- {s}" for s in r.drivers)
+            + f"\n\n*Playbook*: {r.playbook_text}\n\n*Discount*: {r.discount_guidance}")

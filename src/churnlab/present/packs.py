@@ -234,7 +234,7 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
 
     Parameters
     ----------
-    tri : :func:`churnlab.triage.triage_accounts` output.
+    tri : :func:`churnlab.actions.triage.triage_accounts` output.
     out_dir : folder of the packs (created or replaced).
     as_of : the triage date (shown on the page).
     previous : optional earlier triage (account_id, tier) for the tier change.

@@ -1,7 +1,7 @@
-"""Figures for the notebooks and reports.
+"""Figures of the leading signals and the health score (notebook 01).
 
 Every function takes the tables computed elsewhere (:mod:`churnlab.signals`,
-:mod:`churnlab.health`) and returns a :class:`matplotlib.figure.Figure`; none saves,
+:mod:`churnlab.models.health`) and returns a :class:`matplotlib.figure.Figure`; none saves,
 shows or prints. Figures are built without pyplot, so nothing accumulates in global
 state and a notebook displays each returned figure exactly once.
 """
@@ -175,8 +175,8 @@ def plot_adjusted(adjusted: pd.DataFrame, label: str = "") -> Figure:
 def plot_weights(weights: pd.DataFrame) -> Figure:
     """Default (articles) vs learned family weights, learned with bootstrap intervals.
 
-    ``weights``: :meth:`churnlab.health.HealthScore.weights_table` or the ``weights`` of
-    a :class:`churnlab.health.HealthEvaluation` (then the core-five weights are drawn too).
+    ``weights``: :meth:`churnlab.models.health.HealthScore.weights_table` or the ``weights`` of
+    a :class:`churnlab.evaluation.health.HealthEvaluation` (then the core-five weights are drawn too).
     """
     fams = weights["family"].tolist()
     series = [("default", "default (articles)", NEUTRAL, None, None),

@@ -1,9 +1,9 @@
 """Figures of the time-to-churn analysis (notebook 02 and the monthly report).
 
-Every function takes tables computed elsewhere (:mod:`churnlab.survival`, lifelines
+Every function takes tables computed elsewhere (:mod:`churnlab.models`, lifelines
 fits) and returns a :class:`matplotlib.figure.Figure`; none saves, shows or prints, and
 no figure goes through pyplot (Agg-safe, nothing accumulates in global state). Colours
-come from :mod:`churnlab.plots`: the green / yellow / red tiers are the same colours
+come from :mod:`churnlab.present`: the green / yellow / red tiers are the same colours
 everywhere.
 """
 
@@ -126,7 +126,7 @@ def plot_kaplan_meier(rows: pd.DataFrame, by: str, order: Sequence | None = None
 def plot_hazard_ratios(hazard_ratios: pd.DataFrame, labels: dict | None = None,
                        title: str = "Cox model: hazard ratio per standard deviation "
                                     "(95% robust CI)") -> Figure:
-    """Forest plot of :meth:`churnlab.survival.CoxModel.hazard_ratios`: one point per
+    """Forest plot of :meth:`churnlab.models.lifelines_models.CoxModel.hazard_ratios`: one point per
     covariate with its 95% interval on a log axis and the 1.0 reference line; red =
     raises the hazard, green = lowers it (interval excludes 1), grey otherwise."""
     hr = hazard_ratios.sort_values("hazard_ratio").reset_index(drop=True)
@@ -153,7 +153,7 @@ def plot_hazard_ratios(hazard_ratios: pd.DataFrame, labels: dict | None = None,
 def plot_calibration(table: pd.DataFrame, title: str = "Calibration at 90 days",
                      label: str = "model") -> Figure:
     """Predicted vs observed 90-day churn by decile of predicted probability
-    (:func:`churnlab.survival.calibration_table`), error bars +/- 1.96 binomial standard
+    (:func:`churnlab.evaluation.metrics.calibration_table`), error bars +/- 1.96 binomial standard
     errors of a calibrated decile, and the diagonal."""
     fig = new_figure(5.2, 5)
     ax = fig.add_subplot()

@@ -1,4 +1,4 @@
-"""Leading signals of last year's churners.
+"""Leading signals of last year's churners: the analysis (method in this docstring).
 
 The articles' advice: "don't guess the weights: analyse the customers who churned in
 the last 12 months and see which signals appeared first". This module does that
@@ -7,7 +7,7 @@ analysis so an analyst can rerun it on their own data.
 Method
 ------
 **Cohort** (:func:`make_cohort`). Churners are the accounts whose churn (confirmed,
-:mod:`churnlab.lifecycle`) fell in the ``lookback_months`` before the as-of date T; their
+:mod:`churnlab.data.lifecycle`) fell in the ``lookback_months`` before the as-of date T; their
 reference date is the churn date (the end of their last contract). Stayers are the
 accounts still active at T that passed a contract boundary (a renewal) in the same
 months while staying; each gets one such boundary as its reference date, drawn at

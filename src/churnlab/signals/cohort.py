@@ -95,7 +95,7 @@ def make_cohort(wh, as_of=None, lookback_months: int = 12, seed: int = 0,
 
     Parameters
     ----------
-    wh : an open, validated :class:`churnlab.warehouse.Warehouse`.
+    wh : an open, validated :class:`churnlab.data.warehouse.Warehouse`.
     as_of : the analysis date T (default: the data's end). Churn is seen as from T.
     lookback_months : churns with ``T - lookback_months <= churn_date < T`` (confirmed
         by T) form the churner cohort; stayers passed a renewal in the same months.

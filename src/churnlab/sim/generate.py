@@ -1,7 +1,7 @@
 """A synthetic B2B SaaS with ground truth: the demo world churnlab is built and tested on.
 
 :func:`simulate_saas` returns a :class:`SimulatedSaaS`: the four input tables of the data
-contract (:mod:`churnlab.schema`) plus truth tables that the pipeline never reads and
+contract (:mod:`churnlab.data.contract`) plus truth tables that the pipeline never reads and
 the tests and evaluations do. :func:`write_simulation` writes both to a folder;
 :func:`summarise_simulation` measures the calibration numbers (annual logo churn by
 segment, the oracle's concordance). The mechanism is documented in

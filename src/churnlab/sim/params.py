@@ -197,7 +197,7 @@ DEFAULT_PLAYBOOK_EFFECTS = {
 class SimulationParams:
     """Every tunable of the simulator (recorded in ``truth/params.json``).
 
-    Per-segment tuples follow :data:`churnlab.schema.SEGMENTS` (SMB, Mid-Market,
+    Per-segment tuples follow :data:`churnlab.data.contract.SEGMENTS` (SMB, Mid-Market,
     Enterprise). Health is on a logit scale; ``100 * sigmoid(health)`` is the 0-100
     latent health score recorded in the truth tables.
     """
@@ -267,7 +267,7 @@ class SimulatedSaaS:
     Attributes
     ----------
     accounts, subscriptions, events, interventions : the input tables, following
-        :mod:`churnlab.schema` exactly.
+        :mod:`churnlab.data.contract` exactly.
     truth_accounts : one row per account: churned, churn_date, churn_path
         (``evaluating`` / ``renewal_lapse`` / ``no_warning``), root_cause, no_warning_churn,
         early_termination, base_health (0-100), poor_onboarding, n_evaluations and the

@@ -206,3 +206,12 @@ def summarise_simulation(sim: SimulatedSaaS) -> dict:
             summary["oracle_window"] = oracle["window"]
         sim._summary = summary
     return dict(sim._summary)
+
+
+def planted_truth_sentence(hit_rate: pd.DataFrame, agreement: dict) -> str:
+    """Notebook 03's check against the planted shocks, in one bullet."""
+    h = hit_rate.iloc[0]
+    return (f"\n- Planted shocks of the last 90 days: the drivers name the shock's family on "
+            f"{h['hits']} of {h['accounts']} accounts ({h['rate']:.0%}); the root cause "
+            f"matches the true class on {agreement['rate']:.0%} (chance "
+            f"{agreement['chance']:.0%}).")
