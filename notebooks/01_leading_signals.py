@@ -50,13 +50,13 @@ from churnlab.data.warehouse import open_warehouse
 from churnlab.evaluation.health import evaluate_out_of_time
 from churnlab.present.health_findings import findings_markdown
 from churnlab.present.signal_plots import (
-                                    plot_adjusted,
-                                    plot_lead_times,
-                                    plot_lift_by_family,
-                                    plot_metric_cohorts,
-                                    plot_score_comparison,
-                                    plot_tier_churn,
-                                    plot_weights,
+    plot_adjusted,
+    plot_lead_times,
+    plot_lift_by_family,
+    plot_metric_cohorts,
+    plot_score_comparison,
+    plot_tier_churn,
+    plot_weights,
 )
 from churnlab.signals.adjusted import compare_adjusted, describe_adjustment, metric_cohorts
 from churnlab.signals.analysis import analyse_signals

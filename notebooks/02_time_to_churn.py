@@ -51,23 +51,23 @@ from churnlab.models.health import fit_health_score
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.train import load_or_train
 from churnlab.present.survival_findings import (
-                                        backtest_table,
-                                        card_table,
-                                        describe_aft,
-                                        describe_ph_check,
-                                        fit_cox_and_aft,
-                                        group_survival,
-                                        kaplan_meier,
-                                        landmark_groups,
-                                        leadership_findings,
-                                        pooled_calibration,
+    backtest_table,
+    card_table,
+    describe_aft,
+    describe_ph_check,
+    fit_cox_and_aft,
+    group_survival,
+    kaplan_meier,
+    landmark_groups,
+    leadership_findings,
+    pooled_calibration,
 )
 from churnlab.present.survival_plots import (
-                                        plot_backtest_metrics,
-                                        plot_calibration,
-                                        plot_hazard_ratios,
-                                        plot_kaplan_meier,
-                                        plot_score_distribution,
+    plot_backtest_metrics,
+    plot_calibration,
+    plot_hazard_ratios,
+    plot_kaplan_meier,
+    plot_score_distribution,
 )
 from churnlab.sim.truth import oracle_metrics
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.catalog import Catalog
+
 
 def corrupt(data: Path, out: Path) -> None:
     if out.exists():
@@ -48,7 +50,7 @@ def corrupt(data: Path, out: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("data/raw/demo"))
+    ap.add_argument("--data", type=Path, default=Catalog.here().raw())
     ap.add_argument("--out", type=Path, default=Path("/tmp/corrupt"))
     args = ap.parse_args(argv)
     corrupt(args.data, args.out)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.actions.save_class import calibrate_save_classes
+from churnlab.catalog import Catalog
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.survival_base import calendar_inputs, person_months
 from churnlab.pipeline.book import book as book_at
@@ -61,10 +62,10 @@ def flag_risk_lines(landmarks) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path("data/raw/demo"))
+    ap.add_argument("--data", type=Path, default=Catalog.here().raw())
     ap.add_argument("--as-of", default="2026-11-01")
-    ap.add_argument("--model", type=Path, default=Path("data/processed/demo/models"))
-    ap.add_argument("--landmarks", type=Path, default=Path("data/processed/demo/landmarks.parquet"),
+    ap.add_argument("--model", type=Path, default=Catalog.here().models())
+    ap.add_argument("--landmarks", type=Path, default=Catalog.here().landmarks(),
                     help="monthly landmark snapshots (built when the file is missing)")
     ap.add_argument("--max-age-days", type=int, default=90, help="planted shocks this recent")
     ap.add_argument("--top-n", type=int, default=3)

@@ -8,11 +8,12 @@ import sys
 
 import pandas as pd
 
+from churnlab.catalog import Catalog
 from churnlab.data.warehouse import open_warehouse
 from churnlab.evaluation.health import evaluate_out_of_time
 
 pd.set_option("display.width", 200); pd.set_option("display.max_columns", 20)
-with open_warehouse(sys.argv[1] if len(sys.argv) > 1 else "data/raw/demo") as wh:
+with open_warehouse(sys.argv[1] if len(sys.argv) > 1 else Catalog.here().raw()) as wh:
     ev = evaluate_out_of_time(wh, n_bootstrap=200, random_state=42)
 print("score date", ev.score_date.date(), "outcomes to", ev.outcome_end.date())
 print(ev.metrics.round(3).to_string())

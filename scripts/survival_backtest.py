@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnlab.catalog import Catalog
 from churnlab.data import contract as S
 from churnlab.data.checks import InvalidDataError
 from churnlab.data.lifecycle import observation_end
@@ -102,7 +103,7 @@ def renewal_check(model, test: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="data/raw/demo")
+    ap.add_argument("--data", default=str(Catalog.here().raw()))
     ap.add_argument("--as-of", default=None, help="default: the day after the data ends")
     ap.add_argument("--truth", default=None, help="default: DATA/truth")
     ap.add_argument("--origins", type=int, default=3)

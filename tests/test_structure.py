@@ -126,3 +126,15 @@ def test_a_model_trained_after_the_as_of_date_is_refused():
     check_model_date(Fitted(), "2024-08-01")                     # trained at T: fine
     with pytest.raises(ModelError, match="trained at 2024-08-01, after the as-of date"):
         check_model_date(Fitted(), TINY_AS_OF)
+
+
+def test_every_survival_model_is_a_scikit_learn_estimator_that_clones():
+    from sklearn.base import clone
+
+    from churnlab.models.baselines import MODEL_CLASSES, make_model
+
+    for kind in MODEL_CLASSES:
+        model = make_model(kind)
+        copy = clone(model)
+        assert type(copy) is type(model) and copy is not model
+        assert copy.get_params() == model.get_params(), kind

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.catalog import Catalog
 from churnlab.commands import (
     RefusedInput,
     cmd_demo,
@@ -34,6 +35,7 @@ EXIT_USAGE = InputError.exit_code       # 2: a wrong argument, option or path
 EXIT_MODEL = ModelError.exit_code       # 3: no usable model
 EXIT_RENDER = RenderError.exit_code     # 4: the report notebook failed
 log = logging.getLogger("churnlab")
+HOME = Catalog.here()        # the project tree the defaults point into (CHURNLAB_HOME or .)
 
 
 
@@ -79,16 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="the main job on the embedded synthetic demo")
-    p.add_argument("--raw", type=Path, default=Path("data/raw/demo"))
-    p.add_argument("--processed", type=Path, default=Path("data/processed/demo"))
+    p.add_argument("--raw", type=Path, default=HOME.raw())
+    p.add_argument("--processed", type=Path, default=HOME.processed())
     p.add_argument("--accounts", type=_positive_int, default=5000)
     p.add_argument("--months", type=_positive_int, default=36)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--start", type=_date, default=_date("2023-11-01"))
     p.add_argument("--landmark-months", type=_positive_int, default=24,
                    help="monthly landmark snapshots before the data end")
-    p.add_argument("--model-dir", type=Path, default=Path("models/demo"))
-    p.add_argument("--reports", type=Path, default=Path("reports"))
+    p.add_argument("--model-dir", type=Path, default=HOME.models())
+    p.add_argument("--reports", type=Path, default=HOME.reports)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="check inputs against the data contract")
@@ -143,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, default=None,
                    help="where to train/reuse the champion without --model "
                         "(default: models/<data name>)")
-    p.add_argument("--out", type=Path, default=Path("reports"))
+    p.add_argument("--out", type=Path, default=HOME.reports)
     p.add_argument("--force", action="store_true",
                    help="replace an existing report for the month (atomically)")
     p.add_argument("--horizon", type=int, default=90, choices=(30, 90, 180))

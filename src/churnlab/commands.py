@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.catalog import Catalog
 from churnlab.data import lifecycle
 from churnlab.data.checks import InvalidDataError
 from churnlab.data.lifecycle import observation_end
@@ -228,7 +229,7 @@ def cmd_score(args) -> int:
 def cmd_report(args) -> int:
     """Render the monthly risk report (papermill) into OUT/YYYY-MM/."""
 
-    model_dir = args.model_dir or (Path("models") / Path(args.data).stem)
+    model_dir = args.model_dir or Catalog.here().models(Path(args.data).stem)
     target = render_report(args.month, args.data, out=args.out, model=args.model,
                            model_dir=None if args.model else model_dir, force=args.force,
                            horizon_days=args.horizon, segment=args.segment or "",

@@ -16,6 +16,8 @@ from typing import Iterator
 
 import pandas as pd
 
+from churnlab.errors import InputError
+
 FRAME_FORMATS = (".parquet", ".csv", ".json")
 
 
@@ -68,7 +70,7 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame atomically; the format follows the suffix."""
     path = Path(path)
     if path.suffix not in FRAME_FORMATS:
-        raise ValueError(f"unsupported output format {path.suffix!r}: use one of "
+        raise InputError(f"unsupported output format {path.suffix!r}: use one of "
                          f"{', '.join(FRAME_FORMATS)}")
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.errors import InputError
 
 FAR_FUTURE = "9999-12-31"
 
@@ -65,7 +66,7 @@ def observation_end(wh) -> pd.Timestamp:
             (SELECT max(CAST({S.EVENT_TIME} AS DATE)) FROM {S.EVENTS}),
             (SELECT max({S.START_DATE}) FROM {S.SUBSCRIPTIONS}))""").fetchone()
     if row[0] is None:
-        raise ValueError("the data holds no dated rows: cannot tell where it ends")
+        raise InputError("the data holds no dated rows: cannot tell where it ends")
     return pd.Timestamp(row[0]) + pd.Timedelta(days=1)
 
 

@@ -65,6 +65,7 @@ from churnlab.data.rules_structure import (
     check_types,
 )
 from churnlab.data.warehouse import Warehouse
+from churnlab.errors import InputError
 
 # Rules that read values, in the order they run (after the structural ones).
 CONTENT_RULES: tuple[Callable[[Context], list[Violation]], ...] = (
@@ -107,7 +108,7 @@ def validate(wh: Warehouse, as_of=None, max_examples: int = 10,
     ValidationReport : every violation found (``report.ok`` is False on errors).
     """
     if max_examples < 0:
-        raise ValueError(f"max_examples must be >= 0, got {max_examples}")
+        raise InputError(f"max_examples must be >= 0, got {max_examples}")
     ctx = Context(wh, _as_of(as_of), int(max_examples), int(far_outside_days))
     counts = wh.con.execute("SELECT " + ", ".join(
         f"(SELECT count(*) FROM raw_{t})" for t in wh.tables)).fetchone()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.errors import InputError
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.features import snapshot as F
 from churnlab.models.baselines import make_model
@@ -59,7 +60,7 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
             train = training_rows(landmarks[lm >= first], origin, grace_days)
             test = landmarks[lm == origin].reset_index(drop=True)
             if test.empty:
-                raise ValueError(f"no landmark rows at origin {origin.date()}: origins must "
+                raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
                                  "be landmark dates")
             cache = {origin: (train, test)}
             cd = pd.to_datetime(train[F.CHURN_DATE])

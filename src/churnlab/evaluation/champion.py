@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.errors import InputError
 from churnlab.evaluation.backtest import default_origins, run_backtest
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
@@ -75,7 +76,7 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     origins = [pd.Timestamp(o) for o in (origins or default_origins(
         as_of, n_origins, step_months, grace_days=grace_days))]
     if any(o >= as_of for o in origins):
-        raise ValueError(f"backtest origins must be before as_of {as_of.date()}: {origins}")
+        raise InputError(f"backtest origins must be before as_of {as_of.date()}: {origins}")
     first = min(origins) - pd.DateOffset(months=lookback_months)
     if landmarks is None:
         dates = monthly_dates(first, as_of - pd.Timedelta(days=1))

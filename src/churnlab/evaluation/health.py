@@ -10,6 +10,7 @@ from scipy.stats import rankdata
 
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import attach_labels
 from churnlab.models.health import HealthScore, make_training_set
@@ -148,7 +149,7 @@ def evaluate_out_of_time(wh, as_of=None, score_date=None, horizon_days: int = 18
     t = (obs_end - pd.Timedelta(days=horizon_days + grace_days) if score_date is None
          else pd.Timestamp(score_date))
     if t >= obs_end:
-        raise ValueError(f"score date {t.date()} leaves no follow-up before {obs_end.date()}")
+        raise InputError(f"score date {t.date()} leaves no follow-up before {obs_end.date()}")
     snapshots, labels = make_training_set(wh, t, horizon_days, lookback_months, step_months,
                                           grace_days)
     model = HealthScore(signal_map=wh.signal_map, n_bootstrap=n_bootstrap,

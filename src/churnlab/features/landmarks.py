@@ -9,6 +9,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
+from churnlab.errors import InputError
 from churnlab.features.snapshot import CHURN_DATE, DURATION, EVENT, LANDMARK, WINDOWS, make_snapshot
 
 
@@ -61,10 +62,10 @@ def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
         iterator = tqdm(dates, desc="landmarks", unit="date")
     for d in iterator:
         if d >= obs_end:
-            raise ValueError(f"landmark {d.date()} is not before the data's end {obs_end.date()}")
+            raise InputError(f"landmark {d.date()} is not before the data's end {obs_end.date()}")
         frames.append(attach_labels(make_snapshot(wh, d, windows, grace_days), outcomes, obs_end))
     if not frames:
-        raise ValueError("no landmark dates given")
+        raise InputError("no landmark dates given")
     return pd.concat(frames, ignore_index=True)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnlab.data import lifecycle
+from churnlab.errors import ModelError
 from churnlab.evaluation.champion import train_champion
 from churnlab.models.registry import load_model
 from churnlab.models.survival_base import CHAMPION_FILE
@@ -43,7 +44,11 @@ def find_reusable(wh, as_of, model_dir, n_origins: int = 3, n_estimators: int | 
     options = {"n_estimators": int(n_estimators)} if n_estimators else {}
     if model_dir is None or not (Path(model_dir) / CHAMPION_FILE).is_file():
         return None
-    model = load_model(model_dir)
+    try:
+        model = load_model(model_dir)
+    except ModelError as exc:
+        log.warning("      not reusing %s: %s", model_dir, exc)
+        return None
     return model if reusable(model, as_of, wh.fingerprint(), n_origins, options,
                              random_state) else None
 

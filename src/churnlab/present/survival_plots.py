@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.present.style import INK, NEUTRAL, PALETTE, clean, new_figure
 
@@ -77,7 +78,7 @@ def plot_kaplan_meier(rows: pd.DataFrame, by: str, order: Sequence | None = None
         order = tiers if len(tiers) == len(present) else sorted(present, key=str)
     order = [g for g in order if g in present]
     if not order:
-        raise ValueError(f"plot_kaplan_meier: column {by!r} has no non-missing group")
+        raise InputError(f"plot_kaplan_meier: column {by!r} has no non-missing group")
     max_days = float(max_days or data[F.DURATION].max())
     ticks = list(ticks if ticks is not None else np.arange(0, max_days + 1, 90))
     colours = group_colours(order)

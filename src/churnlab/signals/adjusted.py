@@ -7,6 +7,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import attach_labels
 from churnlab.signals.analysis import stratified_counts, usage_strata
@@ -38,7 +39,7 @@ def _per_user_change(ev: SignalEvidence, event_type: str, kind: str = ROSE,
     trailing period against the events expected there from the account's baseline
     rate per user times its users in that period (0.5 event added to both sides)."""
     if ev.usage_signal is None:
-        raise ValueError("no usage signal to normalise by")
+        raise InputError("no usage signal to normalise by")
     c, u = ev.aggregates[event_type], ev.aggregates[ev.usage_signal]
     looks = look_windows(ev.windows)
     days = observable_days_of(ev.cohort)

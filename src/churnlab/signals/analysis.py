@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.signals.cohort import (
     DEFAULT_WINDOWS,
@@ -185,7 +186,7 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     """
     if evidence is None:
         if wh is None:
-            raise ValueError("analyse_signals needs a warehouse or evidence")
+            raise InputError("analyse_signals needs a warehouse or evidence")
         evidence = collect_evidence(wh, as_of, windows, lookback_months, seed, material_change,
                                     usage_signal=usage_signal, hazard=hazard,
                                     max_landmark_rows=max_landmark_rows,

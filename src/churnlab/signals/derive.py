@@ -10,6 +10,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.signals.cohort import (
     ALERT,
@@ -111,7 +112,7 @@ def look_windows(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 def check_windows(windows) -> tuple[tuple[int, int], ...]:
     out = tuple((int(lo), int(hi)) for lo, hi in windows)
     if not out or any(lo < 0 or hi <= lo for lo, hi in out):
-        raise ValueError(f"windows must be (start, end) day pairs with 0 <= start < end: {windows}")
+        raise InputError(f"windows must be (start, end) day pairs with 0 <= start < end: {windows}")
     return out
 
 

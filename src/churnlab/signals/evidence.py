@@ -10,6 +10,7 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import attach_labels, monthly_dates
 from churnlab.signals.cohort import (
@@ -145,7 +146,7 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
     windows = check_windows(windows)
     cohort = make_cohort(wh, as_of, lookback_months, seed, grace_days)
     if not cohort[IS_CHURNER].any() or cohort[IS_CHURNER].all():
-        raise ValueError(f"as of {as_of.date()}: the cohort needs both churners and stayers "
+        raise InputError(f"as of {as_of.date()}: the cohort needs both churners and stayers "
                          f"({int(cohort[IS_CHURNER].sum())} churners, "
                          f"{int((~cohort[IS_CHURNER]).sum())} stayers)")
     agg = reference_aggregates(wh, cohort, windows, baseline_days)

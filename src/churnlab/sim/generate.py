@@ -35,6 +35,7 @@ import yaml
 
 from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
+from churnlab.errors import InputError
 from churnlab.sim.build import build
 from churnlab.sim.effects import SIGNAL_EFFECTS
 from churnlab.sim.params import (
@@ -51,20 +52,20 @@ from churnlab.storage import atomic_dir
 # ------------------------------------------------------------------ public API
 def _check_arguments(n_accounts: int, n_months: int, start) -> pd.Timestamp:
     if int(n_accounts) < 10:
-        raise ValueError(f"n_accounts must be at least 10, got {n_accounts}")
+        raise InputError(f"n_accounts must be at least 10, got {n_accounts}")
     if int(n_months) < 3:
-        raise ValueError(f"n_months must be at least 3, got {n_months}")
+        raise InputError(f"n_months must be at least 3, got {n_months}")
     try:
         return pd.Timestamp(start).normalize()
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"start is not a date: {start!r}") from exc
+        raise InputError(f"start is not a date: {start!r}") from exc
 
 
 def _check_signal_map(smap: SignalMap) -> None:
     """The generator emits exactly the event types of the default signal map."""
     mapped, emitted = set(smap.signals), set(SIGNAL_EFFECTS)
     if mapped != emitted:
-        raise ValueError("the simulator and the default signal map disagree: "
+        raise InputError("the simulator and the default signal map disagree: "
                          f"not simulated {sorted(mapped - emitted)}, "
                          f"not in the map {sorted(emitted - mapped)}")
 

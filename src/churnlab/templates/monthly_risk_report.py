@@ -44,24 +44,24 @@ from churnlab.pipeline.month import load_month
 from churnlab.present.html import table_html
 from churnlab.present.outputs import write_outputs
 from churnlab.present.report_plots import (
-                                           plot_families,
-                                           plot_forecast,
-                                           plot_movements,
-                                           plot_root_causes,
-                                           plot_tiers,
+    plot_families,
+    plot_forecast,
+    plot_movements,
+    plot_root_causes,
+    plot_tiers,
 )
 from churnlab.present.report_text import (
-                                           detractor_table,
-                                           executive_summary,
-                                           expansion_table,
-                                           families_words,
-                                           forecast_words,
-                                           headline,
-                                           method_note,
-                                           playbook_table,
-                                           tier_summary_table,
-                                           title,
-                                           top_accounts,
+    detractor_table,
+    executive_summary,
+    expansion_table,
+    families_words,
+    forecast_words,
+    headline,
+    method_note,
+    playbook_table,
+    tier_summary_table,
+    title,
+    top_accounts,
 )
 
 warnings.filterwarnings("ignore")
