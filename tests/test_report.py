@@ -30,7 +30,7 @@ from churnlab.pipeline.months import (
 )
 from churnlab.pipeline.render import PARAMETERS, _sha256, render_report
 from churnlab.present.html import notebook_html
-from churnlab.present.report_text import money
+from churnlab.fmt import money_short as money
 
 
 # ------------------------------------------------------------------ months

@@ -24,17 +24,16 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.errors import InputError
+from churnlab.fmt import iso_date
 
 FAR_FUTURE = "9999-12-31"
 
 
-def _date(value) -> str:
-    return pd.Timestamp(value).date().isoformat()
 
 
 def spans_sql(grace_days: int = S.GRACE_DAYS, as_of=None) -> str:
     """SQL for service spans: account_id, span_no, span_start, span_end (null = open)."""
-    known = f"WHERE {S.START_DATE} <= DATE '{_date(as_of)}'" if as_of is not None else ""
+    known = f"WHERE {S.START_DATE} <= DATE '{iso_date(as_of)}'" if as_of is not None else ""
     return f"""
     WITH s AS (
         SELECT {S.ACCOUNT_ID}, {S.START_DATE} AS s_start,
@@ -87,7 +86,7 @@ def active_accounts_sql(as_of, grace_days: int = S.GRACE_DAYS) -> str:
     Columns: account_id, subscription_id, plan, term_months, mrr, arr, discount_pct,
     seats, span_start, tenure_days, next_renewal, days_to_renewal, arr_12m_ago.
     """
-    t = f"DATE '{_date(as_of)}'"
+    t = f"DATE '{iso_date(as_of)}'"
     renewal = next_renewal_expr(f"c.{S.START_DATE}", f"c.{S.TERM_MONTHS}", f"c.{S.END_DATE}", t)
     return f"""
     WITH covering AS (
@@ -130,7 +129,7 @@ def churn_outcomes(wh, grace_days: int = S.GRACE_DAYS, obs_end=None) -> pd.DataF
     censor_date (``obs_end`` if not churned).
     """
     obs_end = observation_end(wh) if obs_end is None else pd.Timestamp(obs_end)
-    e = f"DATE '{_date(obs_end)}'"
+    e = f"DATE '{iso_date(obs_end)}'"
     return wh.query(f"""
         SELECT {S.ACCOUNT_ID}, span_no, span_start, span_end,
                (span_end IS NOT NULL AND span_end + INTERVAL {int(grace_days)} DAY <= {e})

@@ -9,6 +9,7 @@ from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap, SignalSpec
 from churnlab.explain.attribution import FAM_RE, WINDOW_RE
 from churnlab.features import snapshot as F
+from churnlab.fmt import money
 
 
 # ------------------------------------------------------------------ sentences
@@ -27,8 +28,6 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def money(x: float) -> str:
-    return f"${x:,.0f}" if np.isfinite(x) else "n/a"
 
 
 def _term_name(months: float) -> str:

@@ -45,6 +45,7 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap
+from churnlab.fmt import iso_date
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ CONTRACT_COLUMNS = (S.PLAN, S.TERM_MONTHS, S.MRR, S.ARR, S.DISCOUNT_PCT, S.SEATS
                     "tenure_days", "next_renewal", "days_to_renewal", "arr_change_12m")
 
 
-def _date(value) -> str:
-    return pd.Timestamp(value).date().isoformat()
 
 
 def _lit(text: str) -> str:
@@ -106,7 +105,7 @@ def _contract_sql(as_of, grace_days: int) -> str:
     account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
     return f"""
     WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)})
-    SELECT DATE '{_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
+    SELECT DATE '{iso_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
            pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
            pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
            pop.days_to_renewal,
@@ -125,7 +124,7 @@ def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS,
     One pass over the events with a handful of type-independent aggregates; the
     per-kind features are derived from this long table in :func:`make_snapshot`.
     """
-    t = f"TIMESTAMP '{_date(as_of)} 00:00:00'"
+    t = f"TIMESTAMP '{iso_date(as_of)} 00:00:00'"
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
     lookback = max(LOOKBACK_DAYS, max(windows), r + p)
     grain_cases = " ".join(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.evaluation.health import HealthEvaluation
+from churnlab.fmt import pct
 from churnlab.models.health_families import DEFAULT, LEARNED, LEARNED_CORE
 
-
 # --------------------------------------------------------------------------- findings
-def _pct(x: float) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.0%}"
 
 
 def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None = None,
@@ -76,8 +73,8 @@ def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None 
         learned = w.sort_values(LEARNED, ascending=False)
         lines.append("**Health-score weights.** Learned from last year's churners (95% "
                      "bootstrap intervals) vs the articles' defaults: "
-                     + "; ".join(f"{f} {_pct(r[LEARNED])} ({_pct(r['learned_lo'])}-"
-                                 f"{_pct(r['learned_hi'])}) vs {_pct(r[DEFAULT])}"
+                     + "; ".join(f"{f} {pct(r[LEARNED])} ({pct(r['learned_lo'])}-"
+                                 f"{pct(r['learned_hi'])}) vs {pct(r[DEFAULT])}"
                                  for f, r in learned.iterrows()) + ".")
         lines.append("")
         m = evaluation.metrics.set_index("weighting")
@@ -105,15 +102,15 @@ def findings_markdown(signal_summary: pd.DataFrame, cohort: pd.DataFrame | None 
         lines.append(
             f"**Tiers.** With the articles' cuts (green >= 80, yellow 60-79, red < 60) the "
             f"learned score put "
-            f"{_pct(fl.loc[(LEARNED, 'articles'), 'share_churned_arr_red_or_yellow'])} "
+            f"{pct(fl.loc[(LEARNED, 'articles'), 'share_churned_arr_red_or_yellow'])} "
             f"of the next {h} days' churned ARR in red or yellow beforehand (red alone: "
-            f"{red_art['n']:,} accounts, churn rate {_pct(red_art['churn_rate'])}). The data "
+            f"{red_art['n']:,} accounts, churn rate {pct(red_art['churn_rate'])}). The data "
             f"suggests red below {th.get('yellow', float('nan')):.1f} and yellow below "
             f"{th.get('green', float('nan')):.1f} (churn risk above twice / once the base "
-            f"rate of {_pct(evaluation.model.base_rate_)}); with those cuts "
-            f"{_pct(fl.loc[(LEARNED, 'data'), 'share_churned_arr_red_or_yellow'])} of churned "
-            f"ARR and {_pct(fl.loc[(LEARNED, 'data'), 'share_churners_red_or_yellow'])} of "
+            f"rate of {pct(evaluation.model.base_rate_)}); with those cuts "
+            f"{pct(fl.loc[(LEARNED, 'data'), 'share_churned_arr_red_or_yellow'])} of churned "
+            f"ARR and {pct(fl.loc[(LEARNED, 'data'), 'share_churners_red_or_yellow'])} of "
             f"churned accounts had been red or yellow, while "
-            f"{_pct(fl.loc[(LEARNED, 'data'), 'share_accounts_red_or_yellow'])} of all accounts "
+            f"{pct(fl.loc[(LEARNED, 'data'), 'share_accounts_red_or_yellow'])} of all accounts "
             f"were.")
     return "\n".join(lines).rstrip() + "\n"

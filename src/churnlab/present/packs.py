@@ -30,6 +30,7 @@ import pandas as pd
 from churnlab.actions.playbooks import TALKING_POINTS
 from churnlab.data import contract as S
 from churnlab.errors import InputError
+from churnlab.fmt import money, pct
 from churnlab.present.style import NEUTRAL, PALETTE
 from churnlab.storage import atomic_dir
 
@@ -90,12 +91,8 @@ def _esc(x) -> str:
     return html.escape(str(x), quote=True)
 
 
-def money(x) -> str:
-    return f"${float(x):,.0f}" if x is not None and pd.notna(x) else "n/a"
 
 
-def _pct(x) -> str:
-    return f"{100 * float(x):.0f}%" if x is not None and pd.notna(x) else "n/a"
 
 
 def as_list(x) -> list:
@@ -164,8 +161,8 @@ def _card(r: dict) -> str:
 <div class="small">{_esc(r.get('account_id'))} · {_esc(r.get('segment'))}{strategic}{health_txt}</div>
 <div class="grid">
 <div><span>ARR</span>{money(r.get('arr'))}</div>
-<div><span>P(churn in 90 days)</span>{_pct(r.get('p_churn_90d'))}</div>
-<div><span>P(churn before renewal {renewal_txt})</span>{_pct(r.get('p_churn_before_renewal'))}</div>
+<div><span>P(churn in 90 days)</span>{pct(r.get('p_churn_90d'))}</div>
+<div><span>P(churn before renewal {renewal_txt})</span>{pct(r.get('p_churn_before_renewal'))}</div>
 <div><span>ARR at risk before renewal</span>{money(r.get('expected_arr_lost_before_renewal'))}</div>
 </div>
 <p><b>Next step:</b> {_esc(r.get('action'))}</p>
@@ -174,7 +171,7 @@ def _card(r: dict) -> str:
 {f'<p class="small">Contract: {contract}</p>' if contract else ''}
 <p><b>Root cause:</b> {_esc(str(r.get('root_cause', '')).replace('_', ' '))}
 {f'<span class="small">({_esc(r.get("root_cause_basis"))})</span>' if r.get('root_cause_basis') else ''} ·
-<b>save chance:</b> {_esc(r.get('save_class'))} ({_pct(r.get('save_probability'))})</p>
+<b>save chance:</b> {_esc(r.get('save_class'))} ({pct(r.get('save_probability'))})</p>
 <p><b>Playbook:</b> {_esc(r.get('playbook_text') or r.get('playbook'))}</p>
 <p><b>Discount:</b> {_esc(r.get('discount_guidance'))}{exec_flag}</p>
 {active}
@@ -195,7 +192,7 @@ def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40,
     table = "".join(
         f"<tr><td>{int(r['priority'])}</td><td>{_esc(r.get('name'))}</td>"
         f"<td>{_esc(r.get('tier'))}</td><td>{money(r.get('arr'))}</td>"
-        f"<td>{_pct(r.get('p_churn_90d'))}</td><td>{_esc(r.get('action'))}</td></tr>"
+        f"<td>{pct(r.get('p_churn_90d'))}</td><td>{_esc(r.get('action'))}</td></tr>"
         for r in rest)
     cards = "".join(_card(r) for r in focus) or "<p>No account in the red or yellow tier.</p>"
     points = "".join(f"<li>{_esc(t)}</li>" for t in TALKING_POINTS)

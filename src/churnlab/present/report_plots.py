@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from churnlab.fmt import money_short
 from churnlab.pipeline.month import MonthlyRisk
 from churnlab.present.explain_plots import plot_family_weights
-from churnlab.present.report_text import money
 from churnlab.present.style import INK, PALETTE, clean, new_figure
 
 
@@ -22,7 +22,7 @@ def plot_tiers(r: MonthlyRisk):
         vals = t[col].to_numpy(float)
         ax.barh(t["tier"], vals, color=colours)
         for y, v in enumerate(vals):
-            ax.text(v, y, " " + (fmt.format(v) if fmt else money(v)), va="center",
+            ax.text(v, y, " " + (fmt.format(v) if fmt else money_short(v)), va="center",
                     fontsize="small")
         ax.invert_yaxis()
         ax.set_title(f"{title} by health tier")
@@ -89,7 +89,7 @@ def plot_root_causes(r: MonthlyRisk):
     ax = fig.add_subplot()
     ax.barh(g.index.astype(str), g.to_numpy(float), color="#546e7a")
     for y, v in enumerate(g.to_numpy(float)):
-        ax.text(v, y, " " + money(v), va="center", fontsize="small")
+        ax.text(v, y, " " + money_short(v), va="center", fontsize="small")
     ax.set_xlim(0, max(g.max(), 1) * 1.3)
     ax.set_xticks([])
     ax.set_title("Expected ARR lost before renewal, by root cause")

@@ -6,18 +6,11 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.fmt import money_short
 from churnlab.pipeline.month import MonthlyRisk
 from churnlab.pipeline.months import CONTRACT_FAMILIES
 
-
 # ------------------------------------------------------------------ words and figures
-def money(x: float) -> str:
-    x = float(x)
-    if abs(x) >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if abs(x) >= 1e4:
-        return f"${x / 1e3:,.0f}k"
-    return f"${x:,.0f}"
 
 
 def headline(r: MonthlyRisk) -> dict:
@@ -40,20 +33,20 @@ def executive_summary(r: MonthlyRisk) -> str:
     h = headline(r)
     a = r.accounts
     scope = f" in the {r.segment} segment" if r.segment else ""
-    lines = [f"**{h['accounts']:,} active accounts{scope} with {money(h['arr'])} ARR** "
+    lines = [f"**{h['accounts']:,} active accounts{scope} with {money_short(h['arr'])} ARR** "
              f"on {r.as_of.date()}."]
     lost, prev = h["expected_arr_lost_horizon"], r.previous.get("expected_arr_lost")
     change = ""
     if prev and np.isfinite(prev) and prev > 0:
         d = lost / prev - 1
-        change = (f", {'up' if d > 0 else 'down'} {abs(d):.0%} from {money(prev)} a month "
+        change = (f", {'up' if d > 0 else 'down'} {abs(d):.0%} from {money_short(prev)} a month "
                   f"earlier")
-    lines.append(f"Expected ARR lost in the next {r.horizon_days} days: **{money(lost)}** "
+    lines.append(f"Expected ARR lost in the next {r.horizon_days} days: **{money_short(lost)}** "
                  f"({lost / max(h['arr'], 1):.1%} of ARR{change}); before each account's next "
-                 f"renewal: **{money(h['expected_arr_lost_before_renewal'])}**.")
+                 f"renewal: **{money_short(h['expected_arr_lost_before_renewal'])}**.")
     red = r.tiers.set_index("tier")
     lines.append(f"{int(red.loc['red', 'accounts']):,} accounts are red "
-                 f"({money(red.loc['red', 'arr'])} ARR; {r.previous.get('red', 0):,} a month "
+                 f"({money_short(red.loc['red', 'arr'])} ARR; {r.previous.get('red', 0):,} a month "
                  f"earlier) and {int(red.loc['yellow', 'accounts']):,} yellow.")
     imp = r.importance
     contract = imp.loc[imp["family"].isin(CONTRACT_FAMILIES), "learned_share"].sum()
@@ -77,7 +70,7 @@ def executive_summary(r: MonthlyRisk) -> str:
                  f"accounts to leave; {fc['observed_churns']} did, {verdict} its 95% range "
                  f"({fc['expected_lo']:.0f}-{fc['expected_hi']:.0f}).")
     lines.append(f"Working the priority queue is worth an expected "
-                 f"**{money(h['expected_arr_saved'])}** of ARR saved; {h['tasks']:,} tasks are "
+                 f"**{money_short(h['expected_arr_saved'])}** of ARR saved; {h['tasks']:,} tasks are "
                  f"open for the CSMs.")
     return "\n\n".join(lines)
 
@@ -93,10 +86,10 @@ def tier_summary_table(r: MonthlyRisk) -> pd.DataFrame:
     t = r.tiers
     return pd.DataFrame({"tier": t["tier"], "accounts": t["accounts"].map("{:,}".format),
                          "share of accounts": t["share_accounts"].map("{:.0%}".format),
-                         "ARR": t["arr"].map(money),
+                         "ARR": t["arr"].map(money_short),
                          "share of ARR": t["share_arr"].map("{:.0%}".format),
                          f"expected ARR lost ({r.horizon_days}d)":
-                             t["expected_arr_lost"].map(money)})
+                             t["expected_arr_lost"].map(money_short)})
 
 
 def families_words(r: MonthlyRisk) -> str:
@@ -137,7 +130,7 @@ def playbook_table(r: MonthlyRisk) -> pd.DataFrame:
     res = pd.DataFrame({"playbook": pd.Index(out.index).map(_words),
                         "lead playbook now (P before renewal >= 20%)":
                             out["recommended"].astype(int).map("{:,}".format),
-                        "ARR of those accounts": out["arr"].map(money)})
+                        "ARR of those accounts": out["arr"].map(money_short)})
     if "in_flight" in out:
         res["in flight"] = out["in_flight"].fillna(0).astype(int).to_numpy()
         res["saved / churned (12 months)"] = [
@@ -154,7 +147,7 @@ def detractor_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
         return pd.DataFrame({"note": ["no NPS detractor (score 0-6) among active accounts"]})
     return pd.DataFrame({"account": d[S.NAME], "owner": d[S.CSM_OWNER],
                          "NPS": d["nps_response__last"].map("{:.0f}".format),
-                         "ARR": d[S.ARR].map(money), "tier": d["tier"],
+                         "ARR": d[S.ARR].map(money_short), "tier": d["tier"],
                          "open tasks": d["open_tasks"],
                          "playbook": d["playbook"].map(_words)}).reset_index(drop=True)
 
@@ -165,7 +158,7 @@ def expansion_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
         return pd.DataFrame({"note": ["no green account is near its plan limit or a promoter"]})
     limit = e.get("plan_limit_usage__last", pd.Series(np.nan, index=e.index))
     return pd.DataFrame({"account": e[S.NAME], "owner": e[S.CSM_OWNER],
-                         "ARR": e[S.ARR].map(money), "why": e["reason"],
+                         "ARR": e[S.ARR].map(money_short), "why": e["reason"],
                          "plan limit used": limit.map(
                              lambda v: f"{v:.0f}%" if np.isfinite(v) else "-"),
                          "tier": e["tier"]}).reset_index(drop=True)
@@ -198,11 +191,11 @@ def top_accounts(r: MonthlyRisk, n: int | None = None) -> pd.DataFrame:
     """The top at-risk accounts by expected ARR lost, as a display table."""
     a = r.accounts.sort_values(r.lost_col, ascending=False).head(n or r.top_n)
     out = pd.DataFrame({
-        "account": a[S.NAME], "owner": a[S.CSM_OWNER], "ARR": a[S.ARR].map(money),
+        "account": a[S.NAME], "owner": a[S.CSM_OWNER], "ARR": a[S.ARR].map(money_short),
         "renewal": pd.to_datetime(a["next_renewal"]).dt.date.astype(str),
         "tier": a["tier"], f"P(churn {r.horizon_days}d)": a[r.p_col].map("{:.0%}".format),
         "P(before renewal)": a["p_churn_before_renewal"].map("{:.0%}".format),
-        "expected ARR lost": a[r.lost_col].map(money),
+        "expected ARR lost": a[r.lost_col].map(money_short),
         "top reasons": a["drivers"].map(lambda d: "; ".join(list(d)[:2]) if d is not None else ""),
         "root cause": a["root_cause"].map(_words), "playbook": a["playbook"].map(_words),
         "save probability": a["save_probability"].map("{:.0%}".format)})
@@ -219,8 +212,8 @@ def forecast_words(r: MonthlyRisk) -> str:
            "had not seen these outcomes: churn is confirmed only after the 30-day grace period)")
     return (f"From {src}: {fc['accounts']:,} accounts, {fc['expected_churns']:.1f} expected to "
             f"leave during the month (95% range {fc['expected_lo']:.0f}-{fc['expected_hi']:.0f}), "
-            f"**{fc['observed_churns']} did**; ARR expected lost {money(fc['expected_arr_lost'])}, "
-            f"actually lost {money(fc['arr_lost'])}.{auc} "
+            f"**{fc['observed_churns']} did**; ARR expected lost {money_short(fc['expected_arr_lost'])}, "
+            f"actually lost {money_short(fc['arr_lost'])}.{auc} "
             + ("The count is within the range: this month's numbers can be trusted as "
                "probabilities." if fc["within_interval"] else
                "The count is outside the range: read this month's probabilities as a ranking "

@@ -9,6 +9,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
+from churnlab.fmt import iso_date
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ BASELINE_FROM = "baseline_from"
 
 
 # ================================================================================ cohort
-def _date(value) -> str:
-    return pd.Timestamp(value).date().isoformat()
 
 
 def resolve_as_of(wh, as_of) -> pd.Timestamp:
@@ -118,7 +117,7 @@ def make_cohort(wh, as_of=None, lookback_months: int = 12, seed: int = 0,
                              REF_DATE: pd.to_datetime(churned["churn_date"]),
                              "span_start": pd.to_datetime(churned["span_start"]),
                              "n_boundaries": 1})
-    t, s0 = f"DATE '{_date(as_of)}'", f"DATE '{_date(start)}'"
+    t, s0 = f"DATE '{iso_date(as_of)}'", f"DATE '{iso_date(start)}'"
     boundaries = wh.query(f"""
         WITH subs AS (
             SELECT {S.ACCOUNT_ID}, {S.START_DATE} AS s_start, {S.END_DATE} AS s_end,

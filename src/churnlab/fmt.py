@@ -1,0 +1,36 @@
+"""Formatting shared by every text churnlab writes: dates, money, percents."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def iso_date(value) -> str:
+    """``YYYY-MM-DD`` of a date-like value (SQL literals, file names, sentences)."""
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and not math.isfinite(x)) or bool(pd.isna(x))
+
+
+def money(x) -> str:
+    """Whole dollars with thousands separators (``$12,345``); ``n/a`` when missing."""
+    return "n/a" if _missing(x) else f"${float(x):,.0f}"
+
+
+def money_short(x) -> str:
+    """Dollars for a headline: ``$1.25M``, ``$340k``, ``$9,800``."""
+    x = float(x)
+    if abs(x) >= 1e6:
+        return f"${x / 1e6:,.2f}M"
+    if abs(x) >= 1e4:
+        return f"${x / 1e3:,.0f}k"
+    return f"${x:,.0f}"
+
+
+def pct(x) -> str:
+    """A share as a whole percent (``0.234`` -> ``23%``); ``n/a`` when missing."""
+    return "n/a" if _missing(x) else f"{float(x):.0%}"
