@@ -1,0 +1,1 @@
+"""Models: the health score, hazard and lifelines survival models, baselines, the registry."""

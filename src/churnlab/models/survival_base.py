@@ -1,0 +1,284 @@
+"""Time-to-churn models: the shared interface, the contract calendar and the method.
+
+Approach (why a discrete-time hazard on the contract calendar)
+---------------------------------------------------------------
+B2B churn concentrates at renewal dates: an annual account can only leave when its term
+ends, a monthly one at any month. The champion family is therefore a **discrete-time
+(monthly) hazard model** fitted on landmark *person-months*: every monthly landmark row
+(:func:`churnlab.features.make_landmarks`) is one account-month whose outcome is "churned
+before the next landmark" (rows whose month is not fully observed, and confirmed by the
+grace period, at the training cut-off are left out). Its inputs are the point-in-time
+features plus contract-calendar covariates derived from the snapshot (renewal falls in
+this month, monthly term). Forward projection is month by month: the calendar is known
+in advance (``days_to_renewal`` decreases by the month's length and resets to the term
+at a renewal, tenure grows), the behavioural features are held at their as-of values, so
+
+    S(t) = prod_k (1 - h_k)  and  P(churn within h) = 1 - S(h).
+
+Held features go stale: an account that will leave in three months looks healthier now
+than it will a month before it leaves, so a hazard learnt one month ahead and projected
+on as-of features under-predicts months 2, 3, ... (measured: 90-day probabilities about
+a sixth too low). Each hazard model therefore also learns a log-odds offset per
+projected month, cross-fitted on held-out accounts (``_months_ahead_offsets``); the next
+month's hazard is left as fitted.
+
+Within a month the hazard's mass sits on the renewal date when a renewal falls inside
+the month (that is when annual accounts leave) and is spread evenly otherwise, so
+``P(churn before renewal) == P(churn within days_to_renewal)`` exactly and the renewal
+month's whole risk counts before the renewal.
+
+Two hazard learners: gradient-boosted trees (xgboost ``binary:logistic``) and an L2
+logistic regression. lifelines Cox PH (stratified by term class after the PH test,
+account-clustered robust errors) and a parametric AFT (Weibull vs log-normal by AIC) run
+on the landmark time axis (days since the landmark) with a compact screened feature set;
+a 90-day logistic classifier and the health score are the baselines. All models share
+one interface: ``fit(landmark_rows) -> self``, ``predict_survival(snapshot, times)``,
+``risk_score(snapshot)``, ``predict_horizons(snapshot)`` and ``contributions(snapshot)``.
+
+Remaining lifetime: ``expected_remaining_days`` is the mean lifetime *restricted* to
+``MAX_DAYS`` (730 days, the projection horizon): integral of S(t) from 0 to 730, given
+the account is active at the as-of date. ``median_remaining_days`` is the first day S(t)
+<= 0.5, NaN when the curve stays above 0.5 for the whole 730 days (read ">730").
+"""
+
+from __future__ import annotations
+
+from churnlab.errors import DataError
+
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from churnlab.data import contract as S
+from churnlab.features import snapshot as F
+from churnlab.features.landmarks import censor_at
+
+log = logging.getLogger(__name__)
+
+
+MONTH_DAYS = 30.4375
+
+
+MAX_DAYS = 730
+
+
+HORIZONS = (30, 90, 180)
+
+
+PROJECTION_MONTHS = int(np.ceil(MAX_DAYS / MONTH_DAYS)) + 1
+
+
+MIN_OFFSET_EVENTS = 50      # churns needed to estimate a months-ahead offset
+
+
+MODEL_FILE = "model.joblib"
+
+
+CARD_FILE = "card.json"
+
+
+CHAMPION_FILE = "champion.json"
+
+
+BACKTEST_TABLES = ("metrics", "scores", "folds")   # saved beside the model
+
+
+SURVIVAL_KINDS = ("hazard_xgb", "hazard_logit", "cox", "aft")
+
+
+BASELINE_KINDS = ("logistic_90d", "health")
+
+
+# derived inputs and the snapshot column each one comes from (contributions fold back)
+DERIVED = {"renewal_in_month": "days_to_renewal", "is_monthly": S.TERM_MONTHS}
+
+
+SCORE_COLUMNS = ["account_id", "as_of", "arr", "next_renewal", "days_to_renewal",
+                 "p_churn_30d", "p_churn_90d", "p_churn_180d", "p_churn_before_renewal",
+                 "expected_remaining_days", "median_remaining_days", "expected_arr_lost_90d",
+                 "expected_arr_lost_before_renewal", "risk_score", "risk_rank", "model_id"]
+
+
+class SurvivalInputError(DataError):
+    """Input rows a survival model cannot use (names the column and rule)."""
+
+
+# ------------------------------------------------------------------ input checks
+def check_columns(df: pd.DataFrame, columns, what: str = "snapshot") -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SurvivalInputError(f"{what}: missing column(s) {missing}")
+
+
+def check_labels(df: pd.DataFrame) -> None:
+    check_columns(df, [F.DURATION, F.EVENT, F.LANDMARK], "landmark rows")
+    bad = df.index[(df[F.DURATION] < 0) | df[F.DURATION].isna()]
+    if len(bad):
+        raise SurvivalInputError(f"landmark rows: column {F.DURATION} must be >= 0 "
+                                 f"({len(bad)} rows, first index {bad[0]})")
+    if not df[F.EVENT].isin([0, 1, True, False]).all():
+        raise SurvivalInputError(f"landmark rows: column {F.EVENT} must be 0/1")
+    if len(df) == 0 or int(df[F.EVENT].sum()) == 0:
+        raise SurvivalInputError("landmark rows: no churn event to learn from "
+                                 f"({len(df)} rows)")
+
+
+# ------------------------------------------------------------------ training labels
+def month_days(landmark) -> np.ndarray:
+    """Days from each landmark to the same day next month."""
+    t = pd.to_datetime(pd.Series(landmark))
+    return ((t + pd.DateOffset(months=1)) - t).dt.days.to_numpy()
+
+
+def training_rows(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAYS
+                  ) -> pd.DataFrame:
+    """Landmark rows with labels as they were observable at ``cutoff``.
+
+    :func:`churnlab.features.censor_at` keeps churns confirmed (churn + grace) by the
+    cutoff; as a churn needs the grace period to be seen, every other row is censored at
+    ``cutoff - grace`` (the last date for which "no churn" is known), and landmarks on
+    or after that date are dropped. Nothing after ``cutoff`` can reach a model.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    seen_until = cutoff - pd.Timedelta(days=grace_days)
+    out = censor_at(landmarks, cutoff, grace_days)
+    t = pd.to_datetime(out[F.LANDMARK])
+    out = out[t < seen_until].copy()
+    t = pd.to_datetime(out[F.LANDMARK])
+    cap = (seen_until - t).dt.days.to_numpy()
+    ev = out[F.EVENT].to_numpy().astype(bool)
+    out[F.DURATION] = np.where(ev, out[F.DURATION], np.minimum(out[F.DURATION], cap)).astype(int)
+    out = out[out[F.DURATION] > 0]
+    return out.reset_index(drop=True)
+
+
+def person_months(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """One person-month per landmark row: (rows whose month is fully observed,
+    1 if the account churned before the next landmark)."""
+    md = month_days(rows[F.LANDMARK])
+    ev = rows[F.EVENT].to_numpy().astype(bool) & (rows[F.DURATION].to_numpy() <= md)
+    keep = ev | (rows[F.DURATION].to_numpy() >= md)
+    return rows[keep].reset_index(drop=True), ev[keep].astype(int)
+
+
+# ------------------------------------------------------------------ calendar
+def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.DataFrame:
+    """Model inputs of the snapshot ``elapsed_days`` later on its contract calendar:
+    days to renewal decrease and reset to the term at a renewal, tenure grows,
+    everything else is held. Adds the derived ``renewal_in_month`` / ``is_monthly``."""
+    x = snapshot
+    if elapsed_days:
+        x = snapshot.copy()
+        term_days = np.maximum(x[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
+        dtr = x["days_to_renewal"].to_numpy(float) - elapsed_days
+        k = np.ceil(np.maximum(-dtr, 0) / term_days + 1e-12) * (dtr <= 0)
+        x["days_to_renewal"] = dtr + k * term_days
+        x["tenure_days"] = x["tenure_days"].to_numpy(float) + elapsed_days
+    else:
+        x = snapshot.copy()
+    x["renewal_in_month"] = (x["days_to_renewal"].to_numpy(float) <= MONTH_DAYS).astype(float)
+    x["is_monthly"] = (x[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
+    return x
+
+
+def renewal_offsets(snapshot: pd.DataFrame, n_months: int) -> np.ndarray:
+    """(n, n_months) day offset of a renewal inside each projected month (NaN if none)."""
+    term_days = np.maximum(snapshot[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
+    dtr = snapshot["days_to_renewal"].to_numpy(float)
+    out = np.full((len(snapshot), n_months), np.nan)
+    for k in range(n_months):
+        lo = k * MONTH_DAYS
+        # first renewal at or after lo: dtr + j*term
+        j = np.ceil(np.maximum(lo - dtr, 0) / term_days)
+        r = dtr + j * term_days
+        inside = (r >= lo) & (r < lo + MONTH_DAYS)
+        out[inside, k] = r[inside] - lo
+    return out
+
+
+def survival_from_hazards(hazard: np.ndarray, offsets: np.ndarray, times) -> np.ndarray:
+    """S(t) for monthly hazards (n, K): mass at the renewal day inside a renewal month,
+    spread evenly otherwise. Returns (n, len(times)), non-increasing in t."""
+    hazard = np.clip(hazard, 0.0, 1.0 - 1e-12)
+    n, K = hazard.shape
+    cum = np.concatenate([np.ones((n, 1)), np.cumprod(1 - hazard, axis=1)], axis=1)
+    out = np.empty((n, len(times)))
+    for i, t in enumerate(np.asarray(times, float)):
+        k = min(int(t // MONTH_DAYS), K - 1)
+        within = min(t - k * MONTH_DAYS, MONTH_DAYS)
+        s0, h, off = cum[:, k], hazard[:, k], offsets[:, k]
+        even = s0 * (1 - h) ** (within / MONTH_DAYS)
+        step = np.where(within >= off, s0 * (1 - h), s0)
+        out[:, i] = np.where(np.isnan(off), even, step)
+    return out
+
+
+# ------------------------------------------------------------------ models
+class SurvivalModel(BaseEstimator):
+    """Template: ``fit`` checks and hands off to ``_fit``; predictions build on
+    ``predict_survival``. Subclasses set ``kind``. scikit-learn conventions: parameters
+    set in ``__init__`` and stored as given, fitted attributes end in ``_``, and
+    :func:`sklearn.base.clone` gives an unfitted copy."""
+
+    kind = "base"
+    has_survival = True
+
+    def fit(self, rows: pd.DataFrame) -> "SurvivalModel":
+        check_labels(rows)
+        self.feature_names_ = feature_inputs(rows)
+        self._fit(rows.reset_index(drop=True))
+        return self
+
+    def predict_horizons(self, snapshot: pd.DataFrame, horizons=HORIZONS) -> pd.DataFrame:
+        """P(churn within h) per horizon, P(before renewal), restricted mean and median
+        remaining days (see module doc)."""
+        grid = np.arange(0, MAX_DAYS + 1, dtype=float)
+        out = {}
+        chunks = []
+        for lo in range(0, len(snapshot), 5000):
+            part = snapshot.iloc[lo:lo + 5000]
+            surv = self.predict_survival(part, grid)
+            dtr = np.maximum(part["days_to_renewal"].to_numpy(float), 0)
+            res = {f"p_churn_{h}d": 1 - surv[:, int(h)] for h in horizons}
+            res["p_churn_before_renewal"] = 1 - self.predict_survival_at(part, dtr)
+            res["expected_remaining_days"] = np.trapezoid(surv, grid, axis=1)
+            below = surv <= 0.5
+            res["median_remaining_days"] = np.where(below.any(axis=1),
+                                                    below.argmax(axis=1).astype(float), np.nan)
+            chunks.append(pd.DataFrame(res))
+        out = pd.concat(chunks, ignore_index=True)
+        return out
+
+    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row) -> np.ndarray:
+        """S(t_i) for row i at its own time t_i."""
+        times_per_row = np.asarray(times_per_row, float)
+        uniq = np.unique(times_per_row)
+        surv = self.predict_survival(snapshot, uniq)
+        idx = np.searchsorted(uniq, times_per_row)
+        return surv[np.arange(len(snapshot)), idx]
+
+    @property
+    def card(self) -> dict:
+        return getattr(self, "card_", {})
+
+
+def feature_inputs(df: pd.DataFrame) -> list[str]:
+    """Numeric snapshot columns the models use (features.feature_columns)."""
+    cols = F.feature_columns(df)
+    return [c for c in cols if pd.api.types.is_numeric_dtype(df[c])]
+
+
+def fit_scaling(x: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The preprocessing the linear models share: per column the median (to impute
+    missing values), then the mean and standard deviation of the imputed column (a
+    constant column keeps scale 1). Returns ``(median, mean, scale)``."""
+    median = x.median().fillna(0.0)
+    z = x.fillna(median)
+    return median, z.mean(), z.std().replace(0, 1.0).fillna(1.0)
+
+
+def apply_scaling(x: pd.DataFrame, median, mean, scale) -> pd.DataFrame:
+    """Impute with ``median`` and standardise with ``mean`` and ``scale``."""
+    return (x.fillna(median) - mean) / scale
