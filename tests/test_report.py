@@ -416,7 +416,7 @@ def test_an_installed_wheel_renders_a_report(rendered, sim, tmp_path):
     month = rendered[1]
     root = Path(__file__).resolve().parents[1]
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                     "-q", "-w", str(dist), str(root)], check=True)
     wheel = next(dist.glob("churnlab-*.whl"))
     venv = tmp_path / "venv"
