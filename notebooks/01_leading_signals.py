@@ -35,7 +35,7 @@ as_of = None
 windows = [[0, 30], [30, 90], [90, 180]]
 seed = 42
 confounded_event = "ticket_opened"
-cohort_metric = "weekly_active_users__mean_90d"
+cohort_metric = None   # a snapshot column; None = the 90-day mean of the active-users role
 horizon_days = 180
 n_bootstrap = 200
 training_step_months = 1

@@ -138,3 +138,38 @@ def test_every_survival_model_is_a_scikit_learn_estimator_that_clones():
         copy = clone(model)
         assert type(copy) is type(model) and copy is not model
         assert copy.get_params() == model.get_params(), kind
+
+
+def test_no_module_outside_the_simulator_names_an_event_type_of_the_demo():
+    """Meaning comes from the signal map (families, roles, root causes, directions)."""
+    import re
+
+    from churnlab.data.signal_map import default_signal_map_path, load_signal_map
+
+    names = [s.event_type for s in load_signal_map(default_signal_map_path())]
+    found = []
+    for path in MODULES:
+        if "sim" in path.relative_to(PACKAGE).parts:
+            continue
+        text = path.read_text()
+        found += [f"{path.name}: {n}" for n in names if re.search(rf"\b{n}\b", text)]
+    assert not found
+
+
+def test_roles_root_causes_and_directions_come_from_the_signal_map():
+    from churnlab.data.signal_map import SignalMapError, parse_signal_map
+
+    smap = parse_signal_map({"event_types": {
+        "score_given": {"family": "sentiment", "kind": "gauge", "label": "score", "role": "nps",
+                        "direction": "protective"},
+        "bill_late": {"family": "financial", "kind": "flag", "label": "bill late",
+                      "root_cause": "service_experience", "direction": "risk"},
+        "used": {"family": "usage", "kind": "count", "label": "uses"}}})
+    assert smap.role("nps") == "score_given" and smap.role("plan_limit") is None
+    assert smap["bill_late"].root_cause == "service_experience"
+    assert smap["used"].root_cause == "value_perception" and smap["used"].direction == "unknown"
+    assert parse_signal_map(smap.to_dict()) == smap                      # round trip
+    for bad in ({"role": "nsp"}, {"root_cause": "pricing"}, {"direction": "up"}):
+        with pytest.raises(SignalMapError, match=list(bad)[0]):
+            parse_signal_map({"event_types": {"x": {"family": "usage", "kind": "count",
+                                                     "label": "x", **bad}}})

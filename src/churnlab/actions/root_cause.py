@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.data.contract import FAMILY_ROOT_CAUSE
 from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
 from churnlab.errors import DataError
 from churnlab.explain.attribution import feature_table
@@ -22,26 +23,6 @@ STATED_CAUSE_DAYS = 90      # a stated-cause flag this recent names the root cau
 
 
 STATED_FAMILIES = ("relationship", "financial")   # flags the customer tells us about
-
-
-FAMILY_ROOT_CAUSE = {
-    "usage": "value_perception", "engagement": "value_perception",
-    "outcomes": "value_perception", "lifecycle": "value_perception",
-    "relationship": "value_perception", "support": "service_experience",
-    "sentiment": "service_experience", "financial": "circumstantial",
-    "competitive": "product_fit",
-}
-
-
-EVENT_ROOT_CAUSE = {
-    "new_leadership": "circumstantial", "merger_acquisition": "circumstantial",
-    "budget_cut_mentioned": "circumstantial", "pause_request": "circumstantial",
-    "invoice_days_late": "circumstantial", "pricing_question": "value_perception",
-    "repeat_issue": "product_fit", "competitor_feature_request": "product_fit",
-    "existing_feature_request": "service_experience",
-    "onboarding_milestone": "service_experience", "first_value_reached": "service_experience",
-    "ticket_escalated": "service_experience",
-}
 
 
 class TriageInputError(DataError):
@@ -69,20 +50,24 @@ def event_types_of(signal_map: SignalMap | None, family: str, kind: str | None =
 
 
 # ------------------------------------------------------------------ root cause
-def feature_root_cause(feature: str, family: str) -> str | None:
-    """The root cause a risk-raising feature points at (None for contract features)."""
+def feature_root_cause(feature: str, family: str, signal_map: SignalMap | None = None
+                       ) -> str | None:
+    """The root cause a risk-raising feature points at: its event type's ``root_cause``
+    in the signal map, else its family's (None for contract features)."""
     if family in ("contract", "other"):
         return None
     m = re.match(r"^fam_([a-z_]+)__", feature)
     event_type = None if m else feature.rsplit("__", 1)[0]
-    return EVENT_ROOT_CAUSE.get(event_type) or FAMILY_ROOT_CAUSE.get(family)
+    if signal_map is not None and event_type in signal_map:
+        return signal_map[event_type].root_cause or FAMILY_ROOT_CAUSE.get(family)
+    return FAMILY_ROOT_CAUSE.get(family)
 
 
 def _feature_causes(names, signal_map: SignalMap) -> tuple[np.ndarray, np.ndarray]:
     """Per feature, the root cause it points at ("" for none) and its plain label."""
 
     meta = feature_table(list(names), signal_map)
-    causes = np.array([feature_root_cause(f, fam) or "" for f, fam in
+    causes = np.array([feature_root_cause(f, fam, signal_map) or "" for f, fam in
                        zip(meta["feature"], meta["family"])], dtype=object)
     labels = np.array([f"{fam} events" if f.startswith("fam_") else lab
                        for f, fam, lab in zip(meta["feature"], meta["family"], meta["label"])],
@@ -118,7 +103,7 @@ def cause_leads(phi: pd.DataFrame, signal_map: SignalMap) -> pd.DataFrame:
     return pd.DataFrame(out, index=phi.index)
 
 
-def driver_votes(expl: pd.DataFrame) -> pd.DataFrame:
+def driver_votes(expl: pd.DataFrame, signal_map: SignalMap | None = None) -> pd.DataFrame:
     """Cause votes from the explanation's top drivers only (when SHAP values of every
     feature are not at hand)."""
     rows = []
@@ -126,7 +111,7 @@ def driver_votes(expl: pd.DataFrame) -> pd.DataFrame:
                                  expl["driver_shap"]):
         v = dict.fromkeys(ROOT_CAUSES, 0.0)
         for f, fam, x in zip(feats, fams, vals):
-            c = feature_root_cause(f, fam)
+            c = feature_root_cause(f, fam, signal_map)
             if c:
                 v[c] += max(float(x), 0.0)
         rows.append(v)
@@ -138,7 +123,7 @@ def stated_causes(snapshot: pd.DataFrame, signal_map: SignalMap | None,
     """Per snapshot row, the most recent stated-cause flag of the last ``days`` days:
     columns ``cause`` (None without one), ``event_type``, ``label`` and ``days_ago``.
     Stated-cause flags are the flag event types of :data:`STATED_FAMILIES` with a root
-    cause (:data:`EVENT_ROOT_CAUSE`, else :data:`FAMILY_ROOT_CAUSE`), read from the
+    cause (the map's ``root_cause``, else the family's), read from the
     snapshot's ``<event_type>__days_since`` column."""
     snap = snapshot.reset_index(drop=True)
     n = len(snap)
@@ -149,7 +134,7 @@ def stated_causes(snapshot: pd.DataFrame, signal_map: SignalMap | None,
         signal_map = load_signal_map(default_signal_map_path())
     for spec in signal_map:
         col = f"{spec.event_type}__days_since"
-        c = feature_root_cause(col, spec.family)
+        c = feature_root_cause(col, spec.family, signal_map)
         if spec.kind != "flag" or spec.family not in STATED_FAMILIES or not c \
                 or col not in snap.columns:
             continue

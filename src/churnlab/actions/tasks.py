@@ -5,21 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnlab.actions.root_cause import column_of, event_types_of, require
+from churnlab.actions.root_cause import column_of, require
 from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap
 
+NPS_ALERT_BELOW = 7.0     # an NPS answer of 0-6 is a detractor's
+
 
 def is_detractor(snap: pd.DataFrame, signal_map: SignalMap) -> np.ndarray:
-    """Latest NPS-like reading (sentiment gauge with alert_below, name containing 'nps'
-    or the first such gauge) in the last 90 days below its alert."""
-    specs = [s for s in event_types_of(signal_map, "sentiment", "gauge") if s.alert_below is not None]
-    specs = [s for s in specs if "nps" in s.event_type.lower()] or specs[:1]
+    """The latest answer of the event types with role ``nps`` in the signal map, given in
+    the last 90 days, is below its ``alert_below`` (default 7: a detractor's 0-6). All
+    False when no event type has the role."""
     out = np.zeros(len(snap), bool)
-    for spec in specs:
+    for spec in signal_map.by_role("nps"):
+        below = spec.alert_below if spec.alert_below is not None else NPS_ALERT_BELOW
         last = column_of(snap, f"{spec.event_type}__last", np.nan).to_numpy()
         age = column_of(snap, f"{spec.event_type}__days_since", np.inf).to_numpy()
-        out |= (last < spec.alert_below) & (age < 90)
+        out |= (last < below) & (age < 90)
     return out
 
 

@@ -7,7 +7,7 @@ Per account (:func:`triage_accounts`):
   in two steps (:func:`root_causes`). (1) *Stated*: a relationship or financial flag
   the customer told us about in the last :data:`STATED_CAUSE_DAYS` days (budget cuts
   mentioned, a merger, new leadership, the champion leaving, ...) names the cause
-  (:data:`EVENT_ROOT_CAUSE`, else :data:`FAMILY_ROOT_CAUSE`), the most recent flag
+  (the signal map's ``root_cause``, else the family's), the most recent flag
   first: SHAP measures what predicts churn, not why, and such flags rarely predict
   (they often carry no risk of their own) while saying plainly what changed.
   (2) *Model*: otherwise every signal feature that raises the risk votes for its cause
@@ -185,7 +185,7 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
         baseline = votes.mean() if cause_baseline is None else cause_baseline
         leads = cause_leads(aligned, signal_map)
     else:
-        votes = driver_votes(ex)
+        votes = driver_votes(ex, signal_map)
         baseline = pd.Series(0.0, index=list(ROOT_CAUSES))
         leads = None
     rc = root_causes(votes, stated_causes(snap, signal_map), baseline, leads)

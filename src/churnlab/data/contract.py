@@ -217,6 +217,35 @@ KINDS = ("count", "gauge", "flag")
 ROOT_CAUSES = ("product_fit", "service_experience", "value_perception", "circumstantial")
 
 
+# The root cause an event type points at unless the signal map says otherwise.
+FAMILY_ROOT_CAUSE = {
+    "usage": "value_perception", "engagement": "value_perception",
+    "outcomes": "value_perception", "lifecycle": "value_perception",
+    "relationship": "value_perception", "support": "service_experience",
+    "sentiment": "service_experience", "financial": "circumstantial",
+    "competitive": "product_fit",
+}
+
+
+# What features of the product rely on, declared per event type in the signal map
+# (``role:``). Each role is optional: a section that needs a role the data lack says so.
+ROLES = {
+    "nps": "NPS answers (0-10): detractors, promoters, NPS tasks",
+    "csat": "CSAT answers",
+    "active_users": "active users: the usage level other signals are adjusted for",
+    "plan_limit": "share of the plan's limit in use (%): expansion candidates",
+    "first_value": "the first-value step of onboarding (activated the key feature)",
+    "onboarding": "onboarding milestones completed",
+    "qbr": "quarterly business reviews held (a value milestone)",
+    "value_report": "value reports sent or opened (a value milestone)",
+    "expert_service": "expert sessions or training delivered (a value milestone)",
+}
+
+
+# The expected effect of more of an event type on churn risk (``direction:``).
+DIRECTIONS = ("risk", "protective", "unknown")
+
+
 # The articles' suggested health-score weights (mid-points of their ranges, scaled to
 # sum to 1). Ranges: usage 30-40%, engagement 20-25%, support 15-20%, outcomes 15-20%,
 # sentiment 10-15%.

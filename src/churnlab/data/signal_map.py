@@ -9,7 +9,14 @@ from typing import Mapping
 import yaml
 
 from churnlab.catalog import DEFAULT_SIGNAL_MAP
-from churnlab.data.contract import FAMILIES, KINDS
+from churnlab.data.contract import (
+    DIRECTIONS,
+    FAMILIES,
+    FAMILY_ROOT_CAUSE,
+    KINDS,
+    ROLES,
+    ROOT_CAUSES,
+)
 from churnlab.errors import DataError
 
 
@@ -31,6 +38,12 @@ class SignalSpec:
     alert_below, alert_above : optional thresholds at which one reading of a gauge is
         a warning sign in itself (an NPS below 7 is a detractor; invoices more than 30
         days late). Used by the signal analysis and for alerts.
+    role : optional; what a feature of churnlab relies on this event type for (one of
+        :data:`ROLES`: ``nps``, ``active_users``, ``plan_limit`` ...).
+    root_cause : the root cause it points at when it raises the risk (one of
+        :data:`ROOT_CAUSES`; default: its family's, :data:`FAMILY_ROOT_CAUSE`).
+    direction : ``risk`` (more of it raises churn risk), ``protective`` (lowers it) or
+        ``unknown`` (default).
     """
 
     event_type: str
@@ -43,6 +56,9 @@ class SignalSpec:
     max_value: float | None = None
     alert_below: float | None = None
     alert_above: float | None = None
+    role: str = ""
+    root_cause: str = ""
+    direction: str = "unknown"
 
 
 class SignalMapError(DataError):
@@ -68,6 +84,15 @@ class SignalMap:
     def by_family(self, family: str) -> list[SignalSpec]:
         return [s for s in self.signals.values() if s.family == family]
 
+    def by_role(self, role: str) -> list[SignalSpec]:
+        """The event types declared with ``role`` (in map order)."""
+        return [s for s in self.signals.values() if s.role == role]
+
+    def role(self, role: str) -> str | None:
+        """The event type that plays ``role`` (the first declared), or None."""
+        found = self.by_role(role)
+        return found[0].event_type if found else None
+
     def to_frame(self):
         import pandas as pd
 
@@ -89,6 +114,12 @@ class SignalMap:
                 d["alert_below"] = s.alert_below
             if s.alert_above is not None:
                 d["alert_above"] = s.alert_above
+            if s.role:
+                d["role"] = s.role
+            if s.root_cause != FAMILY_ROOT_CAUSE.get(s.family):
+                d["root_cause"] = s.root_cause
+            if s.direction != "unknown":
+                d["direction"] = s.direction
             out[s.event_type] = d
         return {"version": 1, "event_types": out}
 
@@ -120,6 +151,15 @@ def parse_signal_map(raw: Mapping) -> SignalMap:
         for key, threshold in alerts.items():
             if threshold is not None and kind != "gauge":
                 problems.append(f"{name}: {key} applies to gauges only (kind is {kind!r})")
+        role, direction = spec.get("role", ""), spec.get("direction", "unknown")
+        cause = spec.get("root_cause", FAMILY_ROOT_CAUSE.get(family, ""))
+        if role and role not in ROLES:
+            problems.append(f"{name}: role {role!r} is not one of {', '.join(ROLES)}")
+        if cause not in ROOT_CAUSES:
+            problems.append(f"{name}: root_cause {cause!r} is not one of {', '.join(ROOT_CAUSES)}")
+        if direction not in DIRECTIONS:
+            problems.append(f"{name}: direction {direction!r} is not one of "
+                            f"{', '.join(DIRECTIONS)}")
         if problems and problems[-1].startswith(f"{name}:"):
             continue
         signals[str(name)] = SignalSpec(
@@ -129,6 +169,7 @@ def parse_signal_map(raw: Mapping) -> SignalMap:
             max_value=None if hi is None else float(hi),
             alert_below=None if alerts["alert_below"] is None else float(alerts["alert_below"]),
             alert_above=None if alerts["alert_above"] is None else float(alerts["alert_above"]),
+            role=str(role or ""), root_cause=str(cause), direction=str(direction),
         )
     if problems:
         raise SignalMapError("signal map has invalid entries:\n  " + "\n  ".join(problems))

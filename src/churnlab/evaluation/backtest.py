@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
-from churnlab.errors import InputError
+from churnlab.errors import DataError, InputError
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.features import snapshot as F
 from churnlab.models.baselines import make_model
 from churnlab.models.survival_base import BASELINE_KINDS, SURVIVAL_KINDS, training_rows
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ backtest
@@ -23,6 +26,12 @@ class Backtest:
     metrics: pd.DataFrame      # model, origin, metrics...
     scores: pd.DataFrame       # origin, account_id, model, risk, p90, duration, churned, arr
     folds: pd.DataFrame        # origin, train_first, train_last, last_label_date, rows
+    failures: pd.DataFrame = field(     # model, origin, error: fits that failed (left out)
+        default_factory=lambda: pd.DataFrame(columns=["model", "origin", "error"]))
+
+    @property
+    def failed_models(self) -> list[str]:
+        return sorted(set(self.failures["model"])) if len(self.failures) else []
 
     def summary(self) -> pd.DataFrame:
         cols = ["harrell_c", "uno_c", "auc_90", "auc_180", "ibs", "ibs_km",
@@ -46,7 +55,7 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
     observable at the origin, :func:`training_rows`), score the landmark rows *at* the
     origin (features before it), and judge them on outcomes seen at the landmarks'
     observation end."""
-    rows, mrows, frows = [], [], []
+    rows, mrows, frows, failures = [], [], [], []
     pairs = [(pd.Timestamp(o), k) for o in origins for k in models]
     it = pairs
     if progress:
@@ -71,19 +80,34 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                           "last_churn_date": cd.max(), "rows": len(train),
                           "events": int(train[F.EVENT].sum()), "test_rows": len(test)})
         train, test = cache[origin]
-        model = make_model(kind, random_state, signal_map, **options).fit(train)
-        risk = model.risk_score(test)
-        p90, surv_fn = None, None
-        if model.has_survival:
-            p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
-            risk = p90          # survival models are ranked by P(churn within 90 days)
-            surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
-        m = evaluate_scores(test, risk, train, surv_fn, p90)
+        try:                    # one model's failure never stops the others
+            model = make_model(kind, random_state, signal_map, **options).fit(train)
+            risk = model.risk_score(test)
+            p90, surv_fn = None, None
+            if model.has_survival:
+                p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
+                risk = p90      # survival models are ranked by P(churn within 90 days)
+                surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
+            if not np.isfinite(np.asarray(risk, float)).all():
+                raise FloatingPointError("non-finite risk scores")
+            m = evaluate_scores(test, risk, train, surv_fn, p90)
+        except MemoryError:
+            raise
+        except Exception as exc:        # noqa: BLE001 - recorded, shown on the card
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.warning("backtest: %s failed at origin %s (%s); left out of the champion "
+                        "choice", kind, origin.date(), reason)
+            failures.append({"model": kind, "origin": origin, "error": reason})
+            continue
         mrows.append({"model": kind, "origin": origin, **m})
         rows.append(pd.DataFrame({"origin": origin, "model": kind,
                                   S.ACCOUNT_ID: test[S.ACCOUNT_ID], "risk": risk,
                                   "p90": p90 if p90 is not None else np.nan,
                                   F.DURATION: test[F.DURATION], F.EVENT: test[F.EVENT],
                                   S.ARR: test[S.ARR], "term_months": test[S.TERM_MONTHS]}))
+    if not rows:
+        raise DataError("every model failed in the backtest: " + "; ".join(
+            f"{f['model']} at {f['origin'].date()}: {f['error']}" for f in failures))
     return Backtest(pd.DataFrame(mrows), pd.concat(rows, ignore_index=True),
-                    pd.DataFrame(frows))
+                    pd.DataFrame(frows),
+                    pd.DataFrame(failures, columns=["model", "origin", "error"]))

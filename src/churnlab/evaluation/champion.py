@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnlab.data import contract as S
-from churnlab.errors import InputError
+from churnlab.errors import DataError, InputError
 from churnlab.evaluation.backtest import default_origins, run_backtest
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
@@ -88,11 +88,26 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     bt = run_backtest(landmarks, origins, models, lookback_months, grace_days,
                       wh.signal_map, random_state, progress, **options)
     summary = bt.summary()
-    champion = choose_champion(summary)
     lm = pd.to_datetime(landmarks[F.LANDMARK])
     train = training_rows(landmarks[lm >= as_of - pd.DateOffset(months=lookback_months)],
                           as_of, grace_days)
-    model = make_model(champion, random_state, wh.signal_map, **options).fit(train)
+    failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
+    candidates = summary.drop(index=[k for k in failed if k in summary.index])
+    model = None
+    while model is None:
+        if not any(k in SURVIVAL_KINDS for k in candidates.index):
+            raise DataError("no time-to-churn model could be trained: " + "; ".join(
+                f"{k}: {e}" for k, e in failed.items()))
+        champion = choose_champion(candidates)
+        try:
+            model = make_model(champion, random_state, wh.signal_map, **options).fit(train)
+        except MemoryError:
+            raise
+        except Exception as exc:        # noqa: BLE001 - the next best model is tried
+            failed[champion] = f"final fit: {type(exc).__name__}: {exc}"
+            log.warning("champion %s failed to fit at %s (%s); trying the next best",
+                        champion, as_of.date(), exc)
+            candidates = candidates.drop(index=champion)
     fingerprint = wh.fingerprint()
     key = json.dumps({"kind": champion, "as_of": str(as_of.date()), "data": fingerprint,
                       "options": options, "seed": random_state, "lookback": lookback_months},
@@ -103,6 +118,8 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
                                 str(pd.to_datetime(train[F.LANDMARK]).max().date())],
             "training_rows": int(len(train)), "training_events": int(train[F.EVENT].sum()),
             "features": list(model.feature_names_), "options": options,
+            "dropped_inputs": dict(getattr(model, "dropped_inputs_", {})),
+            "failed_models": failed,
             "random_state": random_state, "lookback_months": lookback_months,
             "origins": [str(o.date()) for o in origins],
             "backtest_summary": json.loads(summary.reset_index().to_json(orient="records")),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from churnlab.errors import InputError
-
 from churnlab.features import snapshot as F
 from churnlab.models.hazard import HazardLogit, HazardXGB
 from churnlab.models.health import HealthScore
 from churnlab.models.lifelines_models import AFTModel, CoxModel
-from churnlab.models.survival_base import apply_scaling, fit_scaling, SurvivalModel
+from churnlab.models.survival_base import SurvivalModel, apply_scaling, fit_scaling
 
 
 class Logistic90(SurvivalModel):

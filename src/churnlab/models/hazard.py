@@ -9,15 +9,15 @@ from sklearn.base import clone
 from churnlab.data import contract as S
 from churnlab.features import snapshot as F
 from churnlab.models.survival_base import (
-    apply_scaling,
-    fit_scaling,
     DERIVED,
     MIN_OFFSET_EVENTS,
     MONTH_DAYS,
     PROJECTION_MONTHS,
     SurvivalInputError,
     SurvivalModel,
+    apply_scaling,
     calendar_inputs,
+    fit_scaling,
     person_months,
     renewal_offsets,
     survival_from_hazards,

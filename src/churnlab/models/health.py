@@ -53,8 +53,6 @@ data) exceeds twice the base rate (red) and the base rate (yellow).
 
 from __future__ import annotations
 
-from churnlab.errors import InputError
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -67,6 +65,7 @@ from sklearn.preprocessing import StandardScaler
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
+from churnlab.errors import InputError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.health_families import (

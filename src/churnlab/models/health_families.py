@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from churnlab.errors import DataError, InputError
-
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -12,6 +10,7 @@ from scipy import optimize
 
 from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap
+from churnlab.errors import DataError, InputError
 from churnlab.features import snapshot as F
 
 CORE_FAMILIES = tuple(S.DEFAULT_WEIGHT_RANGES)

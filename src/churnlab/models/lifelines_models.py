@@ -9,7 +9,13 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.features import snapshot as F
-from churnlab.models.survival_base import apply_scaling, fit_scaling, SurvivalModel, check_columns, check_labels
+from churnlab.models.survival_base import (
+    SurvivalModel,
+    apply_scaling,
+    check_columns,
+    check_labels,
+    fit_scaling,
+)
 
 
 def screen_features(rows: pd.DataFrame, names, k: int) -> list[str]:
@@ -107,7 +113,8 @@ class CoxModel(_LifelinesModel):
         from lifelines.statistics import proportional_hazard_test
 
         df = self._prepare(rows)
-        self.use_term_ = S.TERM_MONTHS in rows.columns and self.stratify is not False
+        self.use_term_ = (S.TERM_MONTHS in rows.columns and self.stratify is not False
+                          and (rows[S.TERM_MONTHS].to_numpy() <= 1).std() > 0)
         if self.use_term_:
             df["term_class"] = (rows[S.TERM_MONTHS].to_numpy() <= 1).astype(int)
         df[S.ACCOUNT_ID] = (rows[S.ACCOUNT_ID].to_numpy() if S.ACCOUNT_ID in rows.columns

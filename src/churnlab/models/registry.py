@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from churnlab.errors import ModelError, ModelNotFoundError
-
 import json
 import pickle
 import warnings
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.errors import ModelError, ModelNotFoundError
 from churnlab.evaluation.backtest import Backtest
 from churnlab.models.survival_base import (
     BACKTEST_TABLES,

@@ -43,8 +43,6 @@ the account is active at the as-of date. ``median_remaining_days`` is the first 
 
 from __future__ import annotations
 
-from churnlab.errors import DataError
-
 import logging
 
 import numpy as np
@@ -52,6 +50,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from churnlab.data import contract as S
+from churnlab.errors import DataError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at
 
@@ -82,7 +81,7 @@ CARD_FILE = "card.json"
 CHAMPION_FILE = "champion.json"
 
 
-BACKTEST_TABLES = ("metrics", "scores", "folds")   # saved beside the model
+BACKTEST_TABLES = ("metrics", "scores", "folds", "failures")   # saved beside the model
 
 
 SURVIVAL_KINDS = ("hazard_xgb", "hazard_logit", "cox", "aft")
@@ -227,7 +226,9 @@ class SurvivalModel(BaseEstimator):
 
     def fit(self, rows: pd.DataFrame) -> "SurvivalModel":
         check_labels(rows)
-        self.feature_names_ = feature_inputs(rows)
+        candidates = numeric_inputs(rows)
+        self.dropped_inputs_ = uninformative_inputs(rows, candidates)
+        self.feature_names_ = [c for c in candidates if c not in self.dropped_inputs_]
         self._fit(rows.reset_index(drop=True))
         return self
 
@@ -264,10 +265,31 @@ class SurvivalModel(BaseEstimator):
         return getattr(self, "card_", {})
 
 
-def feature_inputs(df: pd.DataFrame) -> list[str]:
-    """Numeric snapshot columns the models use (features.feature_columns)."""
-    cols = F.feature_columns(df)
-    return [c for c in cols if pd.api.types.is_numeric_dtype(df[c])]
+def numeric_inputs(df: pd.DataFrame) -> list[str]:
+    """Numeric snapshot columns the models may use (features.feature_columns)."""
+    return [c for c in F.feature_columns(df) if pd.api.types.is_numeric_dtype(df[c])]
+
+
+def uninformative_inputs(df: pd.DataFrame, columns) -> dict[str, str]:
+    """Inputs no model can learn from, with the reason: constant on these rows (every
+    value equal, missing values included), or an exact copy, value for value, of an
+    earlier column (perfectly collinear). A constant or duplicated column makes a Cox
+    model singular ("delta contains nan") and only adds noise elsewhere."""
+    out = {}
+    seen = {}
+    for c in columns:
+        x = pd.to_numeric(df[c], errors="coerce")
+        if x.nunique(dropna=False) <= 1:
+            out[c] = "constant"
+            continue
+        key = pd.util.hash_pandas_object(x, index=False).sum()
+        twin = next((o for o in seen.get(key, []) if x.equals(pd.to_numeric(df[o],
+                                                                          errors="coerce"))), None)
+        if twin is not None:
+            out[c] = f"same values as {twin}"
+            continue
+        seen.setdefault(key, []).append(c)
+    return out
 
 
 def fit_scaling(x: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -30,8 +30,18 @@ from churnlab.pipeline.months import (
     parse_month,
 )
 
-
 # ------------------------------------------------------------------ the computation
+# Columns the accounts table gains from signal-map roles, and the line a report shows
+# when the data have no event type with that role.
+ROLE_COLUMNS = {"nps": "nps_last", "plan_limit": "plan_limit_last"}
+ROLE_MISSING = {
+    "nps": "no NPS answers in this data (no event type has role nps in the signal map), so "
+           "no detractor list and no NPS tasks",
+    "plan_limit": "no plan-limit usage in this data (no event type has role plan_limit), so "
+                  "expansion candidates come from NPS promoters only",
+}
+
+
 @dataclass
 class MonthlyRisk:
     """Everything the monthly report shows, computed from the data and the model."""
@@ -57,6 +67,7 @@ class MonthlyRisk:
     notes: list = field(default_factory=list)
     tier_cuts: dict = field(default_factory=dict)   # health score: green / yellow lower bounds
     top_n: int = 15                 # rows of the report's top at-risk table
+    roles: list = field(default_factory=list)   # signal-map roles present (nps, plan_limit)
 
     @property
     def p_col(self) -> str:
@@ -199,9 +210,16 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     accounts = tri.merge(scores[[S.ACCOUNT_ID] + extra], on=S.ACCOUNT_ID, how="left")
     prev_tier = h_prev.set_index(S.ACCOUNT_ID)["tier"]
     accounts["tier_last_month"] = accounts[S.ACCOUNT_ID].map(prev_tier).fillna("new")
-    for col in ("nps_response__last", "plan_limit_usage__last"):
-        if col in snap.columns:
-            accounts[col] = accounts[S.ACCOUNT_ID].map(snap.set_index(S.ACCOUNT_ID)[col])
+    by_id = snap.set_index(S.ACCOUNT_ID)
+    role_cols = {}
+    for role, column in ROLE_COLUMNS.items():
+        event_type = wh.signal_map.role(role)
+        source = f"{event_type}__last"
+        if event_type and source in snap.columns:
+            accounts[column] = accounts[S.ACCOUNT_ID].map(by_id[source]).astype(float)
+            role_cols[role] = column
+        else:
+            notes.append(ROLE_MISSING[role])
 
     forecast, source = _previous_forecast(previous_dir, prev_snap, model,
                                           (as_of - prev_as_of).days)
@@ -231,11 +249,13 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
         notes.append("no interventions table in the data: playbook outcomes are not shown")
 
     open_tasks = tasks.groupby(S.ACCOUNT_ID).size() if len(tasks) else pd.Series(dtype=int)
-    nps = accounts.get("nps_response__last", pd.Series(np.nan, index=accounts.index))
+    missing = pd.Series(np.nan, index=accounts.index)
+    nps = accounts.get(ROLE_COLUMNS["nps"], missing)
     det = accounts[nps <= NPS_DETRACTOR_MAX].copy()
     det["open_tasks"] = det[S.ACCOUNT_ID].map(open_tasks).fillna(0).astype(int)
-    detractors = det.sort_values(["nps_response__last", S.ARR], ascending=[True, False])
-    limit = accounts.get("plan_limit_usage__last", pd.Series(np.nan, index=accounts.index))
+    detractors = det.assign(nps_sort=nps).sort_values(["nps_sort", S.ARR],
+                                                      ascending=[True, False])
+    limit = accounts.get(ROLE_COLUMNS["plan_limit"], missing)
     exp = accounts[(accounts["tier"] == "green") &
                    ((nps >= NPS_PROMOTER_MIN) | (limit >= PLAN_LIMIT_NEAR))].copy()
     exp["reason"] = np.where(limit.loc[exp.index] >= PLAN_LIMIT_NEAR,
@@ -255,7 +275,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        expansion=expansion, model_card=dict(model.card),
                        health_weights=health.weights_table(), notes=notes,
                        tier_cuts={k: float(cuts[k]) for k in ("green", "yellow")},
-                       top_n=int(top_n))
+                       top_n=int(top_n), roles=sorted(role_cols))
 
 
 def load_month(month_file: str = "", *, month: str, data_dir, model_path,

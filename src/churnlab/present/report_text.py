@@ -7,7 +7,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.fmt import money_short
-from churnlab.pipeline.month import MonthlyRisk
+from churnlab.pipeline.month import ROLE_COLUMNS, MonthlyRisk
 from churnlab.pipeline.months import CONTRACT_FAMILIES
 
 # ------------------------------------------------------------------ words and figures
@@ -143,10 +143,12 @@ def playbook_table(r: MonthlyRisk) -> pd.DataFrame:
 
 def detractor_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
     d = r.detractors.head(n)
+    if "nps" not in r.roles:
+        return pd.DataFrame({"note": ["No NPS answers in this data, so no detractor list."]})
     if d.empty:
         return pd.DataFrame({"note": ["no NPS detractor (score 0-6) among active accounts"]})
     return pd.DataFrame({"account": d[S.NAME], "owner": d[S.CSM_OWNER],
-                         "NPS": d["nps_response__last"].map("{:.0f}".format),
+                         "NPS": d[ROLE_COLUMNS["nps"]].map("{:.0f}".format),
                          "ARR": d[S.ARR].map(money_short), "tier": d["tier"],
                          "open tasks": d["open_tasks"],
                          "playbook": d["playbook"].map(_words)}).reset_index(drop=True)
@@ -154,9 +156,12 @@ def detractor_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
 
 def expansion_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
     e = r.expansion.head(n)
+    if not {"nps", "plan_limit"} & set(r.roles):
+        return pd.DataFrame({"note": ["No NPS answers or plan-limit usage in this data, so no "
+                                      "expansion candidates."]})
     if e.empty:
         return pd.DataFrame({"note": ["no green account is near its plan limit or a promoter"]})
-    limit = e.get("plan_limit_usage__last", pd.Series(np.nan, index=e.index))
+    limit = e.get(ROLE_COLUMNS["plan_limit"], pd.Series(np.nan, index=e.index))
     return pd.DataFrame({"account": e[S.NAME], "owner": e[S.CSM_OWNER],
                          "ARR": e[S.ARR].map(money_short), "why": e["reason"],
                          "plan limit used": limit.map(

@@ -172,13 +172,14 @@ def describe_adjustment(adjusted: pd.DataFrame, label: str, alpha: float = 0.05)
 
 
 # ============================================================================== cohorts
-def metric_cohorts(wh, as_of=None, metric: str = "weekly_active_users__mean_90d",
+def metric_cohorts(wh, as_of=None, metric: str | None = None,
                    n_cohorts: int = 10, lookback_months: int = 12,
                    grace_days: int = S.GRACE_DAYS, alpha: float = 0.05) -> pd.DataFrame:
     """Churn rate by cohort (quantile group) of a point-in-time metric.
 
     Accounts active ``lookback_months`` before as-of are grouped by ``n_cohorts``
-    quantiles of ``metric`` (a :func:`churnlab.features.make_snapshot` column) at that
+    quantiles of ``metric`` (a snapshot column; default: the 90-day mean of the event
+    type with role ``active_users``, else of the first usage event type) at that
     date; each cohort's churn rate is the share that churned (confirmed by as-of)
     before as-of, with a Wilson interval. Accounts without a value form their own
     cohort (``no data``).
@@ -191,6 +192,12 @@ def metric_cohorts(wh, as_of=None, metric: str = "weekly_active_users__mean_90d"
     as_of = resolve_as_of(wh, as_of)
     start = as_of - pd.DateOffset(months=lookback_months)
     snap = F.make_snapshot(wh, start, grace_days=grace_days)
+    if metric is None:
+        usage = wh.signal_map.role("active_users") or next(
+            (s.event_type for s in wh.signal_map.by_family("usage")), None)
+        if usage is None:
+            raise InputError("no usage event type in the signal map: give metric=")
+        metric = f"{usage}__mean_90d"
     if metric not in snap.columns:
         raise KeyError(f"{metric!r} is not a snapshot column")
     outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end=as_of)

@@ -75,7 +75,6 @@ from churnlab.signals.cohort import (
     IS_CHURNER,
     MATERIAL_CHANGE,
     N_USAGE_STRATA,
-    USAGE_SIGNAL,
 )
 from churnlab.signals.derive import observable_days_of, window_name
 from churnlab.signals.evidence import SignalEvidence, collect_evidence
@@ -148,7 +147,7 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
                     seed: int = 0, material_change: float = MATERIAL_CHANGE,
                     alpha: float = 0.05, hazard: bool = True,
                     max_landmark_rows: int = 8000, hr_horizon_days: int = 180,
-                    usage_signal: str | None = USAGE_SIGNAL,
+                    usage_signal: str | None = None,
                     evidence: SignalEvidence | None = None, **kwargs) -> pd.DataFrame:
     """Leading-signal analysis of the churners of the ``lookback_months`` before as-of.
 

@@ -38,7 +38,6 @@ MATERIAL_CHANGE = 0.3
 DENSE_MIN_PER_30D = 10.0
 
 
-USAGE_SIGNAL = "weekly_active_users"
 
 
 N_USAGE_STRATA = 5

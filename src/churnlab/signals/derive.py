@@ -36,7 +36,7 @@ class DerivedSignal:
 
     Attributes
     ----------
-    signal : identifier ``<event_type>:<kind>`` (e.g. ``logins:fell``).
+    signal : identifier ``<event_type>:<kind>`` (e.g. ``<event_type>:fell``).
     event_type, family : from the signal map.
     kind : ``occurred``, ``fell``, ``rose`` or ``alert``.
     label : plain-language name used in sentences.

@@ -23,7 +23,6 @@ from churnlab.signals.cohort import (
     MATERIAL_CHANGE,
     REF_DATE,
     REF_ID,
-    USAGE_SIGNAL,
     add_observable,
     data_start,
     make_cohort,
@@ -88,8 +87,12 @@ class SignalEvidence:
 
 
 def _usage_signal(signal_map: SignalMap, usage_signal: str | None) -> str | None:
+    """The usage level other signals are adjusted for: ``usage_signal`` when given, else
+    the event type with role ``active_users``, else the first usage gauge (or count)."""
     if usage_signal is not None and usage_signal in signal_map:
         return usage_signal
+    if signal_map.role("active_users"):
+        return signal_map.role("active_users")
     gauges = [s.event_type for s in signal_map.by_family("usage") if s.kind == "gauge"]
     counts = [s.event_type for s in signal_map.by_family("usage") if s.kind == "count"]
     return (gauges or counts or [None])[0]
@@ -134,7 +137,7 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
                      seed: int = 0, material_change: float = MATERIAL_CHANGE,
                      baseline_days: int = BASELINE_DAYS,
                      dense_min_per_30d: float = DENSE_MIN_PER_30D,
-                     usage_signal: str | None = USAGE_SIGNAL, hazard: bool = True,
+                     usage_signal: str | None = None, hazard: bool = True,
                      max_landmark_rows: int = 8000, hr_horizon_days: int = 180,
                      grace_days: int = S.GRACE_DAYS) -> SignalEvidence:
     """Build the cohort and evaluate every signal for every reference (and, for
