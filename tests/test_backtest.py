@@ -142,3 +142,25 @@ def test_origins_leave_the_follow_up_observed_before_as_of():
     assert origins == [pd.Timestamp(d) for d in ("2025-12-01", "2026-02-01", "2026-04-01")]
     assert all(o + pd.Timedelta(days=180 + S.GRACE_DAYS) <= pd.Timestamp("2026-11-01")
                for o in origins)
+
+
+def test_metrics_are_nan_rather_than_an_error_outside_the_follow_up():
+    """Reproduces issue 17's first item: an origin whose first 30 days hold no churn
+    made scikit-survival raise 'all times must be within follow-up time'."""
+    from churnlab.evaluation.metrics import evaluate_scores
+
+    rng = np.random.default_rng(0)
+    n = 400
+    t = rng.uniform(33, 274, n).round()
+    e = rng.uniform(size=n) < 0.3
+    e[np.argmax(t)] = False                          # follow-up ends with a censored row
+    test = pd.DataFrame({F.DURATION: t, F.EVENT: e, S.ARR: 1000.0})
+    risk = -t + rng.normal(0, 30, n)                 # informative: sooner churn, higher risk
+    m = evaluate_scores(test, risk, test, None, np.clip(0.3 + 0 * t, 0, 1))
+    assert 0.6 < m["uno_c"] <= 1 and 0.5 < m["auc_90"] <= 1
+    short = test.assign(**{F.DURATION: np.minimum(t, 120),    # follow-up ends at 120 days
+                           F.EVENT: e & (t < 120)})
+    m = evaluate_scores(short, risk, short, None, None)
+    assert np.isnan(m["auc_180"]) and np.isfinite(m["auc_90"])
+    none = test.assign(**{F.EVENT: False})                     # no churn at all
+    assert np.isnan(evaluate_scores(none, risk, none, None, None)["uno_c"])

@@ -43,22 +43,42 @@ def evaluate_scores(test: pd.DataFrame, risk, train: pd.DataFrame, surv_fn=None,
     y_test = _surv_array(et, np.maximum(tt, 1))
     y_full = _surv_array(e, np.maximum(t, 1))
     y_train = y_full
+    # scikit-survival's time-dependent metrics are defined only at times inside the
+    # scored rows' follow-up [first time, last time): a horizon outside it is "not
+    # measurable here" (NaN), never an error (e.g. an origin whose first 30 days hold
+    # no churn, or a follow-up shorter than 180 days).
+    first, last = float(np.maximum(t, 1).min()), float(np.maximum(t, 1).max())
+    inside = [h for h in (90, 180) if first <= h < last]
     out = {"n": len(test), "events_90d": int((e & (t <= 90)).sum()),
-           "harrell_c": concordance_index(tt, -risk, et),
-           "uno_c": float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])}
-    aucs, _ = cumulative_dynamic_auc(y_train, y_full, risk, [90, 180])
-    out["auc_90"], out["auc_180"] = float(aucs[0]), float(aucs[1])
+           "harrell_c": concordance_index(tt, -risk, et) if et.any() else np.nan,
+           "uno_c": np.nan, "auc_90": np.nan, "auc_180": np.nan}
+    if et.any():
+        try:
+            out["uno_c"] = float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])
+        except ValueError:          # censoring survival reaches zero before tau
+            pass
+    if inside and e.any():
+        try:
+            aucs, _ = cumulative_dynamic_auc(y_train, y_full, risk, inside)
+            out.update({f"auc_{h}": float(a) for h, a in zip(inside, np.atleast_1d(aucs))})
+        except ValueError:          # censoring survival zero at a scored row's time
+            pass
     cens = t[~e]
     grid = np.arange(30, min(180, cens.max() - 1 if len(cens) else 180) + 1, 15, dtype=float)
+    grid = grid[(grid >= first) & (grid < last)]
     out["ibs"], out["ibs_km"] = np.nan, np.nan
     if len(grid) >= 2:
         from lifelines import KaplanMeierFitter
 
         km = KaplanMeierFitter().fit(train[F.DURATION], train[F.EVENT])
         km_s = np.tile(km.survival_function_at_times(grid).to_numpy(), (len(test), 1))
-        out["ibs_km"] = float(integrated_brier_score(y_train, y_full, km_s, grid))
-        if surv_fn is not None:
-            out["ibs"] = float(integrated_brier_score(y_train, y_full, surv_fn(grid), grid))
+        try:
+            out["ibs_km"] = float(integrated_brier_score(y_train, y_full, km_s, grid))
+            if surv_fn is not None:
+                out["ibs"] = float(integrated_brier_score(y_train, y_full, surv_fn(grid),
+                                                          grid))
+        except ValueError:          # censoring survival zero at a scored row's time
+            pass
     y90 = e & (t <= 90)
     known = y90 | (t >= 90)
     order = np.argsort(-risk, kind="stable")
