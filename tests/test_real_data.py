@@ -78,3 +78,62 @@ def test_a_failing_model_is_left_out_and_all_failing_stops_with_one_message(
         with pytest.raises(DataError, match="every model failed in the backtest: cox"):
             train_champion(wh, as_of, tmp_path / "m2", n_origins=1,
                            models=("cox", "hazard_logit"))
+
+
+def test_the_backtest_plan_keeps_the_defaults_when_the_history_allows_them():
+    from churnlab.evaluation.backtest import default_origins, plan_backtest
+
+    plan = plan_backtest("2026-11-01", "2023-11-01")
+    assert not plan.adapted and plan.lookback_months == 12 and plan.follow_up_days == 180
+    assert plan.origins == default_origins("2026-11-01", 3, 2)
+
+
+def test_a_short_history_gets_fewer_shorter_origins_and_says_so():
+    from churnlab.evaluation.backtest import MIN_LOOKBACK_MONTHS, plan_backtest
+
+    plan = plan_backtest("2025-11-01", "2024-11-01")          # 12 months of history
+    assert plan.adapted and "too short for the default backtest" in plan.note
+    first_training = min(plan.origins) - pd.DateOffset(months=plan.lookback_months)
+    assert first_training >= pd.Timestamp("2024-12-01")     # never before the data begin
+    assert plan.lookback_months >= MIN_LOOKBACK_MONTHS
+    assert max(plan.origins) + pd.Timedelta(days=plan.follow_up_days + 30) <= \
+        pd.Timestamp("2025-11-01")                          # the follow-up is observed
+
+
+def test_too_short_a_history_names_the_span_the_minimum_and_the_options():
+    from churnlab.evaluation.backtest import plan_backtest
+
+    with pytest.raises(DataError, match=r"2025-06-01 to 2025-11-01 \(5 months\).*"
+                                        r"--no-backtest.*--lookback-months"):
+        plan_backtest("2025-11-01", "2025-06-01")
+
+
+@pytest.fixture(scope="module")
+def short_history(tmp_path_factory):
+    """A world with 10 months of history (the defaults need about 21)."""
+    from churnlab.sim.generate import simulate_saas, write_simulation
+
+    out = tmp_path_factory.mktemp("short") / "saas"
+    write_simulation(simulate_saas(300, 10, seed=5), out)
+    return out
+
+
+@pytest.mark.slow
+def test_a_short_history_trains_with_an_adapted_backtest_or_none(short_history, tmp_path,
+                                                                   capsys):
+    from churnlab.cli import EXIT_OK, main
+    from churnlab.data.lifecycle import observation_end
+
+    with open_warehouse(short_history) as wh:
+        as_of = observation_end(wh)
+    code = main(["-q", "train", "--data", str(short_history), "--as-of", str(as_of.date()),
+                 "--model-dir", str(tmp_path / "m"), "--n-estimators", "30"])
+    out = capsys.readouterr()
+    if code == EXIT_OK:
+        assert "backtest shortened" in out.out
+    else:                                                   # below the minimum: one line
+        assert code == 1 and "--no-backtest" in out.err and len(out.err.splitlines()) == 1
+    assert main(["-q", "train", "--data", str(short_history), "--as-of", str(as_of.date()),
+                 "--model-dir", str(tmp_path / "n"), "--n-estimators", "30",
+                 "--no-backtest"]) == EXIT_OK
+    assert "not validated" in capsys.readouterr().out

@@ -125,8 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--as-of", type=_date, required=True, help="training date (no data after it)")
     p.add_argument("--model-dir", type=Path, required=True)
-    p.add_argument("--origins", type=_positive_int, default=3, help="backtest origins")
-    p.add_argument("--lookback-months", type=_positive_int, default=12)
+    p.add_argument("--origins", type=_positive_int, default=3,
+                   help="backtest origins, two months apart (default 3; fewer when the "
+                        "history is short)")
+    p.add_argument("--lookback-months", type=_positive_int, default=None,
+                   help="months of landmarks each model trains on (default 12; shorter "
+                        "when the history is short)")
+    p.add_argument("--no-backtest", action="store_true",
+                   help="fit the champion on what there is without a backtest; every output "
+                        "that uses it says 'not validated'")
     p.add_argument("--n-estimators", type=_positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)

@@ -205,10 +205,18 @@ def cmd_train(args) -> int:
         model, card = train_champion(wh, args.as_of, args.model_dir,
                                      progress=not args.quiet, n_origins=args.origins,
                                      lookback_months=args.lookback_months,
-                                     random_state=args.seed, **options)
-    summary = pd.DataFrame(card["backtest_summary"]).set_index("model")
+                                     random_state=args.seed,
+                                     backtest=not args.no_backtest, **options)
     print(f"champion {card['model_id']} ({time.perf_counter() - t0:.0f}s) -> {args.model_dir}")
-    print(summary.round(3).to_string())
+    if not card["validated"]:
+        print("not validated: trained without a backtest (--no-backtest)")
+        return 0
+    plan = card["backtest_plan"]
+    if plan["adapted"]:
+        print(f"backtest shortened: {plan['note']}")
+    print(pd.DataFrame(card["backtest_summary"]).set_index("model").round(3).to_string())
+    for kind, why in card["failed_models"].items():
+        print(f"left out: {kind} ({why})")
     return 0
 
 

@@ -58,6 +58,17 @@ def spans_sql(grace_days: int = S.GRACE_DAYS, as_of=None) -> str:
     """
 
 
+def observation_start(wh) -> pd.Timestamp:
+    """The first day with an event (the first subscription start when there are no
+    events): where the history that features can see begins."""
+    row = wh.con.execute(f"""
+        SELECT coalesce((SELECT min(CAST({S.EVENT_TIME} AS DATE)) FROM {S.EVENTS}),
+                        (SELECT min({S.START_DATE}) FROM {S.SUBSCRIPTIONS}))""").fetchone()
+    if row[0] is None:
+        raise InputError("the data holds no dated rows: cannot tell where it begins")
+    return pd.Timestamp(row[0])
+
+
 def observation_end(wh) -> pd.Timestamp:
     """The day after the latest date seen in the data (the extract date)."""
     row = wh.con.execute(f"""

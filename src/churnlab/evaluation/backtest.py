@@ -47,6 +47,71 @@ def default_origins(as_of, n_origins: int = 3, step_months: int = 2,
     return [last - pd.DateOffset(months=step_months * i) for i in range(n_origins)][::-1]
 
 
+MIN_LOOKBACK_MONTHS = 3       # the shortest training window a backtest origin may have
+FOLLOW_UPS = (180, 90)        # days after an origin that must be observed, longest first
+
+
+@dataclass
+class BacktestPlan:
+    """Where the backtest stands in time: its origins, the training window before each,
+    the follow-up after it, and whether the defaults were shortened for a short history
+    (``note`` says how, in words)."""
+
+    origins: list
+    lookback_months: int
+    follow_up_days: int
+    adapted: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"origins": [str(o.date()) for o in self.origins],
+                "lookback_months": self.lookback_months,
+                "follow_up_days": self.follow_up_days, "adapted": self.adapted,
+                "note": self.note}
+
+
+def _months_between(a: pd.Timestamp, b: pd.Timestamp) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def plan_backtest(as_of, data_start, n_origins: int = 3, step_months: int = 2,
+                  lookback_months: int = 12, grace_days: int = S.GRACE_DAYS) -> BacktestPlan:
+    """The defaults when the history allows them; otherwise fewer origins, a shorter
+    training window (down to :data:`MIN_LOOKBACK_MONTHS`) and then a 90-day follow-up,
+    in that order. Raises :class:`DataError` naming the data's span, the minimum and
+    the options that would work when even that does not fit."""
+    as_of, start = pd.Timestamp(as_of), pd.Timestamp(data_start)
+    first_usable = (start.to_period("M") + 1).to_timestamp()     # a month of history
+    for follow_up in FOLLOW_UPS:
+        for n in range(n_origins, 0, -1):
+            origins = default_origins(as_of, n, step_months, follow_up, grace_days)
+            room = _months_between(first_usable, min(origins))
+            lookback = min(lookback_months, room)
+            if lookback >= MIN_LOOKBACK_MONTHS:
+                plan = BacktestPlan(origins, lookback, follow_up)
+                changes = []
+                if n < n_origins:
+                    changes.append(f"{n} origin{'s' if n > 1 else ''} instead of {n_origins}")
+                if lookback < lookback_months:
+                    changes.append(f"{lookback} months of training before each instead of "
+                                   f"{lookback_months}")
+                if follow_up < FOLLOW_UPS[0]:
+                    changes.append(f"a {follow_up}-day follow-up instead of {FOLLOW_UPS[0]}")
+                if changes:
+                    plan.adapted = True
+                    plan.note = (f"the data's history ({start.date()} to {as_of.date()}) is "
+                                 f"too short for the default backtest: " + ", ".join(changes))
+                return plan
+    months = _months_between(start, as_of)
+    need = MIN_LOOKBACK_MONTHS + 1 + int(np.ceil((FOLLOW_UPS[-1] + grace_days) / 30.4)) + 1
+    raise DataError(
+        f"the data cover {start.date()} to {as_of.date()} ({months} months): a backtest needs "
+        f"about {need} months ({MIN_LOOKBACK_MONTHS} months of training, "
+        f"{FOLLOW_UPS[-1]} days of follow-up and the {grace_days}-day grace period after "
+        f"an origin). Train without validation (churnlab train --no-backtest), or give "
+        f"--origins/--lookback-months that fit, or use a later --as-of")
+
+
 def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                  lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                  signal_map=None, random_state: int = 0, progress: bool = False,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.data import lifecycle
 from churnlab.errors import DataError, InputError
-from churnlab.evaluation.backtest import default_origins, run_backtest
+from churnlab.evaluation.backtest import FOLLOW_UPS, BacktestPlan, plan_backtest, run_backtest
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
 from churnlab.models import survival_base
@@ -26,6 +27,9 @@ from churnlab.models.survival_base import (
 from churnlab.storage import write_json
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK_MONTHS = 12
+UNVALIDATED_KIND = "hazard_xgb"   # fitted by --no-backtest (renewal-aware, the usual champion)
 
 RENEWAL_AWARE_KINDS = ("hazard_xgb", "hazard_logit")   # put churn mass on renewal dates
 
@@ -48,10 +52,25 @@ def choose_champion(summary: pd.DataFrame, tie: float = 0.005) -> str:
     return str(order.index[0])
 
 
+def champion_order(summary: pd.DataFrame) -> list[str]:
+    """The survival models of ``summary`` from best to worst by :func:`choose_champion`
+    (the next best is tried when the best fails its final fit)."""
+    rest, order = summary.loc[[k for k in summary.index if k in SURVIVAL_KINDS]], []
+    while len(rest):
+        order.append(choose_champion(rest))
+        rest = rest.drop(index=order[-1])
+    return order
+
+
+def _months(a: pd.Timestamp, b: pd.Timestamp) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
 def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
-                   n_origins: int = 3, step_months: int = 2, lookback_months: int = 12,
+                   n_origins: int = 3, step_months: int = 2, lookback_months: int | None = None,
                    models=SURVIVAL_KINDS + BASELINE_KINDS, landmarks: pd.DataFrame | None = None,
-                   random_state: int = 0, grace_days: int = S.GRACE_DAYS, **options):
+                   random_state: int = 0, grace_days: int = S.GRACE_DAYS,
+                   backtest: bool = True, **options):
     """Backtest, choose the champion, refit it on every label observable at ``as_of``
     and persist it.
 
@@ -60,12 +79,16 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     wh : open, validated warehouse. as_of : training date (nothing after it is used).
     model_dir : folder; the model goes to ``model_dir/<model_id>/`` (model.joblib +
         card.json) and ``model_dir/champion.json`` names it.
-    origins : backtest origins (default :func:`default_origins`, ``n_origins`` every
-        ``step_months`` with 180 days of follow-up before ``as_of``).
-    lookback_months : training window before each origin and before ``as_of``.
+    origins : backtest origins (default: :func:`plan_backtest`, ``n_origins`` every
+        ``step_months`` with 180 days of follow-up before ``as_of``, fewer and shorter
+        when the history is short; the card's ``backtest_plan`` says what was used).
+    lookback_months : training window before each origin and before ``as_of`` (default
+        12, shorter when the history is short).
     models : kinds to backtest (the champion is chosen among SURVIVAL_KINDS).
     landmarks : precomputed landmarks covering the window with labels seen at
         ``as_of`` (built here otherwise).
+    backtest : False fits :data:`UNVALIDATED_KIND` on what there is without a backtest;
+        the card says ``"validated": false`` and every output that uses it says so.
     options : model options (``n_estimators``, ``max_depth``, ``n_features``...).
 
     Returns
@@ -73,11 +96,25 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     (model, card)
     """
     as_of = pd.Timestamp(as_of)
-    origins = [pd.Timestamp(o) for o in (origins or default_origins(
-        as_of, n_origins, step_months, grace_days=grace_days))]
+    plan = None
+    if not backtest:
+        start = (lifecycle.observation_start(wh).to_period("M") + 1).to_timestamp()
+        lookback_months = max(1, min(lookback_months or DEFAULT_LOOKBACK_MONTHS,
+                                     _months(start, as_of)))
+        origins = []
+    elif origins:
+        plan = BacktestPlan([pd.Timestamp(o) for o in origins],
+                            lookback_months or DEFAULT_LOOKBACK_MONTHS, FOLLOW_UPS[0])
+    else:
+        plan = plan_backtest(as_of, lifecycle.observation_start(wh), n_origins, step_months,
+                             lookback_months or DEFAULT_LOOKBACK_MONTHS, grace_days)
+    if plan is not None:
+        if plan.adapted:
+            log.warning("backtest: %s", plan.note)
+        origins, lookback_months = plan.origins, plan.lookback_months
     if any(o >= as_of for o in origins):
         raise InputError(f"backtest origins must be before as_of {as_of.date()}: {origins}")
-    first = min(origins) - pd.DateOffset(months=lookback_months)
+    first = min(origins or [as_of]) - pd.DateOffset(months=lookback_months)
     if landmarks is None:
         dates = monthly_dates(first, as_of - pd.Timedelta(days=1))
         landmarks = make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
@@ -85,29 +122,30 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     else:
         landmarks = censor_at(landmarks, as_of, grace_days) if \
             pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of else landmarks
-    bt = run_backtest(landmarks, origins, models, lookback_months, grace_days,
-                      wh.signal_map, random_state, progress, **options)
-    summary = bt.summary()
+    bt, summary, failed, order = None, pd.DataFrame(), {}, [UNVALIDATED_KIND]
+    if backtest:
+        bt = run_backtest(landmarks, origins, models, lookback_months, grace_days,
+                          wh.signal_map, random_state, progress, **options)
+        summary = bt.summary()
+        failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
+        order = champion_order(summary.drop(index=[k for k in failed if k in summary.index]))
     lm = pd.to_datetime(landmarks[F.LANDMARK])
     train = training_rows(landmarks[lm >= as_of - pd.DateOffset(months=lookback_months)],
                           as_of, grace_days)
-    failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
-    candidates = summary.drop(index=[k for k in failed if k in summary.index])
     model = None
-    while model is None:
-        if not any(k in SURVIVAL_KINDS for k in candidates.index):
-            raise DataError("no time-to-churn model could be trained: " + "; ".join(
-                f"{k}: {e}" for k, e in failed.items()))
-        champion = choose_champion(candidates)
+    for champion in order:
         try:
             model = make_model(champion, random_state, wh.signal_map, **options).fit(train)
+            break
         except MemoryError:
             raise
         except Exception as exc:        # noqa: BLE001 - the next best model is tried
             failed[champion] = f"final fit: {type(exc).__name__}: {exc}"
             log.warning("champion %s failed to fit at %s (%s); trying the next best",
                         champion, as_of.date(), exc)
-            candidates = candidates.drop(index=champion)
+    if model is None:
+        raise DataError("no time-to-churn model could be trained: " + "; ".join(
+            f"{k}: {e}" for k, e in failed.items()))
     fingerprint = wh.fingerprint()
     key = json.dumps({"kind": champion, "as_of": str(as_of.date()), "data": fingerprint,
                       "options": options, "seed": random_state, "lookback": lookback_months},
@@ -122,8 +160,12 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
             "failed_models": failed,
             "random_state": random_state, "lookback_months": lookback_months,
             "origins": [str(o.date()) for o in origins],
-            "backtest_summary": json.loads(summary.reset_index().to_json(orient="records")),
-            "backtest": json.loads(bt.metrics.to_json(orient="records", date_format="iso")),
+            "validated": bool(backtest),
+            "backtest_plan": plan.to_dict() if plan is not None else None,
+            "backtest_summary": json.loads(summary.reset_index().to_json(orient="records"))
+            if backtest else [],
+            "backtest": json.loads(bt.metrics.to_json(orient="records", date_format="iso"))
+            if backtest else [],
             "library_versions": package_versions(), "data_fingerprint": fingerprint,
             "months_ahead_offsets": [round(float(a), 4) for a in
                                      getattr(model, "month_offsets_", [])],

@@ -25,7 +25,9 @@ def headline(r: MonthlyRisk) -> dict:
             "tiers": {t: int(n) for t, n in zip(r.tiers["tier"], r.tiers["accounts"])},
             "tier_arr": {t: float(v) for t, v in zip(r.tiers["tier"], r.tiers["arr"])},
             "previous": r.previous, "forecast": r.forecast,
-            "model_id": r.model_card.get("model_id"), "tasks": int(len(r.tasks))}
+            "model_id": r.model_card.get("model_id"),
+            "model_validated": r.model_card.get("validated", True) is not False,
+            "tasks": int(len(r.tasks))}
 
 
 def executive_summary(r: MonthlyRisk) -> str:
@@ -176,6 +178,12 @@ def method_note(r: MonthlyRisk) -> str:
     conc = (f" In its rolling-origin backtest it ranked accounts with a concordance of "
             f"{champ['uno_c']:.2f} and a 90-day calibration error of "
             f"{champ['calibration_error_90d']:.1%}." if champ else "")
+    if c.get("validated") is False:
+        conc = (" **This model is not validated**: it was trained without a backtest "
+                "(churnlab train --no-backtest), so its probabilities have not been checked "
+                "against what happened afterwards.")
+    elif (c.get("backtest_plan") or {}).get("adapted"):
+        conc += f" Backtest shortened: {c['backtest_plan']['note']}."
     notes = "".join(f" {n[0].upper()}{n[1:]}." for n in r.notes)
     return (f"*How to read this report.* Probabilities come from the time-to-churn model "
             f"`{c.get('model_id')}` ({c.get('kind')}), trained on data to {c.get('as_of')}."
