@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.",
         epilog="exit codes: 0 success; 1 the data cannot be used (the validation report is "
-               "printed); 2 a wrong argument, option or path; 3 no usable model (missing, or "
+               "printed); 2 a wrong argument, option or path (also a folder that cannot be "
+               "written); 3 no usable model (missing, or "
                "trained after the as-of date); 4 the report notebook failed. Errors print one "
                "line; --debug shows the traceback.")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -184,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"churnlab {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:                  # a path the user named cannot be used
+        if args.debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"churnlab {args.command}: {exc.strerror or exc}{where}: check the path and "
+              "its permissions", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def configure_logging(quiet: bool = False) -> None:

@@ -66,7 +66,7 @@ from churnlab.pipeline.months import HORIZONS, check_month, month_dates, parse_m
 from churnlab.pipeline.train import load_or_train
 from churnlab.present.html import notebook_html
 from churnlab.present.notebook import run_notebook
-from churnlab.storage import atomic_dir, write_json
+from churnlab.storage import atomic_dir, folder_lock, write_json
 
 log = logging.getLogger(__name__)
 
@@ -127,55 +127,57 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
         raise InputError(f"horizon must be one of {HORIZONS} days, not {horizon_days}")
     out = Path(out)
     target = out / str(period)
-    if target.exists() and any(target.iterdir()) and not force:
-        raise OutputExistsError(f"{target} already holds the {period} report: pass --force to "
-                              "replace it (atomically)")
-    data = Path(data).resolve()
-    prev_as_of, as_of = month_dates(period)
-    previous = out / str(period - 1)
-    previous_dir = previous.resolve() if (previous / "accounts.parquet").is_file() else None
-    log.info("[1/4] validating %s", data)
-    with open_warehouse(data, signal_map=signal_map) as wh:
-        require_valid(wh)
-        check_month(wh, period)
-        log.info("[2/4] model for %s (as of %s)", period, as_of.date())
-        fitted, model_path = resolve_model(wh, as_of, model, model_dir, progress,
-                                           **train_options)
-        log.info("[3/4] scoring, explaining and triaging the book at %s", as_of.date())
-        r = compute_month(wh, period, fitted, horizon_days=horizon_days, segment=segment,
-                          top_n=top_n, previous_dir=previous_dir, progress=progress)
-        fingerprint = wh.fingerprint()
-    card = fitted.card
-    params = {"month": str(period), "data_dir": str(data),
-              "model_path": str(Path(model_path).resolve()), "month_file": "", "out_dir": "",
-              "previous_dir": str(previous_dir or ""), "horizon_days": int(horizon_days),
-              "segment": segment or "", "top_n": int(top_n)}
-    with atomic_dir(target, overwrite=force) as tmp:
-        month_file = tmp / MONTH_FILE
-        joblib.dump(r, month_file)
-        params.update(out_dir=str(tmp.resolve()), month_file=str(month_file.resolve()))
-        log.info("[4/4] presenting the month (papermill) and writing the HTML")
-        try:
-            nb_path = run_notebook(REPORT_TEMPLATE, tmp / "report.ipynb", params,
-                                   progress=progress)
-        except PapermillExecutionError as exc:
-            raise RenderError(f"the report notebook failed in cell {exc.exec_count}: "
-                              f"{exc.ename}: {exc.evalue}") from exc
-        finally:
-            month_file.unlink(missing_ok=True)
-        title = f"Churn risk report · {period}" + (f" · {segment}" if segment else "")
-        footer = (f"churnlab · data {fingerprint[:12]} · model {card.get('model_id')} · "
-                  f"as of {as_of.date()}")
-        (tmp / "report.html").write_text(notebook_html(nb_path, title, footer), encoding="utf-8")
-        manifest_params = dict(params, out_dir=str(target.resolve()), month_file="")
-        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*"))
-                 if p.is_file()}
-        write_json({"month": str(period), "as_of": str(as_of.date()),
-                    "previous_as_of": str(prev_as_of.date()), "parameters": manifest_params,
-                    "data": str(data), "data_fingerprint": fingerprint,
-                    "model_id": card.get("model_id"), "model_card": card,
-                    "library_versions": {**package_versions(), **_report_versions()},
-                    "git_revision": _git_revision(), "files": files}, tmp / "manifest.json")
+    with folder_lock(target, f"churnlab report for {period}"):
+        if target.exists() and any(target.iterdir()) and not force:
+            raise OutputExistsError(f"{target} already holds the {period} report: pass --force to "
+                                  "replace it (atomically)")
+        data = Path(data).resolve()
+        prev_as_of, as_of = month_dates(period)
+        previous = out / str(period - 1)
+        previous_dir = previous.resolve() if (previous / "accounts.parquet").is_file() else None
+        log.info("[1/4] validating %s", data)
+        with open_warehouse(data, signal_map=signal_map) as wh:
+            require_valid(wh)
+            check_month(wh, period)
+            log.info("[2/4] model for %s (as of %s)", period, as_of.date())
+            fitted, model_path = resolve_model(wh, as_of, model, model_dir, progress,
+                                               **train_options)
+            log.info("[3/4] scoring, explaining and triaging the book at %s", as_of.date())
+            r = compute_month(wh, period, fitted, horizon_days=horizon_days, segment=segment,
+                              top_n=top_n, previous_dir=previous_dir, progress=progress)
+            fingerprint = wh.fingerprint()
+        card = fitted.card
+        params = {"month": str(period), "data_dir": str(data),
+                  "model_path": str(Path(model_path).resolve()), "month_file": "", "out_dir": "",
+                  "previous_dir": str(previous_dir or ""), "horizon_days": int(horizon_days),
+                  "segment": segment or "", "top_n": int(top_n)}
+        with atomic_dir(target, overwrite=force) as tmp:
+            month_file = tmp / MONTH_FILE
+            joblib.dump(r, month_file)
+            params.update(out_dir=str(tmp.resolve()), month_file=str(month_file.resolve()))
+            log.info("[4/4] presenting the month (papermill) and writing the HTML")
+            try:
+                nb_path = run_notebook(REPORT_TEMPLATE, tmp / "report.ipynb", params,
+                                       progress=progress)
+            except PapermillExecutionError as exc:
+                raise RenderError(f"the report notebook failed in cell {exc.exec_count}: "
+                                  f"{exc.ename}: {exc.evalue}") from exc
+            finally:
+                month_file.unlink(missing_ok=True)
+            title = f"Churn risk report · {period}" + (f" · {segment}" if segment else "")
+            footer = (f"churnlab · data {fingerprint[:12]} · model {card.get('model_id')} · "
+                      f"as of {as_of.date()}")
+            page = notebook_html(nb_path, title, footer)
+            (tmp / "report.html").write_text(page, encoding="utf-8")
+            manifest_params = dict(params, out_dir=str(target.resolve()), month_file="")
+            files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*"))
+                     if p.is_file()}
+            write_json({"month": str(period), "as_of": str(as_of.date()),
+                        "previous_as_of": str(prev_as_of.date()), "parameters": manifest_params,
+                        "data": str(data), "data_fingerprint": fingerprint,
+                        "model_id": card.get("model_id"), "model_card": card,
+                        "library_versions": {**package_versions(), **_report_versions()},
+                        "git_revision": _git_revision(), "files": files}, tmp / "manifest.json")
     log.info("done in %.0fs -> %s", time.perf_counter() - t0, target / "report.html")
     return target
 
