@@ -60,3 +60,28 @@ def test_fingerprint_is_stable_and_changes_with_the_data(tiny_tables, tmp_path):
     c = write_tables(tiny_tables, tmp_path / "c")
     with open_warehouse(c) as wc, open_warehouse(a) as wa:
         assert wc.fingerprint() != wa.fingerprint()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "duckdb"])
+def test_time_zone_aware_timestamps_are_converted_to_utc(tiny_tables, tmp_path, fmt):
+    """Issue 17 item 2: warehouses export TIMESTAMP WITH TIME ZONE; the contract's zone
+    is UTC. The same instants given in Madrid time (with offsets in CSV) validate and
+    give the same typed times and the same features as naive UTC times."""
+    from conftest import TINY_AS_OF
+
+    from churnlab.data.validation import validate
+    from churnlab.features.snapshot import make_snapshot
+
+    naive = write_tables(tiny_tables, tmp_path / "naive")
+    ev = tiny_tables[S.EVENTS]
+    madrid = pd.to_datetime(ev[S.EVENT_TIME]).dt.tz_localize("UTC").dt.tz_convert(
+        "Europe/Madrid")
+    if fmt == "csv":                                      # text with offsets
+        madrid = madrid.map(lambda t: t.isoformat())
+    tiny_tables[S.EVENTS] = ev.assign(**{S.EVENT_TIME: madrid})
+    aware = write_tables(tiny_tables, tmp_path / "aware", fmt=fmt)
+    with open_warehouse(naive) as a, open_warehouse(aware) as b:
+        assert validate(b, as_of=TINY_AS_OF).ok
+        times = f"SELECT {S.EVENT_TIME} FROM {S.EVENTS} ORDER BY 1"
+        pd.testing.assert_frame_equal(a.query(times), b.query(times))
+        pd.testing.assert_frame_equal(make_snapshot(a, TINY_AS_OF), make_snapshot(b, TINY_AS_OF))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
-from churnlab.data.warehouse import Warehouse, quote, sql_type
+from churnlab.data.warehouse import Warehouse, cast_sql, quote
 from churnlab.errors import DataError
 
 ERROR, WARNING = "error", "warning"
@@ -188,14 +188,17 @@ class Context:
                 return False
         return True
 
+    def raw_type(self, table: str, column: str) -> str:
+        return self.wh.raw_columns.get(table, {}).get(column, "VARCHAR")
+
     def relation(self, table: str, raw: bool = False, numbered: bool = True) -> str:
         """SQL for the table's contract columns, cast to their logical types exactly as
         the typed views cast them (or as stored, ``raw=True``), with the ``row`` number
         first when ``numbered`` (counting queries leave it out: it costs a scan order)."""
         cols = [c for c in S.TABLE_SPECS[table].columns if self.has(table, c)]
         exprs = [quote(c) if raw else
-                 f"TRY_CAST({quote(c)} AS {sql_type(S.TABLE_SPECS[table].columns[c])}) "
-                 f"AS {quote(c)}" for c in cols]
+                 f"{cast_sql(quote(c), S.TABLE_SPECS[table].columns[c], self.raw_type(table, c))}"
+                 f" AS {quote(c)}" for c in cols]
         if numbered:
             exprs.insert(0, f"row_number() OVER () AS {quote(ROW)}")
         return f"(SELECT {', '.join(exprs)} FROM raw_{table})"

@@ -23,7 +23,7 @@ from churnlab.data.checks import (
     row_violations,
     select_sql,
 )
-from churnlab.data.warehouse import quote, sql_type
+from churnlab.data.warehouse import cast_sql, quote
 
 
 # ------------------------------------------------------------------ rules: structure
@@ -88,8 +88,8 @@ def check_types(ctx: Context) -> list[Violation]:
         for column, logical in spec_columns.items():
             if logical == S.STRING or not ctx.has(table, column):
                 continue
-            c, typ = quote(column), sql_type(logical)
-            bad = f"TRY_CAST({c} AS {typ}) IS NULL"
+            c = quote(column)
+            bad = f"{cast_sql(c, logical, ctx.wh.raw_columns[table][column])} IS NULL"
             if logical == S.FLOAT:
                 bad = f"({bad} OR NOT isfinite(TRY_CAST({c} AS DOUBLE)))"
             elif logical == S.INTEGER:

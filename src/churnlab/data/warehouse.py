@@ -172,6 +172,7 @@ def open_warehouse(data: str | Path, signal_map: str | Path | None = None,
     if not data.exists():
         raise DataSourceError(f"data location does not exist: {data}")
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")     # the contract's zone (data/README.md)
     try:  # quiet in terminals; inside a Jupyter kernel DuckDB refuses without ipywidgets
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:
@@ -213,6 +214,20 @@ def open_warehouse(data: str | Path, signal_map: str | Path | None = None,
     return wh
 
 
+def cast_sql(column: str, logical: str, raw_type: str = "VARCHAR") -> str:
+    """SQL that casts a stored column to its logical type (NULL when it cannot).
+
+    Time zone rule: times are UTC. A column stored with a time zone (``TIMESTAMP WITH
+    TIME ZONE``) or as text with an offset (``2025-04-01T10:00:00+02:00``) is converted
+    to UTC; a naive one is taken as UTC already."""
+    typ = sql_type(logical)
+    raw = raw_type.upper()
+    if logical in (S.TIMESTAMP, S.DATE) and ("TIME ZONE" in raw or raw.startswith("TIMESTAMPTZ")
+                                             or raw == "VARCHAR"):
+        return f"CAST(timezone('UTC', TRY_CAST({column} AS TIMESTAMPTZ)) AS {typ})"
+    return f"TRY_CAST({column} AS {typ})"
+
+
 def _typed_select(table: str, raw_cols: dict[str, str]) -> str:
     spec = S.TABLE_SPECS[table]
     parts = []
@@ -221,7 +236,7 @@ def _typed_select(table: str, raw_cols: dict[str, str]) -> str:
         if table == S.SUBSCRIPTIONS and col == S.ARR:
             continue  # derived below from mrr
         if col in raw_cols:
-            expr = f"TRY_CAST({quote(col)} AS {typ})"
+            expr = cast_sql(quote(col), logical, raw_cols[col])
             if (table, col) in _OPTIONAL_DEFAULTS:
                 expr = f"COALESCE({expr}, {_OPTIONAL_DEFAULTS[(table, col)]})"
         elif table == S.SUBSCRIPTIONS and col == S.MRR and S.ARR in raw_cols:
