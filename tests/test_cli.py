@@ -106,3 +106,15 @@ def test_signals_command_writes_the_analysis_and_ranked_sentences(tmp_path, caps
     assert "before churn" in ranked["sentence"].iloc[0]
     printed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  - ")]
     assert printed == [f"  - {s}" for s in ranked["sentence"].head(3)]
+
+
+def test_a_table_level_warning_names_the_table_without_an_empty_column(tiny_tables, tmp_path,
+                                                                         capsys):
+    """Issue 17 item 9: an empty events table warned as 'events.:'."""
+    tiny_tables[S.EVENTS] = tiny_tables[S.EVENTS].iloc[:0]
+    data = write_tables(tiny_tables, tmp_path / "d")
+    main(["features", "--data", str(data), "--as-of", TINY_AS_OF,
+          "--out", str(tmp_path / "f.parquet")])
+    err = capsys.readouterr().err
+    assert "events: the events table must hold at least one row" in err
+    assert "events.:" not in err

@@ -69,3 +69,23 @@ def test_future_subscriptions_are_invisible_at_an_earlier_as_of(wh):
 
 def test_observation_end_is_the_day_after_the_last_dated_row(wh):
     assert lifecycle.observation_end(wh) == pd.Timestamp("2024-06-11")
+
+
+def test_a_subscription_starting_after_the_last_event_does_not_extend_the_data(tiny_tables,
+                                                                                tmp_path):
+    """Issue 17 item 3: one subscription starting after the events stop moved the data's
+    end, and a report for a month without events came out as if complete."""
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.errors import InputError
+    from churnlab.pipeline.months import check_month
+
+    subs = tiny_tables[S.SUBSCRIPTIONS]
+    late = subs.iloc[[3]].assign(**{S.SUBSCRIPTION_ID: "S9",
+                                    S.START_DATE: pd.Timestamp("2024-09-15"),
+                                    S.END_DATE: pd.NaT, S.ACCOUNT_ID: "A4"})
+    tiny_tables[S.SUBSCRIPTIONS] = pd.concat([subs, late], ignore_index=True)
+    with open_warehouse(write_tables(tiny_tables, tmp_path / "d")) as wh:
+        assert lifecycle.observation_end(wh) == pd.Timestamp("2024-06-11")   # last event
+        with pytest.raises(InputError, match="2024-08 is beyond the data: the data covers "
+                                             "2023-01-01 to 2024-06-10"):
+            check_month(wh, "2024-08")

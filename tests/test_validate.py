@@ -497,3 +497,17 @@ def test_render_groups_violations_by_table_in_contract_order(tiny_tables, tmp_pa
                                                 S.INTERVENTIONS)]
     assert "INVALID: 4 errors, 0 warnings" in text
     assert "ERROR [future_date] accounts.created_at: 1 row" in text
+
+
+def test_values_no_signal_could_hold_are_refused_with_table_column_and_rows(tiny_tables,
+                                                                            tmp_path):
+    """Issue 17 item 4: three 'logins' rows of 1e308 validated, then the features held
+    inf and the report failed naming no table, column or row."""
+    ev = tiny_tables[S.EVENTS]
+    huge = ev[ev[S.EVENT_TYPE] == "logins"].assign(**{S.VALUE: 1e308})
+    tiny_tables[S.EVENTS] = pd.concat([ev, huge, huge.iloc[[0]]], ignore_index=True)
+    with open_warehouse(write_tables(tiny_tables, tmp_path / "d")) as wh:
+        report = validate(wh, as_of=TINY_AS_OF)
+    bad = [v for v in report.violations if v.rule == "value_too_large"]
+    assert len(bad) == 1 and bad[0].table == S.EVENTS and bad[0].column == S.VALUE
+    assert bad[0].n_rows == 3 and "'logins'" in bad[0].message and not report.ok

@@ -47,9 +47,10 @@ def _open_valid(args) -> "object":
         wh.close()
         print(str(exc), file=sys.stderr)
         raise RefusedInput(str(exc)) from exc
-    for warning in report.warnings:
-        logging.getLogger("churnlab").warning("%s.%s: %s (%d rows)", warning.table,
-                                              warning.column, warning.message, warning.n_rows)
+    for w in report.warnings:
+        where = f"{w.table}.{w.column}" if w.column else w.table
+        rows = f" ({w.n_rows} rows)" if w.n_rows else ""
+        logging.getLogger("churnlab").warning("%s: %s%s", where, w.message, rows)
     return wh
 
 

@@ -70,9 +70,11 @@ def observation_start(wh) -> pd.Timestamp:
 
 
 def observation_end(wh) -> pd.Timestamp:
-    """The day after the latest date seen in the data (the extract date)."""
+    """The day after the data end: the last day events are observed (the latest
+    subscription start when there are no events). A subscription that starts after the
+    events stop does not extend it: months after the last event are not observed."""
     row = wh.con.execute(f"""
-        SELECT greatest(
+        SELECT coalesce(
             (SELECT max(CAST({S.EVENT_TIME} AS DATE)) FROM {S.EVENTS}),
             (SELECT max({S.START_DATE}) FROM {S.SUBSCRIPTIONS}))""").fetchone()
     if row[0] is None:

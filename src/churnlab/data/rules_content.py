@@ -192,6 +192,32 @@ def check_values_in_range(ctx: Context) -> list[Violation]:
                       f"(signal map; a missing value counts as 1)"))
 
 
+VALUE_CEILING = 1e12   # no count, amount or score of an event is larger (in size)
+
+
+def check_values_not_huge(ctx: Context) -> list[Violation]:
+    """``value_too_large``: an event's value is beyond :data:`VALUE_CEILING` in size
+    (for types without a ``max`` in the signal map): no signal holds such a value, and
+    its sums overflow to infinity in the features. One violation per event type."""
+    if not ctx.has(S.EVENTS, S.VALUE) or not ctx.usable("value_too_large", S.EVENTS,
+                                                         S.EVENT_TYPE) \
+            or not ctx.usable("value_too_large", S.EVENTS, S.VALUE):
+        return []
+
+    def source(numbered: bool) -> str:
+        return (f"(SELECT t.*, m.max_value AS allowed_max FROM "
+                f"{ctx.relation(S.EVENTS, numbered=numbered)} AS t JOIN "
+                f"{signal_map_relation(ctx)} AS m ON m.event_type = t.{S.EVENT_TYPE})")
+
+    return grouped_violations(
+        ctx, S.EVENTS, S.VALUE, "value_too_large", source, S.EVENT_TYPE,
+        f"(allowed_max IS NULL AND abs({S.VALUE}) > {VALUE_CEILING:.0f})",
+        ctx.ids(S.EVENTS, S.VALUE),
+        lambda name: (f"the value of a {name!r} event must be at most {VALUE_CEILING:g} in "
+                      f"size (no signal holds more; set 'max' in the signal map to be "
+                      f"explicit)"))
+
+
 def check_money_not_negative(ctx: Context) -> list[Violation]:
     """``negative_money``: mrr and arr are zero or more."""
     out = []

@@ -55,6 +55,7 @@ from churnlab.data.rules_content import (
     check_overlapping_subscriptions,
     check_positive_terms,
     check_values_in_range,
+    check_values_not_huge,
 )
 from churnlab.data.rules_structure import (
     check_duplicate_keys,
@@ -79,6 +80,7 @@ CONTENT_RULES: tuple[Callable[[Context], list[Violation]], ...] = (
     check_events_within_subscriptions,
     check_event_types_known,
     check_values_in_range,
+    check_values_not_huge,
     check_money_not_negative,
     check_discounts_in_range,
     check_no_future_dates,
