@@ -7,7 +7,7 @@ import numpy as np
 from churnlab.fmt import money_short
 from churnlab.pipeline.month import MonthlyRisk
 from churnlab.present.explain_plots import plot_family_weights
-from churnlab.present.style import INK, PALETTE, clean, new_figure
+from churnlab.present.style import INK, PALETTE, clean, new_figure, percent_square
 
 
 def plot_tiers(r: MonthlyRisk):
@@ -68,12 +68,7 @@ def plot_forecast(r: MonthlyRisk):
     ax.plot([0, lim], [0, lim], color=INK, lw=0.8, ls="--", label="perfect calibration")
     ax.errorbar(b["predicted"], b["observed"], yerr=1.96 * b["se"], fmt="o",
                 color=PALETTE["red"], capsize=3, label="observed (95% range if calibrated)")
-    ax.set_xlim(0, lim)
-    ax.set_ylim(0, lim)
-    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_xlabel("forecast P(leave during the month)")
-    ax.set_ylabel("share that left")
+    percent_square(ax, lim, "forecast P(leave during the month)", "share that left")
     ax.set_title(f"Forecast made {r.prev_as_of.date()} vs outcome")
     ax.legend(frameon=False, fontsize="x-small")
     clean(ax)

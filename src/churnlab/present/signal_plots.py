@@ -22,6 +22,7 @@ from churnlab.present.style import (
     PALETTE,
     clean,
     new_figure,
+    say_empty,
     short,
 )
 
@@ -40,10 +41,7 @@ def plot_lead_times(lead_times: pd.DataFrame, summary: pd.DataFrame, top: int = 
     fig = new_figure(9, 0.55 * max(len(risk), 2) + 1.4)
     ax = fig.add_subplot()
     if risk.empty:
-        ax.text(0.5, 0.5, "no significant risk signal", ha="center", va="center",
-                transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
+        return say_empty(fig, ax, "no significant risk signal")
     data, labels, colours = [], [], []
     for _, row in risk.iloc[::-1].iterrows():
         values = lead_times.loc[lead_times["signal"] == row["signal"], "lead_days"].to_numpy()
@@ -83,10 +81,7 @@ def plot_lift_by_family(summary: pd.DataFrame, include_none: bool = False) -> Fi
     fig = new_figure(9, 0.32 * max(len(order), 3) + 1.4)
     ax = fig.add_subplot()
     if order.empty:
-        ax.text(0.5, 0.5, "no significant signal", ha="center", va="center",
-                transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
+        return say_empty(fig, ax, "no significant signal")
     y = np.arange(len(order))
     colours = order["direction"].map(DIRECTION_COLOURS).fillna(NEUTRAL).to_numpy()
     lift = order["lift"].to_numpy(float)

@@ -34,3 +34,20 @@ def clean(ax) -> None:
 
 def short(text: str, n: int = 48) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def say_empty(fig, ax, text: str):
+    """A figure that says in one line that there is nothing to show."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def percent_square(ax, top: float, xlabel: str, ylabel: str) -> None:
+    """Square axes from 0 to ``top`` in percent (calibration plots)."""
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)

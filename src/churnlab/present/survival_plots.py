@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from churnlab.errors import InputError
 from churnlab.features import snapshot as F
-from churnlab.present.style import INK, NEUTRAL, PALETTE, clean, new_figure
+from churnlab.present.style import INK, NEUTRAL, PALETTE, clean, new_figure, percent_square
 
 # one colour per model in the backtest charts; the oracle is drawn in ink, dashed
 MODEL_COLOURS = {"hazard_xgb": "#1f77b4", "hazard_logit": "#9467bd", "cox": "#8c564b",
@@ -164,12 +164,8 @@ def plot_calibration(table: pd.DataFrame, title: str = "Calibration at 90 days",
     ax.plot([0, top], [0, top], color=NEUTRAL, ls="--", lw=1, label="perfect calibration")
     ax.errorbar(pred, obs, yerr=err, fmt="o", color=PALETTE["red"], capsize=3,
                 label=f"{label} (deciles, +/- 1.96 SE)")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-    ax.set_xlabel("predicted P(churn within 90 days)")
-    ax.set_ylabel("observed share churned within 90 days")
+    percent_square(ax, top, "predicted P(churn within 90 days)",
+                   "observed share churned within 90 days")
     ax.set_title(title)
     ax.legend(frameon=False, fontsize="small", loc="upper left")
     clean(ax)
