@@ -118,3 +118,17 @@ def test_a_table_level_warning_names_the_table_without_an_empty_column(tiny_tabl
     err = capsys.readouterr().err
     assert "events: the events table must hold at least one row" in err
     assert "events.:" not in err
+
+
+def test_every_option_of_every_command_is_explained_with_an_example(capsys):
+    from churnlab.cli import EXAMPLES, build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == set(EXAMPLES)
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"churnlab {name} {action.option_strings} has no help"
+        assert f"example: {' '.join(EXAMPLES[name].split())}" in \
+            " ".join(sub.format_help().split())

@@ -53,122 +53,160 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows an option's default when it has one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, "", argparse.SUPPRESS) and not action.required \
+                and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+EXAMPLES = {
+    "simulate": "churnlab simulate --accounts 2000 --months 24 --seed 7 --out data/raw/sim",
+    "demo": "churnlab demo   (what `make demo` runs)",
+    "validate": "churnlab validate --data data/raw/mine --as-of 2026-11-01",
+    "features": "churnlab features --data data/raw/mine --as-of 2026-11-01 --out f.parquet",
+    "signals": "churnlab signals --data data/raw/mine --out s.parquet --summary-out s.csv",
+    "landmarks": ("churnlab landmarks --data data/raw/mine --start 2025-01-01 "
+                  "--end 2026-10-01 --out landmarks.parquet"),
+    "train": "churnlab train --data data/raw/mine --as-of 2026-11-01 --model-dir models/mine",
+    "score": ("churnlab score --data data/raw/mine --as-of 2026-11-01 --model models/mine "
+              "--out scores.parquet"),
+    "report": "churnlab report --month 2026-10 --data data/raw/mine --model models/mine",
+    "explain": ("churnlab explain --data data/raw/mine --as-of 2026-11-01 --model models/mine "
+                "--out explain/"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="churnlab", description="Find and save B2B SaaS customers who are about to churn.",
         epilog="exit codes: 0 success; 1 the data cannot be used (the validation report is "
                "printed); 2 a wrong argument, option or path (also a folder that cannot be "
-               "written); 3 no usable model (missing, or "
-               "trained after the as-of date); 4 the report notebook failed. Errors print one "
-               "line; --debug shows the traceback.")
+               "written); 3 no usable model (missing, or trained after the as-of date); 4 "
+               "the report notebook failed. Errors print one line; --debug shows the "
+               "traceback. `churnlab COMMAND --help` explains each option, with an example.")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars and no progress messages (warnings still shown)")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def command(name, help_text, func):
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=f"example: {EXAMPLES[name]}",
+                           formatter_class=_Help)
+        p.set_defaults(func=func)
+        return p
+
     def data_args(p):
         p.add_argument("--data", required=True, type=Path,
-                       help="folder of Parquet/CSV tables, or a DuckDB file")
+                       help="folder of Parquet/CSV tables, or a DuckDB file (data/README.md)")
         p.add_argument("--signal-map", type=Path, default=None,
                        help="signal map YAML (default: signal_map.yaml beside the data)")
 
-    p = sub.add_parser("simulate", help="write a synthetic SaaS (inputs + truth/)")
-    p.add_argument("--accounts", type=_positive_int, default=5000)
-    p.add_argument("--months", type=_positive_int, default=36)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--start", type=_date, default=_date("2023-11-01"))
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=cmd_simulate)
+    def world_args(p):
+        p.add_argument("--accounts", type=_positive_int, default=5000, help="accounts")
+        p.add_argument("--months", type=_positive_int, default=36, help="months of history")
+        p.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
+        p.add_argument("--start", type=_date, default=_date("2023-11-01"),
+                       help="first day of the simulated history")
 
-    p = sub.add_parser("demo", help="the main job on the embedded synthetic demo")
-    p.add_argument("--raw", type=Path, default=HOME.raw())
-    p.add_argument("--processed", type=Path, default=HOME.processed())
-    p.add_argument("--accounts", type=_positive_int, default=5000)
-    p.add_argument("--months", type=_positive_int, default=36)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--start", type=_date, default=_date("2023-11-01"))
+    p = command("simulate", "write a synthetic SaaS (inputs + truth/)", cmd_simulate)
+    world_args(p)
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+
+    p = command("demo", "the main job on the embedded synthetic demo: simulate, validate, "
+                "features, landmarks, champion, latest month's report", cmd_demo)
+    p.add_argument("--raw", type=Path, default=HOME.raw(), help="where the demo inputs go")
+    p.add_argument("--processed", type=Path, default=HOME.processed(),
+                   help="where features and landmarks go")
+    world_args(p)
     p.add_argument("--landmark-months", type=_positive_int, default=24,
                    help="monthly landmark snapshots before the data end")
-    p.add_argument("--model-dir", type=Path, default=HOME.models())
-    p.add_argument("--reports", type=Path, default=HOME.reports)
-    p.set_defaults(func=cmd_demo)
+    p.add_argument("--model-dir", type=Path, default=HOME.models(), help="champion folder")
+    p.add_argument("--reports", type=Path, default=HOME.reports, help="report folder")
 
-    p = sub.add_parser("validate", help="check inputs against the data contract")
+    p = command("validate", "check inputs against the data contract (row-level report)",
+                cmd_validate)
     data_args(p)
     p.add_argument("--as-of", type=_date, default=None,
                    help="extract date: rows dated after it are errors (default: today)")
-    p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("features", help="point-in-time features at an as-of date")
+    p = command("features", "point-in-time features at an as-of date", cmd_features)
     data_args(p)
-    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--as-of", type=_date, required=True,
+                   help="YYYY-MM-DD; only data before it is used")
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
-    p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("signals", help="leading signals of last year's churners")
+    p = command("signals", "leading signals of last year's churners", cmd_signals)
     data_args(p)
-    p.add_argument("--as-of", type=_date, default=None, help="default: the data's end")
-    p.add_argument("--lookback-months", type=_positive_int, default=12)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: the data's end)")
+    p.add_argument("--lookback-months", type=_positive_int, default=12,
+                   help="months before the as-of date whose churners are studied")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stayers' reference dates")
     p.add_argument("--out", type=Path, required=True, help="per signal and window (.parquet/.csv)")
     p.add_argument("--summary-out", type=Path, default=None, help="one ranked row per signal")
     p.add_argument("--top", type=int, default=10, help="summary lines to print")
-    p.set_defaults(func=cmd_signals)
 
-    p = sub.add_parser("landmarks", help="monthly feature snapshots with survival labels")
+    p = command("landmarks", "monthly feature snapshots with survival labels", cmd_landmarks)
     data_args(p)
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--start", type=_date, required=True, help="first landmark date")
+    p.add_argument("--end", type=_date, required=True, help="last landmark date")
     p.add_argument("--out", type=Path, required=True, help=".parquet or .csv")
-    p.set_defaults(func=cmd_landmarks)
-    p = sub.add_parser("train", help="backtest the time-to-churn models, persist the champion")
+
+    p = command("train", "backtest the time-to-churn models, persist the champion", cmd_train)
     data_args(p)
     p.add_argument("--as-of", type=_date, required=True, help="training date (no data after it)")
-    p.add_argument("--model-dir", type=Path, required=True)
+    p.add_argument("--model-dir", type=Path, required=True,
+                   help="folder for the champion (model, card, backtest tables)")
     p.add_argument("--origins", type=_positive_int, default=3,
-                   help="backtest origins, two months apart (default 3; fewer when the "
-                        "history is short)")
+                   help="backtest origins, two months apart (fewer when the history is short)")
     p.add_argument("--lookback-months", type=_positive_int, default=None,
-                   help="months of landmarks each model trains on (default 12; shorter "
-                        "when the history is short)")
+                   help="months of landmarks each model trains on (default: 12, shorter when "
+                        "the history is short)")
     p.add_argument("--no-backtest", action="store_true",
                    help="fit the champion on what there is without a backtest; every output "
                         "that uses it says 'not validated'")
-    p.add_argument("--n-estimators", type=_positive_int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--n-estimators", type=_positive_int, default=None,
+                   help="trees of the gradient-boosted hazard (default: 300)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of every model")
 
-    p = sub.add_parser("score", help="score active accounts with a saved model")
+    p = command("score", "score active accounts with a saved model", cmd_score)
     data_args(p)
-    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD to score at")
     p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
-    p.set_defaults(func=cmd_score)
-    p = sub.add_parser("report", help="render the monthly risk report (papermill)")
+
+    p = command("report", "render the monthly risk report (papermill)", cmd_report)
     data_args(p)
     p.add_argument("--month", required=True, help="YYYY-MM, a month complete in the data")
     p.add_argument("--model", type=Path, default=None,
-                   help="trained model folder (or model dir); default: train or reuse one")
+                   help="trained model folder (or model dir); None: train or reuse one")
     p.add_argument("--model-dir", type=Path, default=None,
                    help="where to train/reuse the champion without --model "
                         "(default: models/<data name>)")
-    p.add_argument("--out", type=Path, default=HOME.reports)
+    p.add_argument("--out", type=Path, default=HOME.reports, help="the month goes to OUT/YYYY-MM")
     p.add_argument("--force", action="store_true",
                    help="replace an existing report for the month (atomically)")
-    p.add_argument("--horizon", type=int, default=90, choices=(30, 90, 180))
-    p.add_argument("--segment", default="", help="only this segment")
-    p.add_argument("--top-n", type=_positive_int, default=15)
-    p.set_defaults(func=cmd_report)
-    p = sub.add_parser("explain", help="explain and triage the book; tasks and per-CSM packs")
+    p.add_argument("--horizon", type=int, default=90, choices=(30, 90, 180),
+                   help="days ahead for the ARR at risk")
+    p.add_argument("--segment", default="", help="only this segment ('' = all)")
+    p.add_argument("--top-n", type=_positive_int, default=15,
+                   help="rows of the top at-risk accounts table")
+
+    p = command("explain", "explain and triage the book; tasks and per-CSM packs", cmd_explain)
     data_args(p)
-    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD to explain at")
     p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--top-n", type=_positive_int, default=3, help="drivers per account")
+    p.add_argument("--top-n", type=_positive_int, default=3,
+                   help="risk drivers and protective factors per account")
     p.add_argument("--previous", type=Path, default=None,
                    help="an earlier accounts.parquet/.csv, for the tier change")
-    p.set_defaults(func=cmd_explain)
     return parser
 
 
