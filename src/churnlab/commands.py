@@ -12,7 +12,9 @@ import pandas as pd
 from churnlab.catalog import Catalog
 from churnlab.data import lifecycle
 from churnlab.data.checks import InvalidDataError
+from churnlab.data.contract import SIGNAL_MAP_FILE
 from churnlab.data.lifecycle import observation_end
+from churnlab.data.signal_map import default_signal_map_path
 from churnlab.data.validation import require_valid, validate
 from churnlab.data.warehouse import open_warehouse
 from churnlab.errors import DataError, InputError
@@ -30,7 +32,7 @@ from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.summary import summarise_signals
 from churnlab.sim.generate import simulate_saas, write_simulation
 from churnlab.sim.truth import summarise_simulation
-from churnlab.storage import write_frame, write_json
+from churnlab.storage import write_frame, write_json, write_text
 
 
 class RefusedInput(DataError):
@@ -133,6 +135,10 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     if reuse:
         print(f"[1/6] reusing the demo SaaS in {raw} (same size and seed)")
+        shipped = default_signal_map_path().read_text()
+        if (raw / SIGNAL_MAP_FILE).read_text() != shipped:   # the demo's map is churnlab's
+            write_text(raw / SIGNAL_MAP_FILE, shipped)
+            print("      its signal map was refreshed to the one this churnlab ships")
     else:
         print(f"[1/6] simulating {args.accounts} accounts x {args.months} months "
               f"(seed {args.seed}) -> {raw}")
