@@ -1,0 +1,73 @@
+"""Fault injection: ``churnlab report`` killed (SIGKILL, the whole process group) at two
+points, then rerun. No partial month folder is ever visible, the rerun removes what the
+killed run left, and its outputs are byte-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _simdata import simulated_data, trained
+
+from churnlab.pipeline.render import render_report
+
+SAME_FILES = ("accounts.csv", "accounts.json", "accounts.parquet", "summary.json", "tasks.csv",
+              "report.html")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    sim = str(simulated_data(tmp_path_factory.getbasetemp() / "churnlab-sim"))
+    _, card, model_dir, *_ = trained(sim)
+    month = str(pd.Timestamp(card["as_of"]).to_period("M") - 1)
+    target = render_report(month, sim, out=tmp_path_factory.mktemp("reference"),
+                           model=model_dir)
+    return sim, model_dir, month, target
+
+
+def _report(sim, model_dir, month, out) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "churnlab.cli", "-q", "report", "--month",
+                             month, "--data", sim, "--model", str(model_dir), "--out",
+                             str(out)], start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+    t0 = time.monotonic()
+    while not ready():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() - t0 < timeout, "the kill point never came"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["while computing the month", "while rendering"])
+def test_a_killed_report_leaves_nothing_visible_and_the_rerun_is_identical(reference,
+                                                                           tmp_path, point):
+    sim, model_dir, month, ref = reference
+    out = tmp_path / "reports"
+    proc = _report(sim, model_dir, month, out)
+    if point == "while rendering":                      # the month's temporary folder
+        _kill_when(proc, lambda: out.is_dir() and any(out.glob(f".{month}.*.tmp")))
+    else:                                               # the lock: validating, computing
+        _kill_when(proc, lambda: (out / f".{month}.lock").exists())
+    assert not (out / month).exists()                   # nothing partial is visible
+    rerun = _report(sim, model_dir, month, out)
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()[-2000:]
+    debris = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert debris == []                                 # lock and temporary folder gone
+    for name in SAME_FILES:
+        assert (out / month / name).read_bytes() == (ref / name).read_bytes(), name
+    packs = sorted(p.name for p in (ref / "packs").iterdir())
+    assert packs == sorted(p.name for p in (out / month / "packs").iterdir())
+    for name in packs:
+        assert (out / month / "packs" / name).read_bytes() == \
+            (ref / "packs" / name).read_bytes(), name
