@@ -15,6 +15,9 @@ import pandas as pd
 import pytest
 from _simdata import simulated_data, trained
 
+from churnlab.data.warehouse import open_warehouse
+from churnlab.features.snapshot import make_snapshot
+from churnlab.models.registry import load_model
 from churnlab.pipeline.render import render_report
 
 SAME_FILES = ("accounts.csv", "accounts.json", "accounts.parquet", "summary.json", "tasks.csv",
@@ -71,3 +74,48 @@ def test_a_killed_report_leaves_nothing_visible_and_the_rerun_is_identical(refer
     for name in packs:
         assert (out / month / "packs" / name).read_bytes() == \
             (ref / "packs" / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    from churnlab.data.lifecycle import observation_end
+    from churnlab.sim.generate import simulate_saas, write_simulation
+
+    out = tmp_path_factory.mktemp("faults") / "saas"
+    write_simulation(simulate_saas(300, 14, seed=2), out)
+    with open_warehouse(out) as wh:
+        return out, str(observation_end(wh).date())
+
+
+def _train(data, as_of, model_dir) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "churnlab.cli", "-q", "train", "--data",
+                             str(data), "--as-of", as_of, "--model-dir", str(model_dir),
+                             "--n-estimators", "20", "--origins", "1"],
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_a_killed_train_leaves_no_champion_and_the_rerun_is_identical(small_world, tmp_path):
+    data, as_of = small_world
+    ref = tmp_path / "reference"
+    assert _train(data, as_of, ref).wait(timeout=600) == 0
+    models = tmp_path / "models"
+    proc = _train(data, as_of, models)
+    started = time.monotonic()
+    _kill_when(proc, lambda: time.monotonic() - started > 4)      # inside the backtest
+    assert not (models / "champion.json").exists()
+    assert not [p for p in models.glob("*") if not p.name.startswith(".")] if models.exists() \
+        else True                                       # no visible, half-written model
+    rerun = _train(data, as_of, models)
+    assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()[-2000:]
+    assert [p.name for p in models.iterdir() if p.name.startswith(".")] == []
+    assert (models / "champion.json").read_bytes() == (ref / "champion.json").read_bytes()
+    (folder,) = [p for p in ref.iterdir() if p.is_dir()]
+    for f in sorted(folder.iterdir()):
+        if f.suffix != ".joblib":           # a pickle's bytes may differ: compare the model
+            assert (models / folder.name / f.name).read_bytes() == f.read_bytes(), f.name
+    with open_warehouse(data) as wh:
+        snap = make_snapshot(wh, as_of)
+    a, b = load_model(ref), load_model(models)
+    pd.testing.assert_frame_equal(a.predict_horizons(snap), b.predict_horizons(snap))
