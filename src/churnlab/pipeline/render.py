@@ -129,8 +129,8 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
     target = out / str(period)
     with folder_lock(target, f"churnlab report for {period}"):
         if target.exists() and any(target.iterdir()) and not force:
-            raise OutputExistsError(f"{target} already holds the {period} report: pass --force to "
-                                  "replace it (atomically)")
+            raise OutputExistsError(f"{target} already holds the {period} report: pass "
+                                    "--force to replace it (atomically)")
         data = Path(data).resolve()
         prev_as_of, as_of = month_dates(period)
         previous = out / str(period - 1)
