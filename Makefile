@@ -31,7 +31,7 @@ $(CHROMIUM):  ## the browser test's headless Chromium (Debian's package)
 	{ $$APT update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$APT install -y -q chromium >/dev/null; }
 
 test: setup $(CHROMIUM)  ## run the whole test suite (installs chromium for the browser test)
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --durations=12
 
 bench: setup  ## time every stage at 5k and 50k accounts (writes benchmarks/RESULTS*.md; takes hours at 50k)
 	$(PY) benchmarks/bench_foundation.py
