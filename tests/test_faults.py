@@ -105,8 +105,8 @@ def test_a_killed_train_leaves_no_champion_and_the_rerun_is_identical(small_worl
     started = time.monotonic()
     _kill_when(proc, lambda: time.monotonic() - started > 4)      # inside the backtest
     assert not (models / "champion.json").exists()
-    assert not [p for p in models.glob("*") if not p.name.startswith(".")] if models.exists() \
-        else True                                       # no visible, half-written model
+    visible = [p for p in models.glob("*") if not p.name.startswith(".")]
+    assert visible == []                                # no visible, half-written model
     rerun = _train(data, as_of, models)
     assert rerun.wait(timeout=600) == 0, rerun.stderr.read().decode()[-2000:]
     assert [p.name for p in models.iterdir() if p.name.startswith(".")] == []
