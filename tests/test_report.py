@@ -18,6 +18,7 @@ from _simdata import simulated_data, trained
 from churnlab.catalog import REPORT_TEMPLATE
 from churnlab.cli import EXIT_USAGE, main
 from churnlab.data import contract as S
+from churnlab.fmt import money_short as money
 from churnlab.pipeline.month import compute_month, forecast_check, movement_matrix
 from churnlab.pipeline.months import (
     TIERS,
@@ -30,7 +31,6 @@ from churnlab.pipeline.months import (
 )
 from churnlab.pipeline.render import PARAMETERS, _sha256, render_report
 from churnlab.present.html import notebook_html
-from churnlab.fmt import money_short as money
 
 
 # ------------------------------------------------------------------ months

@@ -28,6 +28,8 @@ from churnlab.commands import (
     cmd_validate,
 )
 from churnlab.errors import ChurnlabError, DataError, InputError, ModelError, RenderError
+from churnlab.sim.profile_specs import PROFILES
+from churnlab.sim.profiles import SHORT_MONTHS
 
 EXIT_OK = 0
 EXIT_INVALID = DataError.exit_code      # 1: the data cannot be used
@@ -65,7 +67,8 @@ class _Help(argparse.HelpFormatter):
 
 
 EXAMPLES = {
-    "simulate": "churnlab simulate --accounts 2000 --months 24 --seed 7 --out data/raw/sim",
+    "simulate": "churnlab simulate --profile consumer --accounts 2000 --months 24 --seed 7 "
+                "--out data/raw/consumer",
     "demo": "churnlab demo   (what `make demo` runs)",
     "validate": "churnlab validate --data data/raw/mine --as-of 2026-11-01",
     "features": "churnlab features --data data/raw/mine --as-of 2026-11-01 --out f.parquet",
@@ -118,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("simulate", "write a synthetic SaaS (inputs + truth/)", cmd_simulate)
     world_args(p)
     p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument("--profile", choices=("demo", *PROFILES), default="demo",
+                   help="the product simulated: demo (B2B SaaS with every signal family), "
+                   "consumer (one plan, monthly, single user, early churn), usage-only "
+                   "(22 usage counts, no other family, three billing terms) or random-churn "
+                   "(behaviour carries no signal)")
+    p.add_argument("--short", action="store_true",
+                   help=f"only {SHORT_MONTHS} months of history (overrides --months)")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="file format of the input tables (profiles other than demo)")
 
     p = command("demo", "the main job on the embedded synthetic demo: simulate, validate, "
                 "features, landmarks, champion, latest month's report", cmd_demo)

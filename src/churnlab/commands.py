@@ -31,6 +31,12 @@ from churnlab.present.outputs import write_explain_outputs
 from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.summary import summarise_signals
 from churnlab.sim.generate import simulate_saas, write_simulation
+from churnlab.sim.profiles import (
+    SHORT_MONTHS,
+    simulate_profile,
+    summarise_profile,
+    write_profile,
+)
 from churnlab.sim.truth import summarise_simulation
 from churnlab.storage import write_frame, write_json, write_text
 
@@ -59,6 +65,19 @@ def _open_valid(args) -> "object":
 def cmd_simulate(args) -> int:
 
     t0 = time.perf_counter()
+    months = SHORT_MONTHS if args.short else args.months
+    if args.profile != "demo":
+        world = simulate_profile(args.profile, args.accounts, months, args.seed,
+                                 args.start.date().isoformat())
+        out = write_profile(world, args.out, args.format)
+        print(f"simulated the {args.profile} profile: {args.accounts} accounts x {months} "
+              f"months (seed {args.seed}) in {time.perf_counter() - t0:.1f}s -> {out}")
+        for key, value in summarise_profile(world).items():
+            print(f"  {key}: {value}")
+        return 0
+    if args.format != "parquet":
+        raise InputError("the demo profile writes Parquet only")
+    args.months = months
     sim = simulate_saas(n_accounts=args.accounts, n_months=args.months, seed=args.seed,
                         start=args.start.date().isoformat(), progress=not args.quiet)
     out = write_simulation(sim, args.out)

@@ -7,7 +7,12 @@ from churnlab.features import snapshot as F
 from churnlab.models.hazard import HazardLogit, HazardXGB
 from churnlab.models.health import HealthScore
 from churnlab.models.lifelines_models import AFTModel, CoxModel
-from churnlab.models.survival_base import SurvivalModel, apply_scaling, fit_scaling
+from churnlab.models.survival_base import (
+    CALENDAR_INPUTS,
+    SurvivalModel,
+    apply_scaling,
+    fit_scaling,
+)
 
 
 class Logistic90(SurvivalModel):
@@ -60,8 +65,26 @@ class HealthBaseline(SurvivalModel):
         return 100 - self.model_.score(snapshot)["health"].to_numpy(float)
 
 
+class CalendarHazard(HazardLogit):
+    """Baseline: the logistic monthly hazard on the contract calendar alone (term, tenure,
+    days to renewal and whether a renewal falls in the month), no behaviour. On data where
+    behaviour carries no signal, a champion should not beat it by more than noise."""
+
+    kind = "calendar"
+    only_inputs = CALENDAR_INPUTS
+
+
+class TenureHazard(HazardLogit):
+    """Baseline: the logistic monthly hazard on tenure alone."""
+
+    kind = "tenure"
+    only_inputs = ("tenure_days",)
+    derived_inputs = ()
+
+
 MODEL_CLASSES = {c.kind: c for c in (HazardXGB, HazardLogit, CoxModel, AFTModel,
-                                     Logistic90, HealthBaseline)}
+                                     Logistic90, HealthBaseline, CalendarHazard,
+                                     TenureHazard)}
 
 
 def make_model(kind: str, random_state: int = 0, signal_map=None, **options):

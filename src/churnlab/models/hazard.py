@@ -27,9 +27,11 @@ from churnlab.models.survival_base import (
 class _HazardModel(SurvivalModel):
     """Discrete-time monthly hazard on person-months (see module doc)."""
 
+    derived_inputs = tuple(DERIVED)
+
     def _design(self, snapshot, elapsed=0.0) -> pd.DataFrame:
         x = calendar_inputs(snapshot, elapsed)
-        return x[self.feature_names_ + list(DERIVED)].astype(float)
+        return x[self.feature_names_ + list(self.derived_inputs)].astype(float)
 
     recalibrate = True      # estimate the months-ahead offsets in fit (see below)
 
@@ -128,8 +130,9 @@ class _HazardModel(SurvivalModel):
         return 1 / (1 + np.exp(-self._margin(x)))
 
     def _fold(self, phi: pd.DataFrame) -> pd.DataFrame:
-        for d, src in DERIVED.items():
-            phi[src] = phi[src] + phi.pop(d)
+        for d in self.derived_inputs:
+            src = DERIVED[d]
+            phi[src] = (phi[src] if src in phi else 0.0) + phi.pop(d)
         return phi[self.feature_names_]
 
 

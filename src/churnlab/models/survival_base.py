@@ -87,7 +87,11 @@ BACKTEST_TABLES = ("metrics", "scores", "folds", "failures")   # saved beside th
 SURVIVAL_KINDS = ("hazard_xgb", "hazard_logit", "cox", "aft")
 
 
-BASELINE_KINDS = ("logistic_90d", "health")
+BASELINE_KINDS = ("logistic_90d", "health", "calendar", "tenure")
+
+# what the calendar-only and tenure-only baselines may see: the contract calendar and
+# nothing of the account's behaviour (a champion must beat them to have learnt anything)
+CALENDAR_INPUTS = (S.TERM_MONTHS, "tenure_days", "days_to_renewal")
 
 
 # derived inputs and the snapshot column each one comes from (contributions fold back)
@@ -223,10 +227,13 @@ class SurvivalModel(BaseEstimator):
 
     kind = "base"
     has_survival = True
+    only_inputs: tuple | None = None      # restrict the inputs (baselines)
 
     def fit(self, rows: pd.DataFrame) -> "SurvivalModel":
         check_labels(rows)
         candidates = numeric_inputs(rows)
+        if self.only_inputs is not None:
+            candidates = [c for c in candidates if c in self.only_inputs]
         self.dropped_inputs_ = uninformative_inputs(rows, candidates)
         self.feature_names_ = [c for c in candidates if c not in self.dropped_inputs_]
         self._fit(rows.reset_index(drop=True))

@@ -78,6 +78,7 @@ from churnlab.signals.cohort import (
 )
 from churnlab.signals.derive import observable_days_of, window_name
 from churnlab.signals.evidence import SignalEvidence, collect_evidence
+from churnlab.signals.multivariable import adjusted_effects
 from churnlab.stats import bh_qvalues, fisher_p, mantel_haenszel_rr, risk_ratio
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     per_signal_hr = table.drop_duplicates("signal")[["signal", "hr_p"]]
     table["hr_q"] = table["signal"].map(dict(zip(per_signal_hr["signal"],
                                                  bh_qvalues(per_signal_hr["hr_p"]))))
+    table = _with_adjusted(table, ev, alpha)
     table["significant"] = table["q_value"] < alpha
     table["direction"] = np.where(~table["significant"], "none",
                                   np.where(table["lift"] > 1, "risk", "protective"))
@@ -256,5 +258,28 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
              "prev_churners", "prev_stayers", "lift", "lift_lo", "lift_hi", "p_value",
              "q_value", "significant", "direction", "lift_mh", "lift_mh_lo", "lift_mh_hi",
              "p_mh", "q_mh", "coverage_arr", "coverage_arr_any", "lead_n", "lead_median",
-             "lead_q25", "lead_q75", "hr", "hr_lo", "hr_hi", "hr_p", "hr_q"]
+             "lead_q25", "lead_q75", "hr", "hr_lo", "hr_hi", "hr_p", "hr_q",
+             *ADJUSTED_COLUMNS]
     return table[order]
+
+
+ADJUSTED_COLUMNS = ["adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_p", "adj_q", "adj_direction",
+                    "adj_note"]
+
+
+def _with_adjusted(table: pd.DataFrame, ev, alpha: float) -> pd.DataFrame:
+    """Each event type's adjusted effect (:mod:`churnlab.signals.multivariable`) on its
+    rows; its q-values are Benjamini-Hochberg over every test of the run (the lift tests
+    and the adjusted effects together)."""
+    if ev.signal_map is not None:
+        adj = adjusted_effects(ev, ev.signal_map)
+    else:
+        adj = pd.DataFrame({"event_type": table["event_type"].unique(), "adj_hr": np.nan,
+                            "adj_hr_lo": np.nan, "adj_hr_hi": np.nan, "adj_p": np.nan,
+                            "adj_note": "no signal map"})
+    p_all = np.concatenate([table["p_value"].to_numpy(float), adj["adj_p"].to_numpy(float)])
+    adj["adj_q"] = bh_qvalues(p_all)[len(table):]
+    sig = adj["adj_q"] < alpha
+    adj["adj_direction"] = np.where(~sig, "none", np.where(adj["adj_hr"] > 1, "risk",
+                                                           "protective"))
+    return table.merge(adj, on="event_type", how="left")

@@ -58,6 +58,10 @@ class SignalEvidence:
         with ``duration_days`` / ``churned`` survival labels (as seen from as_of,
         truncated at ``hr_horizon_days``); None when hazard ratios were skipped.
     landmark_appeared : signal -> array (n_landmarks, n_windows).
+    landmark_aggregates : event type -> per-landmark event aggregates.
+    first_reached : lifecycle event type (role ``first_value`` / ``onboarding``) -> days
+        from the account's start to its first such event, per landmark (NaN: not before
+        the landmark).
     """
 
     as_of: pd.Timestamp
@@ -73,6 +77,9 @@ class SignalEvidence:
     landmarks: pd.DataFrame | None = None
     landmark_appeared: dict[str, np.ndarray] = field(default_factory=dict)
     hr_horizon_days: int = 180
+    landmark_aggregates: dict[str, pd.DataFrame] = field(default_factory=dict)
+    first_reached: dict[str, np.ndarray] = field(default_factory=dict)
+    signal_map: SignalMap | None = None
 
     @property
     def horizon(self) -> int:
@@ -84,6 +91,34 @@ class SignalEvidence:
                 return s
         known = ", ".join(s.signal for s in self.signals)
         raise KeyError(f"unknown signal {name!r}; known: {known}")
+
+
+LIFECYCLE_ROLES = ("first_value", "onboarding")
+
+
+def first_reached(wh, refs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per lifecycle event type of the map (roles :data:`LIFECYCLE_ROLES`), the days from
+    each reference's service start to the account's first such event before the
+    reference date (NaN when none came before it)."""
+    out = {}
+    for role in LIFECYCLE_ROLES:
+        et = wh.signal_map.role(role)
+        if not et or et in out:
+            continue
+        first = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.EVENT_TIME} FROM {S.EVENTS} "
+                         f"WHERE {S.EVENT_TYPE} = ?", [et])
+        first[S.ACCOUNT_ID] = first[S.ACCOUNT_ID].astype(str)
+        t = pd.to_datetime(refs[REF_DATE]).to_numpy()
+        m = refs[[S.ACCOUNT_ID]].astype(str).assign(_i=np.arange(len(refs)), _t=t).merge(
+            first, on=S.ACCOUNT_ID, how="left")
+        m = m[pd.to_datetime(m[S.EVENT_TIME]) < m["_t"]]
+        firsts = m.groupby("_i")[S.EVENT_TIME].min()
+        days = np.full(len(refs), np.nan)
+        start = pd.to_datetime(refs["span_start"]).to_numpy()
+        idx = firsts.index.to_numpy()
+        days[idx] = (pd.to_datetime(firsts.to_numpy()) - pd.to_datetime(start[idx])).days
+        out[et] = days
+    return out
 
 
 def _usage_signal(signal_map: SignalMap, usage_signal: str | None) -> str | None:
@@ -113,7 +148,8 @@ def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
                             as_of - pd.Timedelta(days=1))
     frames = []
     for d in dates:
-        act = lifecycle.active_accounts(wh, d, grace_days)[[S.ACCOUNT_ID, "span_start"]]
+        act = lifecycle.active_accounts(wh, d, grace_days)[[S.ACCOUNT_ID, "span_start",
+                                                            S.TERM_MONTHS]]
         frames.append(act.assign(**{F.LANDMARK: d}))
     if not frames:
         return pd.DataFrame(columns=[REF_ID, S.ACCOUNT_ID, REF_DATE, FIRST_DAY, BASELINE_FROM,
@@ -166,7 +202,8 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
     usage_level = (_window_level(agg[usage], len(windows), wh.signal_map[usage].kind)
                    if usage else np.full((len(cohort), len(windows)), np.nan))
     ev = SignalEvidence(as_of, windows, material_change, cohort, sigs, appeared, first, agg,
-                        usage_level, usage, hr_horizon_days=hr_horizon_days)
+                        usage_level, usage, hr_horizon_days=hr_horizon_days,
+                        signal_map=wh.signal_map)
     if hazard:
         refs = _landmark_refs(wh, as_of, lookback_months, max_landmark_rows, seed, grace_days)
         if len(refs):
@@ -181,6 +218,8 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
             ldays = observable_days_of(refs)
             lbase = baseline_days_available(refs, horizon, baseline_days)
             ev.landmarks = refs
+            ev.landmark_aggregates = lagg
+            ev.first_reached = first_reached(wh, refs)
             ev.landmark_appeared = {
                 sig.signal: indicators(sig, lagg[sig.event_type], ldays, windows,
                                        material_change, baseline_days, lbase)[0]

@@ -1,0 +1,123 @@
+"""Each event type's adjusted direction: its effect on churn with the others held fixed.
+
+A raw lift compares churners and stayers one signal at a time, so an event type that
+comes with overall activity looks protective even when, activity held fixed, it raises
+the risk (and a harmless one looks protective or risky through what it travels with).
+:func:`adjusted_effects` fits one penalised multivariable Cox model on the same monthly
+landmarks as the hazard ratios (one landmark per account, churn within
+``hr_horizon_days``): one input per event type of the map, its level over the analysis
+horizon before the landmark (counts: ``log(1 + events per 30 observable days)``; gauges:
+the mean reading, imputed with the median and with a "no reading" indicator; flags:
+occurred; lifecycle steps with role ``first_value`` / ``onboarding``: reached before
+the landmark), plus ``log(tenure)`` and, when the data has more than one term, a
+monthly-term indicator. Inputs are standardised, so each hazard ratio is per standard
+deviation. The ridge penalty (lifelines ``penalizer``) keeps the fit stable when event
+types move together; the Wald intervals are those of the penalised fit, the p-values get
+Benjamini-Hochberg q-values together with every other test of the analysis. An event
+type is named a risk (HR > 1) or protective (HR < 1) signal by this adjusted effect when
+its q-value is below ``alpha``; otherwise its adjusted direction is ``none``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from churnlab.data import contract as S
+from churnlab.features import snapshot as F
+from churnlab.signals.cohort import REF_DATE
+from churnlab.signals.derive import observable_days_of
+
+log = logging.getLogger(__name__)
+
+PENALIZER = 0.01
+COLUMNS = ["event_type", "adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_p", "adj_note"]
+TENURE, MONTHLY = "_log_tenure", "_monthly_term"
+
+
+def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One standardised input per event type (see module doc) and the event types left
+    out with their reason."""
+    refs, aggs = ev.landmarks, ev.landmark_aggregates
+    n_win = len(ev.windows)
+    span = np.clip(np.minimum(observable_days_of(refs), ev.horizon), 1, None).astype(float)
+    cols, skipped = {}, {}
+    for spec in signal_map:
+        et = spec.event_type
+        if et in ev.first_reached:
+            cols[et] = (~np.isnan(ev.first_reached[et])).astype(float)
+        elif et in aggs:
+            a = aggs[et]
+            s = sum(a[f"w{i}_s"].fillna(0).to_numpy(float) for i in range(n_win))
+            n = sum(a[f"w{i}_n"].fillna(0).to_numpy(float) for i in range(n_win))
+            occ = sum(a[f"w{i}_occ"].fillna(0).to_numpy(float) for i in range(n_win))
+            if spec.kind == "gauge":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+                if np.isnan(mean).all():
+                    skipped[et] = "no reading"
+                    continue
+                cols[et] = np.where(np.isnan(mean), np.nanmedian(mean), mean)
+                if np.isnan(mean).any() and not np.isnan(mean).all():
+                    cols[f"{et}__no_reading"] = np.isnan(mean).astype(float)
+            elif spec.kind == "flag":
+                cols[et] = (occ > 0).astype(float)
+            else:
+                cols[et] = np.log1p(np.maximum(s, 0) * 30.0 / span)
+        else:
+            skipped[et] = "no events"
+    start = pd.to_datetime(refs["span_start"])
+    tenure = (pd.to_datetime(refs[REF_DATE]) - start).dt.days.clip(lower=1).to_numpy(float)
+    cols[TENURE] = np.log(tenure)
+    if S.TERM_MONTHS in refs.columns and refs[S.TERM_MONTHS].nunique() > 1:
+        cols[MONTHLY] = (refs[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
+    x = pd.DataFrame(cols)
+    for c in list(x.columns):
+        sd = x[c].std()
+        if not np.isfinite(sd) or sd == 0:
+            if c in signal_map:
+                skipped[c] = "the same for every account"
+            x = x.drop(columns=c)
+        else:
+            x[c] = (x[c] - x[c].mean()) / sd
+    return x, skipped
+
+
+def adjusted_effects(ev, signal_map, penalizer: float = PENALIZER) -> pd.DataFrame:
+    """Per event type of the map: the adjusted hazard ratio per standard deviation with
+    its 95% interval and p-value (NaN with a note where it cannot be estimated)."""
+    from lifelines import CoxPHFitter
+
+    types = [s.event_type for s in signal_map]
+    empty = pd.DataFrame({"event_type": types, "adj_hr": np.nan, "adj_hr_lo": np.nan,
+                          "adj_hr_hi": np.nan, "adj_p": np.nan,
+                          "adj_note": "no landmarks to fit on"})
+    if ev.landmarks is None or not len(ev.landmarks) or not ev.landmark_aggregates:
+        return empty[COLUMNS]
+    x, skipped = design(ev, signal_map)
+    y = ev.landmarks[[F.DURATION, F.EVENT]].reset_index(drop=True).astype(float)
+    if y[F.EVENT].sum() < 10 or x.shape[1] == 0:
+        empty["adj_note"] = f"too few churns to adjust ({int(y[F.EVENT].sum())})"
+        return empty[COLUMNS]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cph = CoxPHFitter(penalizer=penalizer).fit(
+                pd.concat([x, y], axis=1), F.DURATION, F.EVENT)
+    except Exception as exc:  # noqa: BLE001 - the analysis goes on without this column
+        log.warning("adjusted directions: the multivariable model did not fit (%s)", exc)
+        empty["adj_note"] = f"the multivariable model did not fit: {exc}"
+        return empty[COLUMNS]
+    summ = cph.summary
+    rows = []
+    for et in types:
+        if et in summ.index:
+            r = summ.loc[et]
+            rows.append([et, float(np.exp(r["coef"])), float(np.exp(r["coef lower 95%"])),
+                         float(np.exp(r["coef upper 95%"])), float(r["p"]), ""])
+        else:
+            rows.append([et, np.nan, np.nan, np.nan, np.nan, skipped.get(et, "not estimated")])
+    return pd.DataFrame(rows, columns=COLUMNS)
