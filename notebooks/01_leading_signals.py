@@ -34,7 +34,7 @@ data_dir = "../data/raw/demo"
 as_of = None
 windows = [[0, 30], [30, 90], [90, 180]]
 seed = 42
-confounded_event = "ticket_opened"
+confounded_event = None   # None: the event type whose raw and adjusted views disagree most
 cohort_metric = None   # a snapshot column; None = the 90-day mean of the active-users role
 horizon_days = 180
 n_bootstrap = 200
@@ -51,6 +51,7 @@ from churnlab.evaluation.health import evaluate_out_of_time
 from churnlab.present.health_findings import findings_markdown
 from churnlab.present.signal_plots import (
     plot_adjusted,
+    plot_adjusted_directions,
     plot_lead_times,
     plot_lift_by_family,
     plot_metric_cohorts,
@@ -58,9 +59,10 @@ from churnlab.present.signal_plots import (
     plot_tier_churn,
     plot_weights,
 )
-from churnlab.signals.adjusted import compare_adjusted, describe_adjustment, metric_cohorts
+from churnlab.signals.adjusted import confounding_view, metric_cohorts
 from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.evidence import collect_evidence
+from churnlab.signals.multivariable import direction_table
 from churnlab.signals.summary import lead_time_table, summarise_families, summarise_signals
 
 # %%
@@ -98,6 +100,23 @@ summary[["rank", "family", "label", "direction", "window", "lift", "lift_lo", "l
          "hr_lo", "hr_hi"]].head(15).round(3)
 
 # %% [markdown]
+# ### Each event type with the others held fixed
+# A raw lift looks at one signal at a time, so an event type that comes with overall
+# activity can look protective even when it raises the risk. One penalised Cox model on
+# monthly snapshots of the whole base holds every other event type and tenure fixed: its
+# hazard ratio per standard deviation (interval, and q-value controlled together with
+# every lift test above) is what names a signal a risk or a protective one.
+
+# %%
+directions = direction_table(table)
+
+# %%
+plot_adjusted_directions(directions)
+
+# %%
+directions.round(3)
+
+# %% [markdown]
 # ### Signal timeline before churn
 # When each warning sign first appeared, for the churners who showed it.
 
@@ -124,18 +143,18 @@ plot_metric_cohorts(metric_cohorts(wh, as_of, cohort_metric))
 
 # %% [markdown]
 # ## A trap: a signal confounded by usage
-# Busy accounts open more tickets (and busy accounts rarely churn). Seen naively, ticket
-# volume says more about usage than about risk; per active user, or comparing accounts
-# with the same usage (Mantel-Haenszel over usage quintiles), the question becomes fair.
+# Busy accounts generate more of almost everything (and busy accounts rarely churn). Seen
+# naively, such an event type says more about usage than about risk; per active user, or
+# comparing accounts with the same usage (Mantel-Haenszel over usage quintiles), the
+# question becomes fair. The example is the event type whose raw and adjusted views
+# disagree most (or `confounded_event`).
 
 # %%
-adjusted = compare_adjusted(evidence, confounded_event)
+adjusted, confounded_label, adjustment_text = confounding_view(evidence, table,
+                                                               confounded_event)
 
 # %%
-plot_adjusted(adjusted, wh.signal_map[confounded_event].label)
-
-# %%
-adjustment_text = describe_adjustment(adjusted, wh.signal_map[confounded_event].label)
+plot_adjusted(adjusted, confounded_label)
 
 # %%
 Markdown(adjustment_text)

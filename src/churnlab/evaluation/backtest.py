@@ -18,6 +18,10 @@ from churnlab.models.survival_base import BASELINE_KINDS, SURVIVAL_KINDS, traini
 log = logging.getLogger(__name__)
 
 
+class HistoryTooShortError(DataError):
+    """The data's history is shorter than any backtest needs."""
+
+
 # ------------------------------------------------------------------ backtest
 @dataclass
 class Backtest:
@@ -104,7 +108,7 @@ def plan_backtest(as_of, data_start, n_origins: int = 3, step_months: int = 2,
                 return plan
     months = _months_between(start, as_of)
     need = MIN_LOOKBACK_MONTHS + 1 + int(np.ceil((FOLLOW_UPS[-1] + grace_days) / 30.4)) + 1
-    raise DataError(
+    raise HistoryTooShortError(
         f"the data cover {start.date()} to {as_of.date()} ({months} months): a backtest needs "
         f"about {need} months ({MIN_LOOKBACK_MONTHS} months of training, "
         f"{FOLLOW_UPS[-1]} days of follow-up and the {grace_days}-day grace period after "

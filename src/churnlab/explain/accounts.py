@@ -142,7 +142,8 @@ def explain_accounts(model, snapshot: pd.DataFrame, signal_map: SignalMap,
     is_contract = fams == CONTRACT
     ranked = values if include_contract else np.where(is_contract, 0.0, values)
     ups = _top(ranked, groups, top_n, positive=True)
-    downs = _top(ranked, groups, top_n, positive=False)
+    downs = _top(np.where(declared_risk_present(snap, groups, signal_map), 0.0, ranked),
+                 groups, top_n, positive=False)
     contract_ups = _top(np.where(is_contract, values, 0.0), groups, top_n, positive=True)
     iterator = range(len(snap))
     if progress:
@@ -183,6 +184,20 @@ def explain_accounts(model, snapshot: pd.DataFrame, signal_map: SignalMap,
         pf = family_contributions(alloc, signal_map)
         for f in pf.columns:
             out[f"pshare__{f}"] = pf[f].to_numpy()
+    return out
+
+
+def declared_risk_present(snap: pd.DataFrame, groups: Sequence[str],
+                          signal_map: SignalMap) -> np.ndarray:
+    """(n, features) True where the feature's event type is declared a risk in the map
+    and the account had that event in the lookback: such an event never reads as
+    "working in their favour", whatever the model's arithmetic (its absence may)."""
+    out = np.zeros((len(snap), len(groups)), bool)
+    for j, et in enumerate(groups):
+        if et in signal_map and signal_map[et].direction == "risk":
+            col = F.feature_name(et, "days_since")
+            if col in snap.columns:
+                out[:, j] = snap[col].to_numpy(float) < F.LOOKBACK_DAYS
     return out
 
 

@@ -136,6 +136,27 @@ class _HazardModel(SurvivalModel):
         return phi[self.feature_names_]
 
 
+def monotone_signs(columns, signal_map) -> dict[str, int]:
+    """+1 / -1 per input whose event type has a declared direction in the map: its window
+    sums, means, latest value, occurrence flags and trend move with the direction
+    (``risk``: +1, ``protective``: -1), its days since the last event against it; inputs
+    without a declared direction (and family aggregates) are left free."""
+    if signal_map is None:
+        return {}
+    sign = {"risk": 1, "protective": -1}
+    out = {}
+    for c in columns:
+        et, sep, stat = str(c).partition("__")
+        if not sep or et not in signal_map:
+            continue
+        d = sign.get(signal_map[et].direction, 0)
+        if d and stat == "days_since":
+            out[c] = -d
+        elif d and (stat in ("trend", "last") or stat.startswith(("sum_", "mean_", "any_"))):
+            out[c] = d
+    return out
+
+
 class HazardXGB(_HazardModel):
     """Gradient-boosted monthly hazard (xgboost binary:logistic)."""
 
@@ -143,18 +164,29 @@ class HazardXGB(_HazardModel):
 
     def __init__(self, n_estimators: int = 300, max_depth: int = 4, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.5,
-                 min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0):
+                 min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0,
+                 signal_map=None, monotone: bool = True):
         self.n_estimators, self.max_depth, self.learning_rate = n_estimators, max_depth, \
             learning_rate
         self.subsample, self.colsample_bytree = subsample, colsample_bytree
         self.min_child_weight, self.n_jobs, self.random_state = min_child_weight, n_jobs, \
             random_state
+        self.signal_map, self.monotone = signal_map, monotone
 
     def _fit_hazard(self, x, y):
+        """Where the signal map declares a direction, the trees are constrained to it
+        (xgboost ``monotone_constraints``, :func:`monotone_signs`): more of a risk signal
+        never lowers the hazard, more of a protective one never raises it."""
         import xgboost as xgb
 
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("signal_map", "monotone")}
+        self.monotone_ = (monotone_signs(x.columns, self.signal_map) if self.monotone
+                          else {})
+        if self.monotone_:
+            params["monotone_constraints"] = tuple(self.monotone_.get(c, 0) for c in x.columns)
         self.booster_ = xgb.XGBClassifier(objective="binary:logistic", tree_method="hist",
-                                          eval_metric="logloss", **self.get_params()).fit(x, y)
+                                          eval_metric="logloss", **params).fit(x, y)
 
     def _margin(self, x):
         return self.booster_.predict(x, output_margin=True).astype(float)

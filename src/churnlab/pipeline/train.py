@@ -18,6 +18,7 @@ import pandas as pd
 
 from churnlab.data import lifecycle
 from churnlab.errors import ModelError
+from churnlab.evaluation.backtest import HistoryTooShortError
 from churnlab.evaluation.champion import train_champion
 from churnlab.models.registry import load_model
 from churnlab.models.survival_base import CHAMPION_FILE
@@ -69,6 +70,13 @@ def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
         Path(tempfile.mkdtemp(prefix="churnlab-models-"))
     log.info("      training the champion at %s (backtest of every model) -> %s",
              as_of.date(), model_dir)
-    model, _ = train_champion(wh, as_of, model_dir, progress=progress, n_origins=n_origins,
-                              random_state=random_state, **options, **kwargs)
+    try:
+        model, _ = train_champion(wh, as_of, model_dir, progress=progress,
+                                  n_origins=n_origins, random_state=random_state, **options,
+                                  **kwargs)
+    except HistoryTooShortError as exc:
+        log.warning("%s; training without a backtest: every output says 'not validated'", exc)
+        model, _ = train_champion(wh, as_of, model_dir, progress=progress,
+                                  random_state=random_state, backtest=False, **options,
+                                  **kwargs)
     return model

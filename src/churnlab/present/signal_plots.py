@@ -141,6 +141,9 @@ def plot_metric_cohorts(cohorts: pd.DataFrame, label: str | None = None) -> Figu
 
 def plot_adjusted(adjusted: pd.DataFrame, label: str = "") -> Figure:
     """A confounded signal's lift per window: naive vs adjusted views, with 95% CIs."""
+    if adjusted.empty:
+        fig = new_figure(8, 1.2)
+        return say_empty(fig, fig.add_subplot(), "No confounded signal to show.")
     views = list(dict.fromkeys(adjusted["view"]))
     windows = list(dict.fromkeys(adjusted["window"]))
     colours = dict(zip(views, [PALETTE["red"], "#1f77b4", "#6a1b9a", NEUTRAL]))
@@ -250,5 +253,32 @@ def plot_score_comparison(metrics: pd.DataFrame,
     ax.set_ylabel("out-of-time score (0.5 = chance)")
     ax.set_title("Does the score rank next period's churners first?")
     ax.legend(frameon=False, fontsize="small")
+    clean(ax)
+    return fig
+
+
+def plot_adjusted_directions(directions: pd.DataFrame) -> Figure:
+    """Each event type's adjusted hazard ratio per standard deviation with its 95%
+    interval (others and tenure held fixed), coloured by the direction it is named by."""
+    d = directions.dropna(subset=["adj_hr"])
+    fig = new_figure(8, max(2.5, 0.32 * len(d) + 1.2))
+    ax = fig.add_subplot()
+    if d.empty:
+        return say_empty(fig, ax, "No adjusted effect could be estimated on this data.")
+    d = d.iloc[::-1]
+    colour = d["adj_direction"].map({"risk": PALETTE["red"], "protective": PALETTE["green"]}
+                                    ).fillna(NEUTRAL)
+    y = np.arange(len(d))
+    ax.errorbar(d["adj_hr"], y, xerr=[d["adj_hr"] - d["adj_hr_lo"],
+                                      d["adj_hr_hi"] - d["adj_hr"]],
+                fmt="none", ecolor=NEUTRAL, capsize=2)
+    ax.scatter(d["adj_hr"], y, c=list(colour), zorder=3)
+    ax.axvline(1, color=INK, ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.set_yticks(y, list(d["label"]))
+    ax.set_xlabel("hazard ratio per standard deviation, others and tenure held fixed")
+    ax.set_title("What each event type does on its own (red: raises risk, green: lowers it, "
+                 "grey: no reliable effect)", fontsize="medium")
     clean(ax)
     return fig

@@ -29,6 +29,7 @@ from churnlab.signals.derive import (
     window_name,
 )
 from churnlab.signals.evidence import SignalEvidence
+from churnlab.signals.multivariable import confounding_candidate
 from churnlab.stats import fisher_p, mantel_haenszel_rr, risk_ratio, wilson_interval
 
 
@@ -224,3 +225,21 @@ def metric_cohorts(wh, as_of=None, metric: str | None = None,
     out = out.sort_values("_order").drop(columns="_order").reset_index(drop=True)
     out.insert(1, "metric", metric)
     return out
+
+
+def confounding_view(evidence: SignalEvidence, table: pd.DataFrame,
+                     event_type: str | None = None) -> tuple[pd.DataFrame, str, str]:
+    """The notebook's confounding example: ``(compare_adjusted table, label, paragraph)``
+    for ``event_type``, or for the event type whose raw and adjusted directions disagree
+    most (:func:`~churnlab.signals.multivariable.confounding_candidate`). When there is
+    none (or the event type is not analysed), an empty table and one plain line."""
+    smap = evidence.signal_map
+    chosen = event_type or confounding_candidate(table)
+    if chosen is None:
+        return (pd.DataFrame(), "", "Raw lifts and adjusted effects agree for every event "
+                "type here: no signal is confounded by overall activity.")
+    if not any(s.event_type == chosen for s in evidence.signals):
+        return pd.DataFrame(), "", f"{chosen!r} is not among the analysed event types."
+    label = smap[chosen].label if smap is not None and chosen in smap else chosen
+    adjusted = compare_adjusted(evidence, chosen)
+    return adjusted, label, describe_adjustment(adjusted, label)

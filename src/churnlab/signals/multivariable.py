@@ -121,3 +121,34 @@ def adjusted_effects(ev, signal_map, penalizer: float = PENALIZER) -> pd.DataFra
         else:
             rows.append([et, np.nan, np.nan, np.nan, np.nan, skipped.get(et, "not estimated")])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def direction_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per event type of an :func:`~churnlab.signals.analysis.analyse_signals` table: the
+    raw view (its most significant lift test) beside the adjusted effect, and the
+    direction the analysis names it by (the adjusted one; the raw lift where the
+    adjusted effect could not be estimated)."""
+    if table.empty:
+        return pd.DataFrame(columns=["event_type", "label", "family", "raw_lift",
+                                     "raw_direction", "adj_hr", "adj_hr_lo", "adj_hr_hi",
+                                     "adj_q", "adj_direction", "named_as"])
+    best = table.loc[table.groupby("event_type")["p_value"].idxmin().dropna()]
+    out = best[["event_type", "label", "family", "lift", "direction", "adj_hr", "adj_hr_lo",
+                "adj_hr_hi", "adj_q", "adj_direction"]].rename(
+        columns={"lift": "raw_lift", "direction": "raw_direction"})
+    out["named_as"] = np.where(out["adj_hr"].notna(), out["adj_direction"],
+                               out["raw_direction"])
+    return out.sort_values("adj_hr", ascending=False).reset_index(drop=True)
+
+
+def confounding_candidate(table: pd.DataFrame) -> str | None:
+    """The event type whose raw lift and adjusted effect disagree most plainly: raw
+    protective but adjusted risk first, then raw risk but adjusted none or protective,
+    then raw protective but adjusted none; None when raw and adjusted views agree."""
+    d = direction_table(table)
+    for raw, adj in (("protective", ("risk",)), ("risk", ("none", "protective")),
+                     ("protective", ("none",))):
+        hit = d[(d["raw_direction"] == raw) & d["adj_direction"].isin(adj)]
+        if len(hit):
+            return str(hit.iloc[0]["event_type"])
+    return None

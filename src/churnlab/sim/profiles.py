@@ -205,8 +205,12 @@ def simulate_profile(profile: str, n_accounts: int = 1500, n_months: int = 24,
         decide = (b1[idx] >= epoch) & (b1[idx] < end_d)
         renewal = ((k + 1) % term[idx]) == 0
         if p.random_intent:
-            intent[idx] |= (rng.random(len(idx)) < p.random_intent) & decide
+            # intent forms every month, also before the window (so that the renewal
+            # hazard is stationary); a renewal before the window was survived, so the
+            # intent held then is cleared
+            intent[idx] |= rng.random(len(idx)) < p.random_intent
             leave = intent[idx] & renewal & decide
+            intent[idx[renewal & ~decide]] = False
         else:
             z = logrates / zscale[None, :]
             logit = p.alpha + z @ betas + p.tenure_slope * np.log(k + 1)
