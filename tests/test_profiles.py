@@ -181,3 +181,27 @@ def test_every_profile_is_listed_in_the_cli():
     text = build_parser()._subparsers._group_actions[0].choices["simulate"].format_help()
     for name in PROFILES:
         assert name in text
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("name", ["usage-only", "consumer"])
+def test_notebooks_01_to_03_run_on_a_world_unlike_the_demo(worlds, name, tmp_path):
+    from churnlab.present.notebook import run_notebook
+
+    data = str(worlds[name])
+    models = str(tmp_path / "models")
+    run_notebook(NOTEBOOKS / "01_leading_signals.py", tmp_path / "01.ipynb",
+                 {"data_dir": data, "n_bootstrap": 20, "max_landmark_rows": 2000})
+    run_notebook(NOTEBOOKS / "02_time_to_churn.py", tmp_path / "02.ipynb",
+                 {"data_dir": data, "model_dir": models, "n_origins": 2, "n_estimators": 60,
+                  "health_bootstrap": 5})
+    out = run_notebook(NOTEBOOKS / "03_explain_risk.py", tmp_path / "03.ipynb",
+                       {"data_dir": data, "model_path": models})
+    import nbformat
+
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors

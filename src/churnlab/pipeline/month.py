@@ -12,6 +12,7 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
+from churnlab.errors import ChurnlabError
 from churnlab.features import snapshot as F
 from churnlab.models.health import fit_health_score
 from churnlab.models.registry import load_model
@@ -160,6 +161,21 @@ def _tiers(scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# when no health score can be learned: tiers as bands of the 90-day churn probability
+MODEL_TIER_CUTS = {"red": 0.20, "yellow": 0.08}
+
+
+def _model_tiers(model, snap: pd.DataFrame) -> pd.DataFrame:
+    """Health 0-100 as 100 x (1 - P(churn within 90 days)) and tiers as bands of that
+    probability (:data:`MODEL_TIER_CUTS`), for a book on which no health score could be
+    learned (a short history)."""
+    p = model.predict_horizons(snap, (90,))["p_churn_90d"].to_numpy(float)
+    tier = np.where(p >= MODEL_TIER_CUTS["red"], "red",
+                    np.where(p >= MODEL_TIER_CUTS["yellow"], "yellow", "green"))
+    return pd.DataFrame({S.ACCOUNT_ID: snap[S.ACCOUNT_ID].to_numpy(), "health": 100 * (1 - p),
+                         "tier": tier, "tier_articles": tier, "tier_data": tier})
+
+
 def _fit_health(wh, as_of, progress: bool):
 
     return fit_health_score(wh, as_of, step_months=2, n_bootstrap=HEALTH_BOOTSTRAP,
@@ -193,14 +209,25 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     if snap.empty:
         raise ReportInputError(f"month {month}: no active account on {as_of.date()}"
                                + (f" in segment {segment}" if segment else ""))
-    health = _fit_health(wh, as_of, progress)
-    h_now, h_prev = _tiers(health.score(snap)), _tiers(health.score(prev_snap))
-    cuts = health.thresholds_["learned"]
-    articles = h_now["tier_articles"].value_counts()
-    notes.append(f"health tiers use the cuts the data suggests for the learned score (green "
-                 f"{cuts['green']:.1f}+, yellow {cuts['yellow']:.1f}+, red below): the articles' "
-                 f"cuts (80/60) would put {articles.get('green', 0):,} accounts in green, "
-                 f"{articles.get('yellow', 0):,} in yellow and {articles.get('red', 0):,} in red")
+    try:
+        health = _fit_health(wh, as_of, progress)
+    except ChurnlabError as exc:
+        health = None
+        h_now, h_prev = _model_tiers(model, snap), _model_tiers(model, prev_snap)
+        cuts = {}
+        notes.append(f"No health score this month ({exc}: too little history to learn one); "
+                     "tiers are bands of the model's 90-day churn probability instead: red "
+                     f"{MODEL_TIER_CUTS['red']:.0%} or more, yellow "
+                     f"{MODEL_TIER_CUTS['yellow']:.0%} or more, green below")
+    else:
+        h_now, h_prev = _tiers(health.score(snap)), _tiers(health.score(prev_snap))
+        cuts = health.thresholds_["learned"]
+        articles = h_now["tier_articles"].value_counts()
+        notes.append(f"health tiers use the cuts the data suggests for the learned score "
+                     f"(green {cuts['green']:.1f}+, yellow {cuts['yellow']:.1f}+, red below): "
+                     f"the articles' cuts (80/60) would put {articles.get('green', 0):,} "
+                     f"accounts in green, {articles.get('yellow', 0):,} in yellow and "
+                     f"{articles.get('red', 0):,} in red")
     b = book(wh, model, as_of, drivers=3, health=h_now, snapshot=snap, progress=progress)
     scores, tri, tasks, interventions = b.scores, b.triage, b.tasks, b.interventions
     days_next = int(((month + 2).start_time - (month + 1).start_time).days)
@@ -273,8 +300,11 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        forecast_bins=fc_bins, previous=previous,
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
-                       health_weights=health.weights_table(), notes=notes,
-                       tier_cuts={k: float(cuts[k]) for k in ("green", "yellow")},
+                       health_weights=health.weights_table() if health is not None
+                       else pd.DataFrame(columns=["family", "default", "learned"]),
+                       notes=notes,
+                       tier_cuts={k: float(cuts[k]) for k in ("green", "yellow")} if cuts
+                       else {},
                        top_n=int(top_n), roles=sorted(role_cols))
 
 
