@@ -63,6 +63,7 @@ from churnlab.signals.adjusted import confounding_view, metric_cohorts
 from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.evidence import collect_evidence
 from churnlab.signals.multivariable import direction_table
+from churnlab.signals.peers import PEER_KINDS
 from churnlab.signals.summary import lead_time_table, summarise_families, summarise_signals
 
 # %%
@@ -95,9 +96,21 @@ table = analyse_signals(evidence=evidence)
 summary = summarise_signals(table)
 
 # %%
-summary[["rank", "family", "label", "direction", "window", "lift", "lift_lo", "lift_hi",
+summary[["rank", "family", "label", "direction", "named_as", "window", "lift", "lift_lo",
+         "lift_hi",
          "q_value", "coverage_arr_any", "lead_median", "lead_q25", "lead_q75", "hr",
          "hr_lo", "hr_hi"]].head(15).round(3)
+
+# %% [markdown]
+# ### Level against peers, and first steps never taken
+# Change signals need a baseline, so they miss accounts that never got going. These
+# compare an account with active accounts at the same tenure (bottom or top fifth, by
+# segment where there are enough), and check whether a first-value or onboarding step
+# came within 30 days of the start.
+
+# %%
+summary[summary["kind"].isin(PEER_KINDS)][["label", "named_as", "window", "lift", "lift_lo",
+                                            "lift_hi", "q_value", "coverage_arr_any"]].round(3)
 
 # %% [markdown]
 # ### Each event type with the others held fixed

@@ -77,7 +77,7 @@ from churnlab.signals.cohort import (
     N_USAGE_STRATA,
 )
 from churnlab.signals.derive import observable_days_of, window_name
-from churnlab.signals.evidence import SignalEvidence, collect_evidence
+from churnlab.signals.evidence import FIRST_OF_ACCOUNT, SignalEvidence, collect_evidence
 from churnlab.signals.multivariable import adjusted_effects
 from churnlab.stats import bh_qvalues, fisher_p, mantel_haenszel_rr, risk_ratio
 
@@ -199,7 +199,9 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     full = observable_days_of(cohort) >= ev.horizon
     # hazard ratios on landmarks whose whole horizon is observable (a young account
     # cannot show an old signal, and its churn risk differs for reasons of its own)
-    landmark_full = (observable_days_of(ev.landmarks) >= ev.horizon
+    # hazard ratios count every account once (its first_of_account landmark)
+    landmark_full = ((observable_days_of(ev.landmarks) >= ev.horizon)
+                     & ev.landmarks[FIRST_OF_ACCOUNT].to_numpy(bool)
                      if ev.landmarks is not None else None)
     strata = np.column_stack([usage_strata(ev.usage_level[:, i], N_USAGE_STRATA)
                               for i in range(len(ev.windows))])

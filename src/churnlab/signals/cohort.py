@@ -160,7 +160,7 @@ def make_cohort(wh, as_of=None, lookback_months: int = 12, seed: int = 0,
     add_observable(cohort, data_start(wh))
     cohort[S.ARR] = _arr_before(wh, cohort)
     return cohort[[REF_ID, S.ACCOUNT_ID, REF_DATE, GROUP, IS_CHURNER, S.ARR, FIRST_DAY,
-                   BASELINE_FROM, "n_boundaries"]]
+                   BASELINE_FROM, "n_boundaries", "span_start"]]
 
 
 def add_observable(refs: pd.DataFrame, first_data_day: pd.Timestamp) -> None:

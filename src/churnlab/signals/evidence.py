@@ -38,6 +38,7 @@ from churnlab.signals.derive import (
     observable_days_of,
     reference_aggregates,
 )
+from churnlab.signals.peers import LIFECYCLE_ROLES, evaluate_peer_signals, peer_signals
 
 
 # ============================================================================== evidence
@@ -54,7 +55,9 @@ class SignalEvidence:
     first_age : signal -> array (n_refs,) days before the reference of first appearance.
     aggregates : event type -> per-reference event aggregates (:func:`reference_aggregates`).
     usage_level : array (n_refs, n_windows): mean of the usage gauge in each window.
-    landmarks : one row per sampled (account, monthly landmark) of the active base,
+    landmarks : the sampled (account, monthly landmark) rows of the active base, up to
+        ``ADJUSTED_PER_ACCOUNT`` per account (``first_of_account`` marks the one the
+        hazard ratios use),
         with ``duration_days`` / ``churned`` survival labels (as seen from as_of,
         truncated at ``hr_horizon_days``); None when hazard ratios were skipped.
     landmark_appeared : signal -> array (n_landmarks, n_windows).
@@ -91,9 +94,6 @@ class SignalEvidence:
                 return s
         known = ", ".join(s.signal for s in self.signals)
         raise KeyError(f"unknown signal {name!r}; known: {known}")
-
-
-LIFECYCLE_ROLES = ("first_value", "onboarding")
 
 
 def first_reached(wh, refs: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -142,8 +142,15 @@ def _window_level(agg: pd.DataFrame, n_windows: int, measure: str) -> np.ndarray
     return out
 
 
+FIRST_OF_ACCOUNT = "first_of_account"   # the account's one landmark for hazard ratios
+ADJUSTED_PER_ACCOUNT = 4                # landmarks per account for the adjusted model
+
+
 def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
-                   seed: int, grace_days: int) -> pd.DataFrame:
+                   seed: int, grace_days: int, per_account: int = 1) -> pd.DataFrame:
+    """Monthly landmarks of the active base in the lookback: at most ``per_account`` per
+    account (drawn with ``seed``; ``first_of_account`` marks one of them, so that the
+    hazard ratios count every account once), for at most ``max_rows`` accounts."""
     dates = monthly_dates(as_of - pd.DateOffset(months=lookback_months),
                             as_of - pd.Timedelta(days=1))
     frames = []
@@ -157,9 +164,11 @@ def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
     refs = pd.concat(frames, ignore_index=True)
     # one landmark per account, so that rows are independent (no account is counted
     # twelve times), then at most max_rows accounts
-    refs = refs.sample(frac=1.0, random_state=seed).drop_duplicates(S.ACCOUNT_ID)
-    if len(refs) > max_rows:
-        refs = refs.iloc[:max_rows]
+    refs = refs.sample(frac=1.0, random_state=seed)
+    refs[FIRST_OF_ACCOUNT] = ~refs[S.ACCOUNT_ID].duplicated()
+    refs = refs.groupby(S.ACCOUNT_ID, sort=False).head(per_account)
+    chosen = refs.loc[refs[FIRST_OF_ACCOUNT], S.ACCOUNT_ID].iloc[:max_rows]
+    refs = refs[refs[S.ACCOUNT_ID].isin(set(chosen))]
     refs = refs.sort_values([F.LANDMARK, S.ACCOUNT_ID])
     refs[S.ACCOUNT_ID] = refs[S.ACCOUNT_ID].astype(str)
     refs[REF_DATE] = pd.to_datetime(refs[F.LANDMARK])
@@ -205,7 +214,8 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
                         usage_level, usage, hr_horizon_days=hr_horizon_days,
                         signal_map=wh.signal_map)
     if hazard:
-        refs = _landmark_refs(wh, as_of, lookback_months, max_landmark_rows, seed, grace_days)
+        refs = _landmark_refs(wh, as_of, lookback_months, max_landmark_rows, seed, grace_days,
+                              ADJUSTED_PER_ACCOUNT)
         if len(refs):
             outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end=as_of)
             labelled = attach_labels(refs[[REF_ID, F.LANDMARK, S.ACCOUNT_ID]], outcomes, as_of)
@@ -224,4 +234,17 @@ def collect_evidence(wh, as_of=None, windows=DEFAULT_WINDOWS, lookback_months: i
                 sig.signal: indicators(sig, lagg[sig.event_type], ldays, windows,
                                        material_change, baseline_days, lbase)[0]
                 for sig in sigs}
+    psigs = peer_signals(wh.signal_map)
+    if psigs:
+        cohort_first = first_reached(wh, cohort)
+        evaluated = evaluate_peer_signals(
+            wh, psigs, windows, cohort, agg, ev.landmarks,
+            ev.landmark_aggregates or None, cohort_first, ev.first_reached)
+        for sig in psigs:
+            app, lapp = evaluated[sig.signal]
+            ev.signals.append(sig)
+            ev.appeared[sig.signal] = app
+            ev.first_age[sig.signal] = np.full(len(cohort), np.nan)
+            if lapp is not None:
+                ev.landmark_appeared[sig.signal] = lapp
     return ev

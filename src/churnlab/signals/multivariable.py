@@ -3,11 +3,11 @@
 A raw lift compares churners and stayers one signal at a time, so an event type that
 comes with overall activity looks protective even when, activity held fixed, it raises
 the risk (and a harmless one looks protective or risky through what it travels with).
-:func:`adjusted_effects` fits one penalised multivariable Cox model on the same monthly
-landmarks as the hazard ratios (one landmark per account, churn within
-``hr_horizon_days``): one input per event type of the map, its level over the analysis
-horizon before the landmark (counts: ``log(1 + events per 30 observable days)``; gauges:
-the mean reading, imputed with the median and with a "no reading" indicator; flags:
+:func:`adjusted_effects` fits one penalised multivariable Cox model on monthly landmarks
+of the active base (up to four per account, churn within ``hr_horizon_days``; standard
+errors robust to an account's repeated rows, lifelines ``cluster_col``): one input per event type of the map, its level over the analysis
+horizon before the landmark (counts: the current level, ``log(1 + events per 30 days)``
+in the latest window, 0-30 days by default; gauges: the mean reading, imputed with the median and with a "no reading" indicator; flags:
 occurred; lifecycle steps with role ``first_value`` / ``onboarding``: reached before
 the landmark), plus ``log(tenure)`` and, when the data has more than one term, a
 monthly-term indicator. Inputs are standardised, so each hazard ratio is per standard
@@ -28,14 +28,14 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.features import snapshot as F
-from churnlab.signals.cohort import REF_DATE
+from churnlab.signals.cohort import FIRST_DAY, REF_DATE
 from churnlab.signals.derive import observable_days_of
 
 log = logging.getLogger(__name__)
 
 PENALIZER = 0.01
 COLUMNS = ["event_type", "adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_p", "adj_note"]
-TENURE, MONTHLY = "_log_tenure", "_monthly_term"
+TENURE, MONTHLY, CLUSTER = "_log_tenure", "_monthly_term", "_account"
 
 
 def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -43,12 +43,23 @@ def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
     out with their reason."""
     refs, aggs = ev.landmarks, ev.landmark_aggregates
     n_win = len(ev.windows)
-    span = np.clip(np.minimum(observable_days_of(refs), ev.horizon), 1, None).astype(float)
+    days = observable_days_of(refs)
+    started_inside = (pd.to_datetime(refs["span_start"])
+                      >= pd.to_datetime(refs[FIRST_DAY])).to_numpy()
+    lo0, hi0 = ev.windows[0]
+    recent_span = np.clip(np.minimum(days, hi0) - lo0, 1, None).astype(float)
     cols, skipped = {}, {}
     for spec in signal_map:
         et = spec.event_type
         if et in ev.first_reached:
-            cols[et] = (~np.isnan(ev.first_reached[et])).astype(float)
+            # reached before the landmark; unknown (the average) for accounts that
+            # started before the data does, whose first steps the data cannot show
+            reached = (~np.isnan(ev.first_reached[et])).astype(float)
+            seen = started_inside.astype(bool)
+            if not seen.any():
+                skipped[et] = "no account started inside the data's window"
+                continue
+            cols[et] = np.where(seen, reached, reached[seen].mean())
         elif et in aggs:
             a = aggs[et]
             s = sum(a[f"w{i}_s"].fillna(0).to_numpy(float) for i in range(n_win))
@@ -65,8 +76,9 @@ def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
                     cols[f"{et}__no_reading"] = np.isnan(mean).astype(float)
             elif spec.kind == "flag":
                 cols[et] = (occ > 0).astype(float)
-            else:
-                cols[et] = np.log1p(np.maximum(s, 0) * 30.0 / span)
+            else:           # the current level: events per 30 days in the latest window
+                recent = a["w0_s"].fillna(0).to_numpy(float)
+                cols[et] = np.log1p(np.maximum(recent, 0) * 30.0 / recent_span)
         else:
             skipped[et] = "no events"
     start = pd.to_datetime(refs["span_start"])
@@ -105,8 +117,10 @@ def adjusted_effects(ev, signal_map, penalizer: float = PENALIZER) -> pd.DataFra
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            ids = ev.landmarks[S.ACCOUNT_ID].astype(str).reset_index(drop=True)
             cph = CoxPHFitter(penalizer=penalizer).fit(
-                pd.concat([x, y], axis=1), F.DURATION, F.EVENT)
+                pd.concat([x, y, ids.rename(CLUSTER)], axis=1), F.DURATION, F.EVENT,
+                cluster_col=CLUSTER)
     except Exception as exc:  # noqa: BLE001 - the analysis goes on without this column
         log.warning("adjusted directions: the multivariable model did not fit (%s)", exc)
         empty["adj_note"] = f"the multivariable model did not fit: {exc}"

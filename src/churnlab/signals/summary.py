@@ -39,6 +39,44 @@ def _sentence(row: pd.Series) -> str:
             f"(lift {row['lift']:.2f}x {window}, q = {row['q_value']:.2f}).")
 
 
+# signal kinds whose appearance means *less* of the event type (its adjusted direction
+# is reversed to name them)
+LESS_OF_IT = ("fell", "below_peers", "not_reached")
+
+
+def _named_as(row: pd.Series) -> str:
+    """The direction the analysis names the signal by: the event type's adjusted
+    direction, turned round for signals that mean less of it; the raw lift's where no
+    adjusted effect could be estimated."""
+    adj = row.get("adj_direction")
+    if pd.isna(row.get("lift")):
+        return "none"                   # never observed: nothing to name
+    if not isinstance(adj, str) or pd.isna(row.get("adj_hr")):
+        return row["direction"]
+    less = row["kind"] in LESS_OF_IT or (row["kind"] == "alert" and "below" in row["label"])
+    if adj == "none" or not less:
+        return adj
+    return "protective" if adj == "risk" else "risk"
+
+
+def _adjusted_clause(row: pd.Series) -> str:
+    """What the multivariable view adds when it disagrees with the raw lift."""
+    named, raw = row["named_as"], row["direction"]
+    if named == raw or pd.isna(row.get("adj_hr")):
+        return ""
+    hr = (f"the event type's hazard ratio {row['adj_hr']:.2f} per standard deviation, 95% "
+          f"CI {row['adj_hr_lo']:.2f}-{row['adj_hr_hi']:.2f}")
+    if named == "none":
+        return (f" With the other event types and tenure held fixed it shows no effect of "
+                f"its own ({hr}): it travels with them, so it is not named a "
+                f"{raw} signal.")
+    if raw == "none":
+        return (f" With the other event types and tenure held fixed the difference shows "
+                f"({hr}): it is named a {named} signal.")
+    return (f" With the other event types and tenure held fixed it points the other way "
+            f"({hr}): it is named a {named} signal.")
+
+
 def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """One row per signal, ranked by how strongly and how early it warns.
 
@@ -55,7 +93,9 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with rank, signal, event_type, family, label, kind, direction, window (headline),
+    DataFrame with rank, signal, event_type, family, label, kind, direction (the raw
+    lift's), named_as (the event type's adjusted direction, turned round for signals that
+    mean less of it, :func:`_named_as`), window (headline),
     earliest_window (furthest significant window in the headline direction), lift,
     lift_lo, lift_hi, q_value, prev_churners, prev_stayers, coverage_arr_any,
     lead_median, lead_q25, lead_q75, lead_n, hr, hr_lo, hr_hi, hr_q, lift_mh,
@@ -93,12 +133,18 @@ def summarise_signals(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     out = (out.assign(_g=group.to_numpy(), _k=key).sort_values(["_g", "_k", "signal"])
            .drop(columns=["_g", "_k"]).reset_index(drop=True))
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    out["sentence"] = out.apply(_sentence, axis=1)
-    cols = ["rank", "signal", "event_type", "family", "label", "kind", "direction", "window",
+    if "adj_direction" not in out.columns:
+        out["adj_hr"], out["adj_direction"] = np.nan, "none"
+    out["named_as"] = out.apply(_named_as, axis=1)
+    out["sentence"] = out.apply(_sentence, axis=1) + out.apply(_adjusted_clause, axis=1)
+    cols = ["rank", "signal", "event_type", "family", "label", "kind", "direction",
+            "named_as", "window",
             "earliest_window", "lift", "lift_lo", "lift_hi", "p_value", "q_value",
             "prev_churners", "prev_stayers", "coverage_arr_any", "lead_median", "lead_q25",
             "lead_q75", "lead_n", "hr", "hr_lo", "hr_hi", "hr_q", "lift_mh", "lift_mh_lo",
             "lift_mh_hi", "q_mh", "warning_score", "sentence"]
+    cols += [c for c in ("adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_q", "adj_direction")
+             if c in out.columns]
     return out[cols]
 
 
