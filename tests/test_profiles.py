@@ -28,7 +28,7 @@ from churnlab.sim.profiles import simulate_profile, write_profile
 pytestmark = pytest.mark.slow
 
 WORLDS = {   # name: (profile, accounts, months, seed, format)
-    "consumer": ("consumer", 1500, 24, 1, "csv"),
+    "consumer": ("consumer", 3000, 24, 1, "csv"),
     "usage-only": ("usage-only", 500, 18, 1, "parquet"),
     "random-churn": ("random-churn", 2000, 24, 1, "parquet"),
     "short": ("consumer", 600, 6, 2, "parquet"),
@@ -186,7 +186,7 @@ def test_every_profile_is_listed_in_the_cli():
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["usage-only", "consumer"])
+@pytest.mark.parametrize("name", ["usage-only", "random-churn"])
 def test_notebooks_01_to_03_run_on_a_world_unlike_the_demo(worlds, name, tmp_path):
     from churnlab.present.notebook import run_notebook
 

@@ -116,6 +116,8 @@ def plot_metric_cohorts(cohorts: pd.DataFrame, label: str | None = None) -> Figu
     """Churn rate (with 95% CI) by cohort of a metric (:func:`churnlab.signals.metric_cohorts`)."""
     fig = new_figure(9, 4)
     ax = fig.add_subplot()
+    if cohorts.empty:
+        return say_empty(fig, ax, "No usage event type in this data to cut the book by.")
     x = np.arange(len(cohorts))
     rate = cohorts["churn_rate"].to_numpy(float)
     base = cohorts["churned"].sum() / max(cohorts["n"].sum(), 1)

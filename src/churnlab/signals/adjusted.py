@@ -30,6 +30,7 @@ from churnlab.signals.derive import (
 )
 from churnlab.signals.evidence import SignalEvidence
 from churnlab.signals.multivariable import confounding_candidate
+from churnlab.signals.peers import PEER_KINDS
 from churnlab.stats import fisher_p, mantel_haenszel_rr, risk_ratio, wilson_interval
 
 
@@ -84,7 +85,9 @@ def compare_adjusted(evidence: SignalEvidence, event_type: str, signal: str | No
     """
     ev = evidence
     churner = ev.cohort[IS_CHURNER].to_numpy()
-    candidates = [s for s in ev.signals if s.event_type == event_type]
+    # the change and occurrence signals (a level against peers has no per-user view)
+    candidates = [s for s in ev.signals if s.event_type == event_type
+                  and s.kind not in PEER_KINDS]
     if not candidates:
         raise KeyError(f"event type {event_type!r} is not among the analysed signals")
 
@@ -196,9 +199,13 @@ def metric_cohorts(wh, as_of=None, metric: str | None = None,
     if metric is None:
         usage = wh.signal_map.role("active_users") or next(
             (s.event_type for s in wh.signal_map.by_family("usage")), None)
-        if usage is None:
-            raise InputError("no usage event type in the signal map: give metric=")
-        metric = f"{usage}__mean_90d"
+        if usage is None:           # nothing to cut the book by: the section says so
+            return pd.DataFrame(columns=["cohort", "metric_lo", "metric_hi", "metric_median",
+                                         "n", "churned", "churn_rate", "churn_rate_lo",
+                                         "churn_rate_hi", "arr", "churned_arr"])
+        stat = {"gauge": "mean_90d", "flag": "any_90d"}.get(wh.signal_map[usage].kind,
+                                                            "sum_90d")
+        metric = f"{usage}__{stat}"
     if metric not in snap.columns:
         raise KeyError(f"{metric!r} is not a snapshot column")
     outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end=as_of)

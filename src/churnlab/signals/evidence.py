@@ -143,7 +143,7 @@ def _window_level(agg: pd.DataFrame, n_windows: int, measure: str) -> np.ndarray
 
 
 FIRST_OF_ACCOUNT = "first_of_account"   # the account's one landmark for hazard ratios
-ADJUSTED_PER_ACCOUNT = 4                # landmarks per account for the adjusted model
+ADJUSTED_PER_ACCOUNT = 12               # landmarks per account for the adjusted model
 
 
 def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
@@ -164,6 +164,9 @@ def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
     refs = pd.concat(frames, ignore_index=True)
     # one landmark per account, so that rows are independent (no account is counted
     # twelve times), then at most max_rows accounts
+    # a fixed order first: the SQL's row order is not guaranteed, the draw must be
+    refs = refs.assign(_key=refs[S.ACCOUNT_ID].astype(str)).sort_values(
+        [F.LANDMARK, "_key"], kind="stable").drop(columns="_key").reset_index(drop=True)
     refs = refs.sample(frac=1.0, random_state=seed)
     refs[FIRST_OF_ACCOUNT] = ~refs[S.ACCOUNT_ID].duplicated()
     refs = refs.groupby(S.ACCOUNT_ID, sort=False).head(per_account)

@@ -111,13 +111,18 @@ def adjusted_effects(ev, signal_map, penalizer: float = PENALIZER) -> pd.DataFra
         return empty[COLUMNS]
     x, skipped = design(ev, signal_map)
     y = ev.landmarks[[F.DURATION, F.EVENT]].reset_index(drop=True).astype(float)
+    ids = ev.landmarks[S.ACCOUNT_ID].astype(str).reset_index(drop=True)
+    # only landmarks that saw the whole latest window: a level scaled up from a few days
+    # of a brand-new account is noise that travels with its (higher) early churn
+    whole = observable_days_of(ev.landmarks) >= ev.windows[0][1]
+    x, y, ids = (v[whole].reset_index(drop=True) for v in (x, y, ids))
+    x = x.loc[:, x.std() > 0]
     if y[F.EVENT].sum() < 10 or x.shape[1] == 0:
         empty["adj_note"] = f"too few churns to adjust ({int(y[F.EVENT].sum())})"
         return empty[COLUMNS]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ids = ev.landmarks[S.ACCOUNT_ID].astype(str).reset_index(drop=True)
             cph = CoxPHFitter(penalizer=penalizer).fit(
                 pd.concat([x, y, ids.rename(CLUSTER)], axis=1), F.DURATION, F.EVENT,
                 cluster_col=CLUSTER)
@@ -146,7 +151,12 @@ def direction_table(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["event_type", "label", "family", "raw_lift",
                                      "raw_direction", "adj_hr", "adj_hr_lo", "adj_hr_hi",
                                      "adj_q", "adj_direction", "named_as"])
-    best = table.loc[table.groupby("event_type")["p_value"].idxmin().dropna()]
+    # the raw view of "more of it": occurrence and rise signals (a fall, a level below
+    # peers or a missed step mean less of it, the opposite direction)
+    more = table[table["kind"].isin(("occurred", "rose"))]
+    if more.empty:
+        more = table
+    best = more.loc[more.groupby("event_type")["p_value"].idxmin().dropna()]
     out = best[["event_type", "label", "family", "lift", "direction", "adj_hr", "adj_hr_lo",
                 "adj_hr_hi", "adj_q", "adj_direction"]].rename(
         columns={"lift": "raw_lift", "direction": "raw_direction"})
