@@ -9,10 +9,13 @@ errors robust to an account's repeated rows, lifelines ``cluster_col``): one inp
 horizon before the landmark (counts: the current level, ``log(1 + events per 30 days)``
 in the latest window, 0-30 days by default; gauges: the mean reading, imputed with the median and with a "no reading" indicator; flags:
 occurred; lifecycle steps with role ``first_value`` / ``onboarding``: reached before
-the landmark), plus ``log(tenure)`` and, when the data has more than one term, a
-monthly-term indicator. Inputs are standardised, so each hazard ratio is per standard
-deviation. The ridge penalty (lifelines ``penalizer``) keeps the fit stable when event
-types move together; the Wald intervals are those of the penalised fit, the p-values get
+the landmark), plus ``log(tenure)`` with indicators of the first 90, 90-180 and 180-365 days
+(early churn and onboarding surges have a shape of their own) and, when the data has
+more than one term, a monthly-term indicator. Inputs are standardised, so each hazard ratio is per standard
+deviation. The fit is lifelines' maximum partial likelihood (a ridge penalty, lifelines
+``penalizer`` 0.1, only when that fails to converge: small penalties such as 0.01 gave
+unstable, sign-flipping estimates on the demo's 36 correlated event types, measured);
+the Wald intervals use account-clustered robust errors, the p-values get
 Benjamini-Hochberg q-values together with every other test of the analysis. An event
 type is named a risk (HR > 1) or protective (HR < 1) signal by this adjusted effect when
 its q-value is below ``alpha``; otherwise its adjusted direction is ``none``.
@@ -33,7 +36,9 @@ from churnlab.signals.derive import observable_days_of
 
 log = logging.getLogger(__name__)
 
-PENALIZER = 0.01
+PENALIZER = 0.0      # see the module doc: lifelines' small ridge penalties were unstable
+FALLBACK_PENALIZER = 0.1
+TENURE_STEPS = (0, 90, 180, 365)      # tenure bands (days) held fixed beside log(tenure)
 COLUMNS = ["event_type", "adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_p", "adj_note"]
 TENURE, MONTHLY, CLUSTER = "_log_tenure", "_monthly_term", "_account"
 
@@ -66,6 +71,9 @@ def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
             n = sum(a[f"w{i}_n"].fillna(0).to_numpy(float) for i in range(n_win))
             occ = sum(a[f"w{i}_occ"].fillna(0).to_numpy(float) for i in range(n_win))
             if spec.kind == "gauge":
+                if spec.grain != "event":          # a dense gauge: its current level
+                    s = a["w0_s"].fillna(0).to_numpy(float)
+                    n = a["w0_n"].fillna(0).to_numpy(float)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     mean = np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
                 if np.isnan(mean).all():
@@ -84,6 +92,8 @@ def design(ev, signal_map) -> tuple[pd.DataFrame, dict[str, str]]:
     start = pd.to_datetime(refs["span_start"])
     tenure = (pd.to_datetime(refs[REF_DATE]) - start).dt.days.clip(lower=1).to_numpy(float)
     cols[TENURE] = np.log(tenure)
+    for lo, hi in zip(TENURE_STEPS[:-1], TENURE_STEPS[1:]):   # early tenure has a shape
+        cols[f"_tenure_{lo}_{hi}"] = ((tenure >= lo) & (tenure < hi)).astype(float)
     if S.TERM_MONTHS in refs.columns and refs[S.TERM_MONTHS].nunique() > 1:
         cols[MONTHLY] = (refs[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
     x = pd.DataFrame(cols)
@@ -120,15 +130,20 @@ def adjusted_effects(ev, signal_map, penalizer: float = PENALIZER) -> pd.DataFra
     if y[F.EVENT].sum() < 10 or x.shape[1] == 0:
         empty["adj_note"] = f"too few churns to adjust ({int(y[F.EVENT].sum())})"
         return empty[COLUMNS]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cph = CoxPHFitter(penalizer=penalizer).fit(
-                pd.concat([x, y, ids.rename(CLUSTER)], axis=1), F.DURATION, F.EVENT,
-                cluster_col=CLUSTER)
-    except Exception as exc:  # noqa: BLE001 - the analysis goes on without this column
-        log.warning("adjusted directions: the multivariable model did not fit (%s)", exc)
-        empty["adj_note"] = f"the multivariable model did not fit: {exc}"
+    data = pd.concat([x, y, ids.rename(CLUSTER)], axis=1)
+    cph, errors = None, []
+    for pen in dict.fromkeys((penalizer, FALLBACK_PENALIZER)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cph = CoxPHFitter(penalizer=pen).fit(data, F.DURATION, F.EVENT,
+                                                     cluster_col=CLUSTER)
+            break
+        except Exception as exc:  # noqa: BLE001 - retried penalised, then reported
+            errors.append(f"{type(exc).__name__}: {exc}")
+    if cph is None:
+        log.warning("adjusted directions: the multivariable model did not fit (%s)", errors)
+        empty["adj_note"] = f"the multivariable model did not fit: {errors[-1]}"
         return empty[COLUMNS]
     summ = cph.summary
     rows = []
