@@ -132,7 +132,13 @@ def test_every_model_is_scored_on_the_same_rows_at_every_origin(evaluation):
     assert set(keys) == set(SURVIVAL_KINDS + BASELINE_KINDS) | {"oracle"}
     assert (bt.folds["last_label_date"] < bt.folds["origin"]).all()
     m = bt.metrics
-    assert ((m["harrell_c"] > 0.5) & (m["harrell_c"] < 1)).all()
+    # the behaviour-free baselines (calendar, tenure) may sit at chance on this world:
+    # that is what they are there to show; every other model discriminates
+    informed = m[~m["model"].isin(["calendar", "tenure"])]
+    assert ((informed["harrell_c"] > 0.5) & (informed["harrell_c"] < 1)).all()
+    assert ((m["harrell_c"] > 0) & (m["harrell_c"] < 1)).all()
+    s = bt.summary()["harrell_c"]
+    assert s[["calendar", "tenure"]].max() < s[list(SURVIVAL_KINDS)].max()
     assert (m.loc[m["model"].isin(SURVIVAL_KINDS), "ibs"]
             < m.loc[m["model"].isin(SURVIVAL_KINDS), "ibs_km"] + 0.005).all()
 
