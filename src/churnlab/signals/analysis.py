@@ -265,6 +265,8 @@ def analyse_signals(wh=None, as_of=None, windows=DEFAULT_WINDOWS, lookback_month
     return table[order]
 
 
+MATERIAL_HR = 1.05      # smallest adjusted hazard ratio per sd (or its inverse) named
+
 ADJUSTED_COLUMNS = ["adj_hr", "adj_hr_lo", "adj_hr_hi", "adj_p", "adj_q", "adj_direction",
                     "adj_note"]
 
@@ -281,7 +283,9 @@ def _with_adjusted(table: pd.DataFrame, ev, alpha: float) -> pd.DataFrame:
                             "adj_note": "no signal map"})
     p_all = np.concatenate([table["p_value"].to_numpy(float), adj["adj_p"].to_numpy(float)])
     adj["adj_q"] = bh_qvalues(p_all)[len(table):]
-    sig = adj["adj_q"] < alpha
+    # named only when significant and material: a hazard ratio per standard deviation
+    # within 5% of 1 is not a signal anyone can act on (a weak residue of confounding)
+    sig = (adj["adj_q"] < alpha) & (np.abs(np.log(adj["adj_hr"])) >= np.log(MATERIAL_HR))
     adj["adj_direction"] = np.where(~sig, "none", np.where(adj["adj_hr"] > 1, "risk",
                                                            "protective"))
     return table.merge(adj, on="event_type", how="left")

@@ -18,7 +18,8 @@ unstable, sign-flipping estimates on the demo's 36 correlated event types, measu
 the Wald intervals use account-clustered robust errors, the p-values get
 Benjamini-Hochberg q-values together with every other test of the analysis. An event
 type is named a risk (HR > 1) or protective (HR < 1) signal by this adjusted effect when
-its q-value is below ``alpha``; otherwise its adjusted direction is ``none``.
+its q-value is below ``alpha`` and the effect is material (hazard ratio per standard
+deviation beyond 1.05 or below 1/1.05); otherwise its adjusted direction is ``none``.
 """
 
 from __future__ import annotations
