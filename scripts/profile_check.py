@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--accounts", type=int, default=2000)
     ap.add_argument("--months", type=int, default=24)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
-    ap.add_argument("--short", action="store_true", default=True,
-                    help=f"also run each profile with {SHORT_MONTHS} months of history")
+    ap.add_argument("--no-short", dest="short", action="store_false",
+                    help=f"skip the run of each profile with {SHORT_MONTHS} months of history")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "RESULTS_profiles.md")
     args = ap.parse_args(argv)
     rows = []

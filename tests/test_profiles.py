@@ -79,8 +79,10 @@ def test_profiles_are_shaped_as_promised(worlds):
     assert not (worlds["usage-only"] / "interventions.parquet").exists()
     assert set(pd.read_parquet(worlds["usage-only"] / "subscriptions.parquet")["term_months"]
                ) == {1, 6, 12}
-    assert set(_truth(worlds["random-churn"]).values().__iter__().__next__()) >= {"direction"}
-    assert all(v["direction"] == "none" for v in _truth(worlds["random-churn"]).values())
+    random_truth = _truth(worlds["random-churn"])
+    assert random_truth and all(v["direction"] == "none" for v in random_truth.values())
+    consumer_truth = _truth(worlds["consumer"])
+    assert {v["direction"] for v in consumer_truth.values()} == {"risk", "protective", "none"}
 
 
 def test_no_event_is_emitted_on_or_after_the_accounts_churn(worlds):

@@ -162,9 +162,9 @@ def _landmark_refs(wh, as_of: pd.Timestamp, lookback_months: int, max_rows: int,
         return pd.DataFrame(columns=[REF_ID, S.ACCOUNT_ID, REF_DATE, FIRST_DAY, BASELINE_FROM,
                                      F.LANDMARK])
     refs = pd.concat(frames, ignore_index=True)
-    # one landmark per account, so that rows are independent (no account is counted
-    # twelve times), then at most max_rows accounts
-    # a fixed order first: the SQL's row order is not guaranteed, the draw must be
+    # a fixed order first (the SQL's row order is not guaranteed, the draw must be),
+    # then up to per_account landmarks of at most max_rows accounts; first_of_account
+    # keeps one per account for the hazard ratios, whose rows must be independent
     refs = refs.assign(_key=refs[S.ACCOUNT_ID].astype(str)).sort_values(
         [F.LANDMARK, "_key"], kind="stable").drop(columns="_key").reset_index(drop=True)
     refs = refs.sample(frac=1.0, random_state=seed)
