@@ -104,7 +104,7 @@ def main(argv=None) -> int:
             f"{args.months} months and {SHORT_MONTHS} months, seeds {args.seeds}). "
             "Backtest figures are out of time (the champion's own backtest rows); "
             "`direction_agreement` compares each event type's adjusted direction "
-            "(q < 0.05, else none) with the planted truth.\n\n"
+            "(q < 0.05 and a hazard ratio per sd beyond 1.05, else none) with the planted truth.\n\n"
             + table.to_csv(sep="|", index=False) + "\n")
     args.out.write_text(text)
     print(text)
