@@ -47,20 +47,24 @@ from IPython.display import Markdown
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
 from churnlab.features.snapshot import make_snapshot
-from churnlab.models.health import fit_health_score
+from churnlab.models.health import try_health_score
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.train import load_or_train
 from churnlab.present.survival_findings import (
+    backtest_metrics,
     backtest_table,
     card_table,
     describe_aft,
     describe_ph_check,
     fit_cox_and_aft,
     group_survival,
+    health_tiers,
     kaplan_meier,
+    km_landmark,
     landmark_groups,
     leadership_findings,
     pooled_calibration,
+    validation_words,
 )
 from churnlab.present.survival_plots import (
     plot_backtest_metrics,
@@ -94,7 +98,10 @@ card = model.card
 backtest = model.backtest_
 
 # %%
-oracle = oracle_metrics(backtest, truth_dir) if truth_dir else None
+Markdown(validation_words(card))
+
+# %%
+oracle = oracle_metrics(backtest, truth_dir) if truth_dir and backtest else None
 
 # %% [markdown]
 # ## Observed survival curves
@@ -103,10 +110,10 @@ oracle = oracle_metrics(backtest, truth_dir) if truth_dir else None
 # the monthly report), so these curves are out of time.
 
 # %%
-km_date = min(backtest.metrics["origin"])
+km_date = km_landmark(backtest, wh, card["as_of"])
 
 # %%
-health_then = fit_health_score(wh, km_date, step_months=2, n_bootstrap=health_bootstrap,
+health_then = try_health_score(wh, km_date, step_months=2, n_bootstrap=health_bootstrap,
                                random_state=seed)
 
 # %%
@@ -164,7 +171,7 @@ Markdown(describe_aft(aft))
 backtest_table(backtest, oracle).round(3)
 
 # %%
-plot_backtest_metrics(backtest.metrics, oracle, champion=card["kind"])
+plot_backtest_metrics(backtest_metrics(backtest), oracle, champion=card["kind"])
 
 # %%
 backtest_table(backtest, oracle, per_origin=True).round(3)
@@ -199,11 +206,11 @@ snapshot = make_snapshot(wh, card["as_of"])
 scores = score_accounts(model, snapshot, card["as_of"])
 
 # %%
-health_now = fit_health_score(wh, card["as_of"], step_months=2, n_bootstrap=health_bootstrap,
+health_now = try_health_score(wh, card["as_of"], step_months=2, n_bootstrap=health_bootstrap,
                               random_state=seed)
 
 # %%
-tiers_now = health_now.score(snapshot)["tier_data"]
+tiers_now = health_tiers(health_now, snapshot)
 
 # %%
 plot_score_distribution(scores, tiers_now)

@@ -75,6 +75,13 @@ def check(profile: str, n_accounts: int, n_months: int, seed: int, work: Path) -
             out["p90_ratio"] = round(out["mean_p90"] / out["observed_90d"], 3) \
                 if out["observed_90d"] > 0 else np.nan
             out["decile_error_90d"] = round(float(mine["calibration_error_90d"].mean()), 4)
+        if "mean_p_renewal" in mine and mine["mean_p_renewal"].notna().any():
+            out["mean_p_renewal"] = round(float(mine["mean_p_renewal"].mean()), 4)
+            out["observed_renewal"] = round(float(mine["observed_renewal"].mean()), 4)
+            out["renewal_ratio"] = round(out["mean_p_renewal"] / out["observed_renewal"], 3) \
+                if out["observed_renewal"] > 0 else np.nan
+            out["decile_error_renewal"] = round(float(mine["calibration_error_renewal"].mean()),
+                                                4)
     out["seconds"] = round(time.perf_counter() - t0)
     print(out, file=sys.stderr, flush=True)
     return out

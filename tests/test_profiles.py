@@ -207,3 +207,22 @@ def test_notebooks_01_to_03_run_on_a_world_unlike_the_demo(worlds, name, tmp_pat
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+
+
+def test_notebook_02_says_not_validated_on_a_short_history(worlds, tmp_path):
+    """Six months cannot hold a backtest: notebook 02 trains without one and says so in
+    words instead of failing on the missing backtest (issue 13, item 3)."""
+    import nbformat
+
+    from churnlab.present.notebook import run_notebook
+
+    out = run_notebook(NOTEBOOKS / "02_time_to_churn.py", tmp_path / "02.ipynb",
+                       {"data_dir": str(worlds["short"]), "model_dir": str(tmp_path / "m"),
+                        "n_estimators": 40, "health_bootstrap": 2})
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "**Not validated.**" in text
+    assert "The champion is not validated" in text
+    assert "concordance" not in text.split("## Findings")[-1]

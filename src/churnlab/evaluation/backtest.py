@@ -152,14 +152,16 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
         try:                    # one model's failure never stops the others
             model = make_model(kind, random_state, signal_map, **options).fit(train)
             risk = model.risk_score(test)
-            p90, surv_fn = None, None
+            p90, surv_fn, p_renewal = None, None, None
             if model.has_survival:
                 p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
+                p_renewal = 1 - model.predict_survival_at(
+                    test, np.maximum(test["days_to_renewal"].to_numpy(float), 0))
                 risk = p90      # survival models are ranked by P(churn within 90 days)
                 surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
             if not np.isfinite(np.asarray(risk, float)).all():
                 raise FloatingPointError("non-finite risk scores")
-            m = evaluate_scores(test, risk, train, surv_fn, p90)
+            m = evaluate_scores(test, risk, train, surv_fn, p90, p_renewal=p_renewal)
         except MemoryError:
             raise
         except Exception as exc:        # noqa: BLE001 - recorded, shown on the card

@@ -17,11 +17,13 @@ def _surv_array(event, time):
 
 
 def evaluate_scores(test: pd.DataFrame, risk, train: pd.DataFrame, surv_fn=None,
-                    p90=None, tau: int = 90) -> dict:
+                    p90=None, tau: int = 90, p_renewal=None) -> dict:
     """Out-of-time metrics of one model on the rows scored at one origin.
 
     ``test`` has duration_days / churned seen later and arr; ``risk`` higher = sooner;
-    ``surv_fn(times) -> (n, len(times))`` for the IBS; ``p90`` for calibration.
+    ``surv_fn(times) -> (n, len(times))`` for the IBS; ``p90`` and ``p_renewal`` (P(churn
+    before the next renewal)) for calibration: the latter on the rows whose renewal fell
+    inside their follow-up (churned by it, or seen past it), mostly rows near a renewal.
     Concordance (Harrell, Uno) is on time to churn censored at ``tau`` = 90 days, as the
     simulator's oracle concordance is defined; AUC at 90/180 days; IBS over 30-180 days.
     """
@@ -95,6 +97,25 @@ def evaluate_scores(test: pd.DataFrame, risk, train: pd.DataFrame, surv_fn=None,
             (cal["predicted"] - cal["observed"]).abs(), weights=cal["n"]))
         out["mean_p90"], out["observed_90d"] = float(np.mean(np.asarray(p90)[known])), \
             float(y90[known].mean())
+    if p_renewal is not None and "days_to_renewal" in test:
+        out.update(_renewal_calibration(test, np.asarray(p_renewal, float), t, e))
+    return out
+
+
+def _renewal_calibration(test, p, t, e) -> dict:
+    """Calibration of P(churn before the next renewal) on the rows whose outcome at that
+    renewal is known: churned by it (a churn on the renewal day counts) or seen past it."""
+    dtr = np.maximum(test["days_to_renewal"].to_numpy(float), 0)
+    y = e & (t <= dtr + 1)
+    known = y | (t > dtr + 1)
+    out = {"n_renewal_known": int(known.sum()), "mean_p_renewal": np.nan,
+           "observed_renewal": np.nan, "calibration_error_renewal": np.nan}
+    if known.sum() >= 10:
+        cal = calibration_table(p[known], y[known])
+        out.update({"mean_p_renewal": float(p[known].mean()),
+                    "observed_renewal": float(y[known].mean()),
+                    "calibration_error_renewal": float(np.average(
+                        (cal["predicted"] - cal["observed"]).abs(), weights=cal["n"]))})
     return out
 
 

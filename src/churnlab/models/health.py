@@ -53,6 +53,8 @@ data) exceeds twice the base rate (red) and the base rate (yellow).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -65,7 +67,7 @@ from sklearn.preprocessing import StandardScaler
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
-from churnlab.errors import InputError
+from churnlab.errors import ChurnlabError, InputError
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.health_families import (
@@ -347,3 +349,13 @@ def fit_health_score(wh, as_of=None, horizon_days: int = 180, lookback_months: i
                                           step_months, grace_days)
     return HealthScore(signal_map=wh.signal_map, families=families, n_bootstrap=n_bootstrap,
                        random_state=random_state).fit(snapshots, labels)
+
+
+def try_health_score(wh, as_of=None, **options) -> HealthScore | None:
+    """:func:`fit_health_score`, or None (with a warning saying why) when the data cannot
+    support one: too little history, no churner, no feature that varies."""
+    try:
+        return fit_health_score(wh, as_of, **options)
+    except ChurnlabError as exc:
+        logging.getLogger(__name__).warning("no health score at %s: %s", as_of, exc)
+        return None

@@ -22,7 +22,12 @@ def kaplan_meier(rows: pd.DataFrame, by: str, times=(30, 90, 180, 365)) -> pd.Da
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
 
-    check_columns(rows, [by, F.DURATION, F.EVENT], "landmark rows")
+    check_columns(rows, [F.DURATION, F.EVENT], "landmark rows")
+    empty = pd.DataFrame(columns=[by, "days", "survival", "lo", "hi", "at_risk",
+                                  "median_days"])
+    empty.attrs.update(logrank_p=np.nan, logrank_chi2=np.nan)
+    if by not in rows.columns:          # e.g. no health score could be fitted
+        return empty
     out = []
     for g, r in rows.groupby(by, observed=True):
         km = KaplanMeierFitter().fit(r[F.DURATION], r[F.EVENT])
@@ -33,10 +38,11 @@ def kaplan_meier(rows: pd.DataFrame, by: str, times=(30, 90, 180, 365)) -> pd.Da
                         "hi": float(np.interp(t, ci.index, ci.iloc[:, 1])),
                         "at_risk": int((r[F.DURATION] >= t).sum()),
                         "median_days": float(km.median_survival_time_)})
-    test = multivariate_logrank_test(rows[F.DURATION], rows[by], rows[F.EVENT])
-    df = pd.DataFrame(out)
-    df.attrs["logrank_p"] = float(test.p_value)
-    df.attrs["logrank_chi2"] = float(test.test_statistic)
+    df = pd.DataFrame(out) if out else empty
+    df.attrs.update(logrank_p=np.nan, logrank_chi2=np.nan)
+    if rows[by].nunique() > 1:
+        test = multivariate_logrank_test(rows[F.DURATION], rows[by], rows[F.EVENT])
+        df.attrs.update(logrank_p=float(test.p_value), logrank_chi2=float(test.test_statistic))
     return df
 
 
@@ -119,26 +125,72 @@ SUMMARY_COLUMNS = ["harrell_c", "uno_c", "auc_90", "auc_180", "ibs", "ibs_km",
                    "calibration_error_90d", "top_decile_lift", "churned_arr_top10"]
 
 
-def backtest_table(backtest: Backtest, oracle: pd.DataFrame | None = None,
+def validation_words(card: dict) -> str:
+    """One line on how the champion was validated: the backtest used (and how it was
+    shortened for a short history), or that it was not validated and why."""
+    plan = card.get("backtest_plan") or {}
+    if not card.get("validated", True) or not card.get("origins"):
+        return ("**Not validated.** The champion was trained without a backtest (the "
+                "history is too short for one, or `--no-backtest`): the sections below "
+                "that judge models out of time have nothing to show, and its probabilities "
+                "are untested.")
+    line = (f"Validated by a rolling-origin backtest at {len(card['origins'])} origin(s) "
+            f"({', '.join(card['origins'])})")
+    if plan.get("lookback_months"):
+        line += (f", {plan['lookback_months']} months of training before each and "
+                 f"{plan['follow_up_days']} days of follow-up after")
+    line += "."
+    if plan.get("adapted"):
+        line += f" Shortened: {plan['note']}."
+    return line
+
+
+def backtest_metrics(backtest: Backtest | None) -> pd.DataFrame:
+    """The backtest's metrics per model and origin (empty when there was none)."""
+    return backtest.metrics if backtest is not None else pd.DataFrame(
+        columns=["model", "origin", *SUMMARY_COLUMNS])
+
+
+def km_landmark(backtest: Backtest | None, wh, as_of) -> pd.Timestamp:
+    """The landmark for the observed survival curves: the first backtest origin, or
+    without a backtest the month start three months before ``as_of`` (never before the
+    first full month of data)."""
+    if backtest is not None and len(backtest.metrics):
+        return pd.Timestamp(min(backtest.metrics["origin"]))
+    start = (lifecycle.observation_start(wh).to_period("M") + 1).to_timestamp()
+    back = (pd.Timestamp(as_of) - pd.DateOffset(months=3)).to_period("M").to_timestamp()
+    return max(start, back)
+
+
+def backtest_table(backtest: Backtest | None, oracle: pd.DataFrame | None = None,
                    per_origin: bool = False) -> pd.DataFrame:
     """The backtest's metrics (mean over origins, or per origin), the oracle's (from
-    :func:`oracle_metrics`) beside them when given."""
-    m = backtest.metrics if oracle is None else pd.concat([backtest.metrics, oracle],
-                                                          ignore_index=True)
+    :func:`oracle_metrics`) beside them when given; empty without a backtest."""
+    metrics = backtest_metrics(backtest)
+    m = metrics if oracle is None else pd.concat([metrics, oracle], ignore_index=True)
     cols = [c for c in SUMMARY_COLUMNS if c in m.columns]
     if per_origin:
         return m.set_index(["origin", "model"])[cols].sort_index()
     return m.groupby("model", sort=False)[cols].mean()
 
 
-def pooled_calibration(backtest: Backtest, model: str, n_bins: int = 10) -> pd.DataFrame:
+def pooled_calibration(backtest: Backtest | None, model: str, n_bins: int = 10
+                       ) -> pd.DataFrame:
     """:func:`calibration_table` of ``model``'s 90-day probabilities over every origin's
-    rows whose 90-day outcome is known (churned within 90 days, or followed 90 days)."""
+    rows whose 90-day outcome is known (churned within 90 days, or followed 90 days);
+    empty without a backtest."""
+    if backtest is None:
+        return pd.DataFrame(columns=["bin", "predicted", "observed", "n", "se"])
     rows = backtest.scores[backtest.scores["model"] == model]
     t, e = rows[F.DURATION].to_numpy(float), rows[F.EVENT].to_numpy().astype(bool)
     y = e & (t <= 90)
     known = y | (t >= 90)
     return calibration_table(rows["p90"].to_numpy(float)[known], y[known], n_bins)
+
+
+def health_tiers(health, snapshot: pd.DataFrame):
+    """The health score's data-suggested tier per snapshot row, or None without a score."""
+    return None if health is None else health.score(snapshot)["tier_data"]
 
 
 def group_survival(model: SurvivalModel, snapshot: pd.DataFrame, groups,
@@ -147,6 +199,8 @@ def group_survival(model: SurvivalModel, snapshot: pd.DataFrame, groups,
     the mean predicted P(churn within 90 days) and the median time to churn of the
     group's average survival curve (first day it reaches 0.5; NaN = beyond
     ``max_days``)."""
+    if groups is None:              # no grouping (e.g. no health score): one group
+        groups = np.full(len(snapshot), "all accounts", dtype=object)
     groups = pd.Series(np.asarray(groups), index=snapshot.index)
     grid = np.arange(0, max_days + 1, dtype=float)
     out = []
@@ -169,7 +223,7 @@ def card_table(card: dict) -> pd.DataFrame:
             ("training rows / churn events", f"{card['training_rows']:,} / "
                                               f"{card['training_events']:,}"),
             ("inputs", f"{len(card['features'])} point-in-time features + contract calendar"),
-            ("backtest origins", ", ".join(card["origins"])),
+            ("backtest origins", ", ".join(card["origins"]) or "none: not validated"),
             ("backtest Uno C / Harrell C", f"{summ.get('uno_c', np.nan):.3f} / "
                                            f"{summ.get('harrell_c', np.nan):.3f}"),
             ("calibration error at 90 days", f"{summ.get('calibration_error_90d', np.nan):.4f}"),
@@ -198,6 +252,11 @@ def leadership_findings(backtest: Backtest, champion: str, oracle: pd.DataFrame 
     scores : :func:`score_accounts` at the as-of date; ``tiers`` aligned with it.
     km : :func:`kaplan_meier` by tier (observed, at an earlier landmark).
     """
+    if backtest is None or champion not in set(backtest.metrics["model"]):
+        out = ["The champion is not validated: it was trained without a backtest, so "
+               "nothing here says how well it ranks or how calibrated its probabilities "
+               "are. Treat its scores as provisional until the history allows a backtest."]
+        return out + _present_lines(tier_curves, km, scores, tiers, max_days)
     summ = backtest_table(backtest)
     c = summ.loc[champion]
     n_orig = backtest.metrics["origin"].nunique()
@@ -237,6 +296,12 @@ def leadership_findings(backtest: Backtest, champion: str, oracle: pd.DataFrame 
                      if np.isfinite(se) else "")
             out.append(f"Its 90-day probabilities are calibrated: {pred:.1%} predicted on "
                        f"average and {obs:.1%} churned; {miss}{noise}.")
+    return out + _present_lines(tier_curves, km, scores, tiers, max_days)
+
+
+def _present_lines(tier_curves, km, scores, tiers, max_days) -> list[str]:
+    """The findings that need no backtest: the tiers' curves and today's exposure."""
+    out = []
     if tier_curves is not None and len(tier_curves):
         tc = tier_curves.set_index("group")
         parts = [f"the {t} tier ({int(tc.loc[t, 'accounts']):,} accounts) "

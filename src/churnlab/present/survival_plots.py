@@ -17,7 +17,15 @@ from matplotlib.figure import Figure
 
 from churnlab.errors import InputError
 from churnlab.features import snapshot as F
-from churnlab.present.style import INK, NEUTRAL, PALETTE, clean, new_figure, percent_square
+from churnlab.present.style import (
+    INK,
+    NEUTRAL,
+    PALETTE,
+    clean,
+    new_figure,
+    percent_square,
+    say_empty,
+)
 
 # one colour per model in the backtest charts; the oracle is drawn in ink, dashed
 MODEL_COLOURS = {"hazard_xgb": "#1f77b4", "hazard_logit": "#9467bd", "cox": "#8c564b",
@@ -71,6 +79,10 @@ def plot_kaplan_meier(rows: pd.DataFrame, by: str, order: Sequence | None = None
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
 
+    if by not in rows.columns:
+        fig = new_figure(6, 1.2)
+        return say_empty(fig, fig.add_subplot(), f"no {label or by.replace('_', ' ')} to "
+                                                 "group by in this data")
     data = rows[rows[by].notna()]
     present = list(pd.unique(data[by]))
     if order is None:
@@ -158,6 +170,8 @@ def plot_calibration(table: pd.DataFrame, title: str = "Calibration at 90 days",
     errors of a calibrated decile, and the diagonal."""
     fig = new_figure(5.2, 5)
     ax = fig.add_subplot()
+    if table is None or not len(table):
+        return say_empty(fig, ax, "no out-of-time rows to check calibration on")
     pred, obs = table["predicted"].to_numpy(float), table["observed"].to_numpy(float)
     err = 1.96 * table["se"].to_numpy(float)
     top = float(np.nanmax(np.concatenate([pred + err, obs]))) * 1.08
@@ -180,6 +194,9 @@ def plot_backtest_metrics(metrics: pd.DataFrame, oracle: pd.DataFrame | None = N
     """Small multiples: one panel per metric, one line per model across backtest
     origins (the champion thicker), the oracle dashed beside them when given, and the
     Kaplan-Meier IBS (no model) dotted in the IBS panel."""
+    if metrics is None or not len(metrics):
+        fig = new_figure(6, 1.2)
+        return say_empty(fig, fig.add_subplot(), "not validated: no backtest was run")
     data = metrics if oracle is None else pd.concat([metrics, oracle], ignore_index=True)
     columns = [c for c in columns if c in data.columns and data[c].notna().any()]
     models = list(dict.fromkeys(data["model"]))
