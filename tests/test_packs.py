@@ -97,7 +97,7 @@ def test_rewriting_the_packs_replaces_the_folder_and_a_failure_leaves_the_old_on
     only_ann = tri[tri[S.CSM_OWNER] == "ann"]
     write_csm_packs(only_ann, tmp_path / "packs", AS_OF)
     assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == \
-        ["ann.csv", "ann.html", "ann.json", "index.json"]
+        ["ann.csv", "ann.html", "ann.json", "ann.tasks.csv", "index.json"]
 
 
 def test_the_page_carries_the_save_conversation_and_the_discount_rule(tmp_path):
@@ -105,6 +105,7 @@ def test_the_page_carries_the_save_conversation_and_the_discount_rule(tmp_path):
     paths = write_csm_packs(tri, tmp_path / "packs", AS_OF)
     page = paths[0].read_text()
     for phrase in ("Open with honesty", "Listen first", "owner and a date",
-                   "P(churn before renewal", "Root cause", "Discount"):
+                   "Chance of churn by renewal", "Next step:", "due ", "Root cause",
+                   "Discount"):
         assert phrase in page
     assert "@media print" in page

@@ -5,6 +5,7 @@ figures are checked against numbers computed independently from the scores."""
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import json
 import re
 from pathlib import Path
@@ -204,21 +205,32 @@ def test_the_report_figures_match_numbers_computed_from_the_scores(rendered):
 
 
 @pytest.mark.slow
-def test_each_pack_states_the_health_cut_offs_its_tiers_use(rendered):
-    """A CSM reading "health 77 - red" must see why: the pack names the cut-offs, and
-    they are the ones the accounts' tiers follow."""
-    import re
+def test_every_row_of_the_accounts_and_packs_follows_the_one_risk_language(rendered):
+    """Tier, health and probability never contradict each other (issue 16): on every row
+    of accounts.parquet and of every pack's CSV the tier is the band of the health and the
+    health is the chance of churning by the renewal on the articles' scale; where the
+    90-day probability alone would give another band the row says why in words. Every
+    pack names the rule, and the CRM import has its documented columns."""
+    from churnlab.actions.risk_language import DEFAULT_CUTS, check_risk_language
+    from churnlab.actions.tasks import CRM_COLUMNS
 
     target = rendered[0]
     accounts = pd.read_parquet(target / "accounts.parquet")
+    assert check_risk_language(accounts) == []
+    assert set(accounts["tier"]) <= set(TIERS)
     for page in (target / "packs").glob("*.html"):
-        m = re.search(r"Health tiers: green ([0-9.]+)\+, yellow ([0-9.]+)\+", page.read_text())
-        assert m, page.name
-        green, yellow = float(m.group(1)), float(m.group(2))
-        h, tier = accounts["health"], accounts["tier"]
-        assert (h[tier == "green"] >= green - 0.05).all()
-        assert (h[tier == "red"] < yellow + 0.05).all()
-        assert h[tier == "yellow"].between(yellow - 0.05, green + 0.05).all()
+        assert DEFAULT_CUTS.words() in html_lib.unescape(page.read_text()), page.name
+        rows = pd.read_csv(page.with_suffix(".csv"), keep_default_na=False,
+                           na_values=[""])
+        rows["tier_reason"] = rows["tier_reason"].fillna("")
+        assert check_risk_language(rows) == [], page.name
+        crm = pd.read_csv(page.with_name(page.stem + ".tasks.csv"))
+        assert list(crm.columns) == CRM_COLUMNS
+        assert set(crm["account_id"]) <= set(rows["account_id"])
+    crm = pd.read_csv(target / "crm_tasks.csv")
+    worked = accounts[accounts["tier"] != "green"]
+    assert set(worked["account_id"]) <= set(crm["account_id"])
+    assert crm["due_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
 
 
 @pytest.mark.slow
@@ -279,9 +291,13 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--disable-component-update", "--disable-sync"]
 
 
-def _open_in_chromium(path: Path, screenshot: Path, tmp_path: Path) -> dict:
-    """Open ``path`` in headless Chromium; return its text, console errors, page
-    errors and every URL it requested (a screenshot is saved)."""
+def _open_in_chromium(path: Path, screenshot: Path, tmp_path: Path, width: int = 1280,
+                      height: int = 900, above_fold: tuple = ()) -> dict:
+    """Open ``path`` in headless Chromium at ``width`` x ``height``; return its text,
+    console errors, page errors, every URL it requested, the page's horizontal overflow
+    (px the document is wider than the viewport), which of ``above_fold`` texts are
+    visible without scrolling, and in print (A4) the tables wider than the page. A
+    screenshot of the whole page is saved."""
     import os
 
     if not Path(CHROMIUM).exists():
@@ -295,8 +311,8 @@ def _open_in_chromium(path: Path, screenshot: Path, tmp_path: Path) -> dict:
     seen = {"console_errors": [], "page_errors": [], "requests": [], "failed": []}
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=BROWSER_ARGS, viewport={"width": 1280, "height": 900})
+            str(tmp_path / f"profile-{width}"), executable_path=CHROMIUM, headless=True,
+            args=BROWSER_ARGS, viewport={"width": width, "height": height})
         try:
             page = browser.new_page()
             page.on("console", lambda m: m.type == "error" and seen["console_errors"].append(m.text))
@@ -307,8 +323,25 @@ def _open_in_chromium(path: Path, screenshot: Path, tmp_path: Path) -> dict:
             seen["text"] = page.inner_text("body")
             seen["images"] = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            seen["overflow_px"] = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            seen["above_fold"] = [t for t in above_fold if page.evaluate(
+                """([t, h]) => { const w = document.createTreeWalker(document.body,
+                       NodeFilter.SHOW_TEXT);
+                   while (w.nextNode()) { if (w.currentNode.textContent.includes(t)) {
+                       const r = document.createRange(); r.selectNodeContents(w.currentNode);
+                       const b = r.getBoundingClientRect(); return b.bottom <= h; } }
+                   return false; }""", [t, height])]
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
+            # print view: A4 portrait is 794 px wide at 96 dpi (210 mm); Chromium's
+            # default print margins leave about 718 px
+            page.set_viewport_size({"width": 718, "height": 1000})
+            page.emulate_media(media="print")
+            seen["print_cut_tables"] = page.evaluate(
+                """() => [...document.querySelectorAll('table')].filter(
+                       t => t.getBoundingClientRect().right > 718 + 1).length""")
+            page.pdf(path=str(screenshot.with_suffix(".pdf")), format="A4")
         finally:
             browser.close()
     return seen
@@ -319,29 +352,47 @@ def _artifacts() -> Path:
 
 
 @pytest.mark.slow
-def test_chromium_renders_the_report_with_its_key_figures_and_no_errors(rendered, tmp_path):
+@pytest.mark.parametrize("width", [1280, 390])
+def test_chromium_renders_the_report_with_its_key_figures_and_no_errors(rendered, tmp_path,
+                                                                        width):
+    """Desktop and phone width: no error, nothing fetched, no horizontal scrolling of the
+    page, the leader's five answers above the fold on desktop, and a print view whose
+    tables fit an A4 page."""
     target = rendered[0]
     summary = json.loads((target / "summary.json").read_text())
-    seen = _open_in_chromium(target / "report.html", _artifacts() / "report.png", tmp_path)
+    answers = ("How much is at risk:", "Where:", "When:", "Why:", "What is being done:",
+               "Was last month's forecast right:")
+    seen = _open_in_chromium(target / "report.html", _artifacts() / f"report-{width}.png",
+                             tmp_path, width=width, above_fold=answers)
     assert seen["console_errors"] == [] and seen["page_errors"] == [] and seen["failed"] == []
     assert all(u.startswith(("file:", "data:")) for u in seen["requests"]), seen["requests"]
     assert money(summary["expected_arr_lost_horizon"]) in seen["text"]
     assert f"{summary['accounts']:,} active accounts" in seen["text"]
     assert "Last month's forecast vs what happened" in seen["text"]
     assert len(seen["images"]) >= 5 and all(ok and w > 100 for ok, w in seen["images"])
-    assert (_artifacts() / "report.png").stat().st_size > 10_000
+    assert seen["overflow_px"] <= 0, f"the page scrolls sideways by {seen['overflow_px']} px"
+    if width >= 1000:
+        assert list(seen["above_fold"]) == list(answers)
+    assert seen["print_cut_tables"] == 0
+    assert (_artifacts() / f"report-{width}.png").stat().st_size > 10_000
+    for code in S.ROOT_CAUSES:          # every label in words, not code names
+        assert code not in seen["text"], code
 
 
 @pytest.mark.slow
-def test_chromium_renders_a_csm_pack_with_only_that_csms_accounts(rendered, tmp_path):
+@pytest.mark.parametrize("width", [1280, 390])
+def test_chromium_renders_a_csm_pack_with_only_that_csms_accounts(rendered, tmp_path, width):
     target = rendered[0]
     accounts = pd.read_parquet(target / "accounts.parquet")
     owner = accounts[S.CSM_OWNER].value_counts().index[0]
     pages = sorted((target / "packs").glob("*.html"))
     page = next(p for p in pages if owner in p.read_text())
-    seen = _open_in_chromium(page, _artifacts() / "csm_pack.png", tmp_path)
+    seen = _open_in_chromium(page, _artifacts() / f"csm_pack-{width}.png", tmp_path,
+                             width=width, above_fold=("Next step:",))
     assert seen["console_errors"] == [] and seen["page_errors"] == [] and seen["failed"] == []
     assert all(u.startswith(("file:", "data:")) for u in seen["requests"])
+    assert seen["overflow_px"] <= 0, f"the pack scrolls sideways by {seen['overflow_px']} px"
+    assert seen["above_fold"] == ["Next step:"] or width < 1000
     mine = accounts[accounts[S.CSM_OWNER] == owner]
     others = accounts[accounts[S.CSM_OWNER] != owner]
     top = mine.sort_values("priority").head(3)

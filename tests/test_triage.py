@@ -182,25 +182,24 @@ def test_low_save_class_and_small_arr_get_one_conversation():
     assert not tri.loc["A1", "action"].startswith("One conversation")
 
 
-def test_tier_comes_from_the_health_score_when_given_else_from_the_model():
+def test_tier_and_health_are_bands_of_the_chance_of_churning_by_the_next_renewal():
     scores, expl, snap = book(4)
-    scores["p_churn_90d"] = [0.40, 0.10, 0.05, 0.01]          # mean 0.14
+    scores["p_churn_90d"] = [0.40, 0.12, 0.05, 0.01]
+    scores["p_churn_before_renewal"] = [0.30, 0.05, 0.30, 0.01]   # renewal in 40 days
     tri = triage_accounts(scores, expl, snap, signal_map=SMAP).set_index("account_id")
-    assert tri.loc[["A0", "A1", "A2", "A3"], "tier"].tolist() == ["red", "green", "green", "green"]
-    assert (tri["tier_source"] == "model").all()
-    health = pd.DataFrame({S.ACCOUNT_ID: ["A0", "A1", "A2", "A3"],
-                           "health": [90.0, 70.0, 50.0, 85.0],
-                           "tier": ["green", "yellow", "red", "green"]})
-    tri = triage_accounts(scores, expl, snap, health=health,
-                                 signal_map=SMAP).set_index("account_id")
-    assert tri.loc[["A0", "A1", "A2", "A3"], "tier"].tolist() == ["green", "yellow", "red", "green"]
-    assert (tri["tier_source"] == "health").all()
-    assert tri.loc["A2", "health"] == 50.0
+    # the larger of the two (the renewal is inside the 90 days); cuts red 25%, yellow 10%
+    np.testing.assert_allclose(tri.loc[["A0", "A1", "A2", "A3"], "p_churn_decision"],
+                               [0.40, 0.12, 0.30, 0.01])
+    assert tri.loc[["A0", "A1", "A2", "A3"], "tier"].tolist() == ["red", "yellow", "red",
+                                                                  "green"]
+    assert (tri.loc[tri["tier"] == "green", "health"] >= 80).all()
+    assert (tri.loc[tri["tier"] == "red", "health"] < 60).all()
 
 
 def test_tasks_turn_red_tier_nps_detractors_and_competitive_signals_into_crm_rows():
     scores, expl, snap = book(4)
     scores["p_churn_90d"] = [0.40, 0.10, 0.05, 0.01]
+    scores["p_churn_before_renewal"] = [0.30, 0.08, 0.04, 0.01]
     snap["nps_response__last"] = [9.0, 3.0, 8.0, 2.0]
     snap["nps_response__days_since"] = [10, 20, 30, 200]   # A3's low score is too old
     snap.loc[2, "fam_competitive__events_30d"] = 2

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.actions.risk_language import DEFAULT_CUTS
 from churnlab.catalog import Catalog
 from churnlab.commands import (
     RefusedInput,
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", default="", help="only this segment ('' = all)")
     p.add_argument("--top-n", type=_positive_int, default=15,
                    help="rows of the top at-risk accounts table")
+    tier_args(p)
 
     p = command("explain", "explain and triage the book; tasks and per-CSM packs", cmd_explain)
     data_args(p)
@@ -219,7 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="risk drivers and protective factors per account")
     p.add_argument("--previous", type=Path, default=None,
                    help="an earlier accounts.parquet/.csv, for the tier change")
+    tier_args(p)
     return parser
+
+
+def tier_args(p) -> None:
+    """The tier cut-offs of the one risk language (docs/risk_language.md)."""
+    p.add_argument("--red-from", type=float, default=DEFAULT_CUTS.red,
+                   help="red tier from this chance of churning by the next renewal (at "
+                        "least 90 days ahead); health below 60")
+    p.add_argument("--yellow-from", type=float, default=DEFAULT_CUTS.yellow,
+                   help="yellow tier from this chance (health 60-79); below it green "
+                        "(health 80-100)")
 
 
 def main(argv: list[str] | None = None) -> int:

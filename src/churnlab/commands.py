@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.actions.risk_language import RiskCuts
 from churnlab.catalog import Catalog
 from churnlab.data import lifecycle
 from churnlab.data.checks import InvalidDataError
@@ -268,9 +269,11 @@ def cmd_report(args) -> int:
                            model_dir=None if args.model else model_dir, force=args.force,
                            horizon_days=args.horizon, segment=args.segment or "",
                            top_n=args.top_n, progress=not args.quiet,
-                           signal_map=args.signal_map)
+                           signal_map=args.signal_map,
+                           cuts=RiskCuts(red=args.red_from, yellow=args.yellow_from))
     print(f"report for {args.month}: {target / 'report.html'}")
-    print(f"CSM packs: {target / 'packs'}   tasks: {target / 'tasks.csv'}")
+    print(f"CSM packs: {target / 'packs'}   tasks: {target / 'tasks.csv'}   CRM import: "
+          f"{target / 'crm_tasks.csv'}")
     return 0
 
 
@@ -285,7 +288,8 @@ def cmd_explain(args) -> int:
     t0 = time.perf_counter()
     with _open_valid(args) as wh:           # the input is validated before anything else
         model = load_model(args.model)
-        b = book(wh, model, args.as_of, drivers=args.top_n, progress=not args.quiet)
+        b = book(wh, model, args.as_of, drivers=args.top_n, progress=not args.quiet,
+                 cuts=RiskCuts(red=args.red_from, yellow=args.yellow_from))
     paths = write_explain_outputs(b, args.out, previous)
     tri = b.triage
     print(f"{len(tri)} accounts explained and triaged with {b.model_id} in "

@@ -34,3 +34,23 @@ def money_short(x) -> str:
 def pct(x) -> str:
     """A share as a whole percent (``0.234`` -> ``23%``); ``n/a`` when missing."""
     return "n/a" if _missing(x) else f"{float(x):.0%}"
+
+
+# Codes people read in words (reports, packs, charts); CSV/JSON files keep the codes.
+WORDS = {
+    "product_fit": "product fit",
+    "service_experience": "service experience",
+    "value_perception": "value for money",
+    "circumstantial": "circumstances (budget, ownership, people)",
+    "unclear": "no clear cause yet",
+    "contract": "contract calendar",
+}
+
+
+def words(code) -> str:
+    """A code as people read it: ``value_perception`` -> ``value for money``; other
+    codes with their underscores as spaces; ``''`` when missing."""
+    if _missing(code):
+        return ""
+    return "; ".join(WORDS.get(c.strip(), c.strip().replace("_", " "))
+                     for c in str(code).split(";"))

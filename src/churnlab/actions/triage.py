@@ -41,10 +41,11 @@ Per account (:func:`triage_accounts`):
   90-day probability: the effort of this quarter; accounts renewing later come up in a
   later month); priority 1 = the largest. Accounts with a low save class and an ARR
   below the book median get "one conversation" instead of a save plan.
-* **Tier**: the health score's tier (articles' cuts) when ``health`` is given
-  (``tier_source = "health"``), else a risk tier from the model: red when
-  ``p_churn_90d`` is at least twice the book mean, yellow at least the mean
-  (``tier_source = "model"``).
+* **Tier and health**: one risk language (:mod:`churnlab.actions.risk_language`): the
+  tier is a band of ``p_churn_decision`` (the chance of churning by the next renewal,
+  looking at least 90 days ahead) at fixed cuts, the health its value on the articles'
+  0-100 scale (green 80+, yellow 60-79, red below 60), and ``tier_reason`` says in
+  words why wherever another figure on the row could seem to disagree.
 
 Tasks (:func:`make_tasks`) turn red-tier accounts, NPS detractors and competitive
 signals into CRM rows.
@@ -56,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.actions.playbooks import PLAYBOOK_TEXT, PLAYBOOKS, discount_guidance
+from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts, apply_risk_language
 from churnlab.actions.root_cause import (
     ROOT_CAUSES,
     UNCLEAR,
@@ -74,8 +76,8 @@ from churnlab.data import contract as S
 from churnlab.data.signal_map import SignalMap, default_signal_map_path, load_signal_map
 
 TRIAGE_COLUMNS = [
-    S.ACCOUNT_ID, S.NAME, S.CSM_OWNER, S.SEGMENT, S.ARR, "tier", "tier_source", "health",
-    "risk_tier", "p_churn_90d", "p_churn_before_renewal", "next_renewal", "days_to_renewal",
+    S.ACCOUNT_ID, S.NAME, S.CSM_OWNER, S.SEGMENT, S.ARR, "tier", "health", "tier_reason",
+    "p_churn_decision", "p_churn_90d", "p_churn_before_renewal", "next_renewal", "days_to_renewal",
     "expected_arr_lost_before_renewal", "save_class", "save_probability", "save_evidence",
     "root_cause", "root_cause_basis", "root_cause_votes", "playbook", "playbook_text",
     "discount_guidance",
@@ -95,7 +97,7 @@ def _strategic(snap: pd.DataFrame) -> np.ndarray:
 
 
 def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataFrame,
-                    health: pd.DataFrame | None = None,
+                    cuts: RiskCuts = DEFAULT_CUTS,
                     interventions: pd.DataFrame | None = None,
                     accounts: pd.DataFrame | None = None,
                     calibration: pd.DataFrame | None = None,
@@ -109,7 +111,8 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     scores : :func:`churnlab.models.scoring.score_accounts` output.
     expl : :func:`churnlab.explain.accounts.explain_accounts` output.
     snapshot : the point-in-time features the scores were computed from.
-    health : optional ``HealthScore.score(snapshot)`` output (account_id, health, tier).
+    cuts : the tier cut-offs of ``p_churn_decision`` (:class:`RiskCuts`; a documented,
+        fixed setting).
     interventions : optional interventions table; plays started in the 120 days before
         the as-of date and not yet resolved are reported as ``active_playbook``.
     accounts : optional accounts table, for ``name`` (else the account id is shown).
@@ -127,7 +130,7 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     -------
     DataFrame with :data:`TRIAGE_COLUMNS`. Scales: ``arr`` and ``expected_*`` in
     currency a year; ``p_churn_*`` probabilities 0-1 from the model;
-    ``save_probability`` 0-1; ``health`` 0-100 (NaN without ``health``);
+    ``save_probability`` 0-1; ``health`` 0-100 (the risk language's scale);
     ``expected_arr_saved = p_churn_90d * save_probability * arr``; ``priority`` 1 = the
     largest expected ARR saved (ties: higher ARR first).
     """
@@ -191,21 +194,11 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     rc = root_causes(votes, stated_causes(snap, signal_map), baseline, leads)
     for c in ("root_cause", "root_cause_basis", "root_cause_votes"):
         out[c] = rc[c].to_numpy()
-    # tiers
-    mean_p = float(out["p_churn_90d"].mean()) if len(out) else 0.0
-    out["risk_tier"] = np.where(out["p_churn_90d"] >= 2 * mean_p, "red",
-                                np.where(out["p_churn_90d"] >= mean_p, "yellow", "green"))
-    if health is not None:
-        require(health, [S.ACCOUNT_ID, "health", "tier"], "health")
-        h = health.drop_duplicates(S.ACCOUNT_ID).set_index(S.ACCOUNT_ID)
-        out["health"] = h["health"].reindex(out[S.ACCOUNT_ID]).to_numpy(float)
-        out["tier"] = h["tier"].reindex(out[S.ACCOUNT_ID]).fillna(
-            pd.Series(out["risk_tier"].to_numpy(), index=out[S.ACCOUNT_ID])).to_numpy()
-        out["tier_source"] = "health"
-    else:
-        out["health"] = np.nan
-        out["tier"] = out["risk_tier"]
-        out["tier_source"] = "model"
+    # one risk language: probability, health and tier (risk_language)
+    lang = apply_risk_language(out[[S.ARR, "p_churn_90d", "p_churn_before_renewal",
+                                    "days_to_renewal"]], cuts)
+    for c in ("p_churn_decision", "health", "tier", "tier_reason"):
+        out[c] = lang[c].to_numpy()
     # save class and probability
     ev = save_evidence(snap, out["root_cause"], signal_map)
     out["save_class"] = ev["save_class"].to_numpy()

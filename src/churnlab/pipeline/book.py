@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts
 from churnlab.actions.tasks import make_tasks
 from churnlab.actions.triage import triage_accounts
 from churnlab.data import contract as S
@@ -44,7 +45,6 @@ class Book:
     triage: pd.DataFrame            # root cause, save class, playbook, priority
     tasks: pd.DataFrame
     interventions: pd.DataFrame | None   # those started before as_of
-    health: pd.DataFrame | None = None   # the health score's rows when one was given
 
     def explanation(self, signal_map=None):
         """The SHAP values as a :class:`shap.Explanation` (for ``shap.plots.*``):
@@ -88,15 +88,15 @@ def interventions_before(wh, as_of) -> pd.DataFrame | None:
                     f"'{pd.Timestamp(as_of).date().isoformat()}'")
 
 
-def book(wh, model, as_of, *, drivers: int = 3, health=None,
+def book(wh, model, as_of, *, drivers: int = 3, cuts: RiskCuts = DEFAULT_CUTS,
          calibration: pd.DataFrame | None = None, snapshot: pd.DataFrame | None = None,
          progress: bool = False) -> Book:
     """Snapshot, score, explain and triage every account active at ``as_of``.
 
     ``wh`` is an open, validated warehouse; ``model`` a fitted survival model trained at
     or before ``as_of``; ``drivers`` the number of risk drivers and protective factors
-    per account; ``health`` an optional fitted health score (its tier is then the triage
-    tier); ``calibration`` as in :func:`churnlab.actions.triage.triage_accounts`;
+    per account; ``cuts`` the tier cut-offs of the one risk language
+    (:mod:`churnlab.actions.risk_language`); ``calibration`` as in :func:`churnlab.actions.triage.triage_accounts`;
     ``snapshot`` the features at ``as_of`` when already built (e.g. restricted to a
     segment)."""
     as_of = pd.Timestamp(as_of)
@@ -112,11 +112,10 @@ def book(wh, model, as_of, *, drivers: int = 3, health=None,
     importance = global_importance(model, snap, wh.signal_map, phi=phi)
     names = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.NAME} FROM {S.ACCOUNTS}")
     interventions = interventions_before(wh, as_of)
-    scored_health = health.score(snap) if hasattr(health, "score") else health
-    tri = triage_accounts(scores, expl, snap, health=scored_health,
+    tri = triage_accounts(scores, expl, snap, cuts=cuts,
                           interventions=interventions, accounts=names,
                           calibration=calibration, signal_map=wh.signal_map, phi=phi)
     return Book(as_of=as_of, model_id=model.card.get("model_id", model.kind), snapshot=snap,
                 scores=scores, explanations=expl, phi=phi, base_value=float(base),
                 importance=importance, triage=tri, tasks=make_tasks(tri, as_of),
-                interventions=interventions, health=scored_health)
+                interventions=interventions)

@@ -9,17 +9,15 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts, apply_risk_language
 from churnlab.data import contract as S
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
-from churnlab.errors import ChurnlabError
 from churnlab.features import snapshot as F
-from churnlab.models.health import fit_health_score
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.book import book, check_model_date
 from churnlab.pipeline.months import (
-    HEALTH_BOOTSTRAP,
     HORIZONS,
     NPS_DETRACTOR_MAX,
     NPS_PROMOTER_MIN,
@@ -64,9 +62,8 @@ class MonthlyRisk:
     detractors: pd.DataFrame
     expansion: pd.DataFrame
     model_card: dict
-    health_weights: pd.DataFrame
     notes: list = field(default_factory=list)
-    tier_cuts: dict = field(default_factory=dict)   # health score: green / yellow lower bounds
+    cuts: RiskCuts = DEFAULT_CUTS   # the tier cut-offs of the one risk language
     top_n: int = 15                 # rows of the report's top at-risk table
     roles: list = field(default_factory=list)   # signal-map roles present (nps, plan_limit)
 
@@ -153,37 +150,23 @@ def movement_matrix(prev_tiers: pd.DataFrame, now_tiers: pd.DataFrame) -> pd.Dat
                        fill_value=0).rename_axis(index="last month", columns="this month")
 
 
-def _tiers(scored: pd.DataFrame) -> pd.DataFrame:
-    """The report's tier is the data-suggested one (see the method note); the articles'
-    tier is kept beside it."""
-    out = scored.rename(columns={"tier": "tier_articles"})
-    out["tier"] = out["tier_data"]
-    return out
-
-
-# when no health score can be learned: tiers as bands of the 90-day churn probability
-MODEL_TIER_CUTS = {"red": 0.20, "yellow": 0.08}
-
-
-def _model_tiers(model, snap: pd.DataFrame) -> pd.DataFrame:
-    """Health 0-100 as 100 x (1 - P(churn within 90 days)) and tiers as bands of that
-    probability (:data:`MODEL_TIER_CUTS`), for a book on which no health score could be
-    learned (a short history)."""
-    p = model.predict_horizons(snap, (90,))["p_churn_90d"].to_numpy(float)
-    tier = np.where(p >= MODEL_TIER_CUTS["red"], "red",
-                    np.where(p >= MODEL_TIER_CUTS["yellow"], "yellow", "green"))
-    return pd.DataFrame({S.ACCOUNT_ID: snap[S.ACCOUNT_ID].to_numpy(), "health": 100 * (1 - p),
-                         "tier": tier, "tier_articles": tier, "tier_data": tier})
-
-
-def _fit_health(wh, as_of, progress: bool):
-
-    return fit_health_score(wh, as_of, step_months=2, n_bootstrap=HEALTH_BOOTSTRAP,
-                            random_state=0)
+def rule_tiers(model, snap: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> pd.DataFrame:
+    """account_id, p_churn_decision, health and tier of the one risk language for a
+    snapshot (last month's book, for the movements)."""
+    if snap.empty:
+        return pd.DataFrame(columns=[S.ACCOUNT_ID, "p_churn_decision", "health", "tier"])
+    snap = snap.reset_index(drop=True)
+    hz = model.predict_horizons(snap, (90,))
+    hz[S.ARR] = snap[S.ARR].to_numpy(float)
+    hz["days_to_renewal"] = snap["days_to_renewal"].to_numpy(float)
+    lang = apply_risk_language(hz, cuts)
+    lang[S.ACCOUNT_ID] = snap[S.ACCOUNT_ID].to_numpy()
+    return lang[[S.ACCOUNT_ID, "p_churn_decision", "health", "tier"]]
 
 
 def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
-                  top_n: int = 15, previous_dir=None, progress: bool = False) -> MonthlyRisk:
+                  top_n: int = 15, previous_dir=None, progress: bool = False,
+                  cuts: RiskCuts = DEFAULT_CUTS) -> MonthlyRisk:
     """Score, explain and triage every account active at the month's as-of date (one
     :func:`churnlab.pipeline.book.book`), and compare with last month (see
     :mod:`churnlab.pipeline.render` for what a month means). ``top_n`` is the length of
@@ -209,35 +192,22 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     if snap.empty:
         raise ReportInputError(f"month {month}: no active account on {as_of.date()}"
                                + (f" in segment {segment}" if segment else ""))
-    try:
-        health = _fit_health(wh, as_of, progress)
-    except ChurnlabError as exc:
-        health = None
-        h_now, h_prev = _model_tiers(model, snap), _model_tiers(model, prev_snap)
-        cuts = {}
-        notes.append(f"No health score this month ({exc}: too little history to learn one); "
-                     "tiers are bands of the model's 90-day churn probability instead: red "
-                     f"{MODEL_TIER_CUTS['red']:.0%} or more, yellow "
-                     f"{MODEL_TIER_CUTS['yellow']:.0%} or more, green below")
-    else:
-        h_now, h_prev = _tiers(health.score(snap)), _tiers(health.score(prev_snap))
-        cuts = health.thresholds_["learned"]
-        articles = h_now["tier_articles"].value_counts()
-        notes.append(f"health tiers use the cuts the data suggests for the learned score "
-                     f"(green {cuts['green']:.1f}+, yellow {cuts['yellow']:.1f}+, red below): "
-                     f"the articles' cuts (80/60) would put {articles.get('green', 0):,} "
-                     f"accounts in green, {articles.get('yellow', 0):,} in yellow and "
-                     f"{articles.get('red', 0):,} in red")
-    b = book(wh, model, as_of, drivers=3, health=h_now, snapshot=snap, progress=progress)
+    notes.append(f"tiers: {cuts.words()}; fixed cut-offs (a setting, not learned), so a "
+                 "tier change means the account's risk changed")
+    b = book(wh, model, as_of, drivers=3, cuts=cuts, snapshot=snap, progress=progress)
+    h_now = b.triage[[S.ACCOUNT_ID, "tier"]]
+    h_prev = rule_tiers(model, prev_snap, cuts)
     scores, tri, tasks, interventions = b.scores, b.triage, b.tasks, b.interventions
     days_next = int(((month + 2).start_time - (month + 1).start_time).days)
     scores["p_churn_next_month"] = _month_probability(model, snap, days_next)
     importance = b.importance
     extra = [c for c in scores.columns if c not in tri.columns]
     accounts = tri.merge(scores[[S.ACCOUNT_ID] + extra], on=S.ACCOUNT_ID, how="left")
+    accounts["expected_arr_lost_decision"] = accounts["p_churn_decision"] * accounts[S.ARR]
     prev_tier = h_prev.set_index(S.ACCOUNT_ID)["tier"]
     accounts["tier_last_month"] = accounts[S.ACCOUNT_ID].map(prev_tier).fillna("new")
     by_id = snap.set_index(S.ACCOUNT_ID)
+    accounts[S.TERM_MONTHS] = accounts[S.ACCOUNT_ID].map(by_id[S.TERM_MONTHS]).astype(float)
     role_cols = {}
     for role, column in ROLE_COLUMNS.items():
         event_type = wh.signal_map.role(role)
@@ -258,7 +228,12 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     previous = {"accounts": int(len(prev_snap)), "arr": float(prev_snap[S.ARR].sum()),
                 "expected_arr_lost": float(prev_scores[f"expected_arr_lost_{horizon_days}d"].sum())
                 if prev_scores is not None else np.nan,
-                "red": int((h_prev["tier"] == "red").sum())}
+                "expected_arr_lost_decision": float(
+                    (h_prev["p_churn_decision"].to_numpy(float) *
+                     prev_snap[S.ARR].to_numpy(float)).sum()) if len(h_prev) else np.nan,
+                "red": int((h_prev["tier"] == "red").sum()),
+                "red_arr": float(prev_snap[S.ARR].to_numpy(float)[
+                    (h_prev["tier"] == "red").to_numpy()].sum()) if len(h_prev) else 0.0}
 
     lookback = as_of - pd.DateOffset(months=12)
     if interventions is not None and len(interventions):
@@ -300,11 +275,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        forecast_bins=fc_bins, previous=previous,
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
-                       health_weights=health.weights_table() if health is not None
-                       else pd.DataFrame(columns=["family", "default", "learned"]),
-                       notes=notes,
-                       tier_cuts={k: float(cuts[k]) for k in ("green", "yellow")} if cuts
-                       else {},
+                       notes=notes, cuts=cuts,
                        top_n=int(top_n), roles=sorted(role_cols))
 
 

@@ -56,6 +56,7 @@ from pathlib import Path
 import joblib
 from papermill.exceptions import PapermillExecutionError
 
+from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts
 from churnlab.catalog import REPORT_TEMPLATE
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
@@ -117,7 +118,7 @@ def resolve_model(wh, as_of, model_path=None, model_dir=None, progress: bool = F
 def render_report(month: str, data, out="reports", model=None, model_dir=None,
                   force: bool = False, horizon_days: int = 90, segment: str = "",
                   top_n: int = 15, progress: bool = False, signal_map=None,
-                  **train_options) -> Path:
+                  cuts: RiskCuts = DEFAULT_CUTS, **train_options) -> Path:
     """Render ``out/YYYY-MM/`` (see the module doc). An existing month is refused unless
     ``force``, which replaces it atomically; any failure leaves nothing behind."""
     logging.getLogger("papermill").setLevel(logging.WARNING)   # its INFO lines are noise here
@@ -144,7 +145,8 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
                                                **train_options)
             log.info("[3/4] scoring, explaining and triaging the book at %s", as_of.date())
             r = compute_month(wh, period, fitted, horizon_days=horizon_days, segment=segment,
-                              top_n=top_n, previous_dir=previous_dir, progress=progress)
+                              top_n=top_n, previous_dir=previous_dir, progress=progress,
+                              cuts=cuts)
             fingerprint = wh.fingerprint()
         card = fitted.card
         params = {"month": str(period), "data_dir": str(data),

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.fmt import words
 from churnlab.present.style import FAMILY_COLOURS, INK, NEUTRAL
 
 
@@ -29,14 +30,14 @@ def plot_family_weights(importance: pd.DataFrame):
               color=[FAMILY_COLOURS.get(f, NEUTRAL) for f in core["family"]])
     left.barh(y - 0.2, core["default_share"], height=0.4, label="articles' default",
               color="white", edgecolor=INK, hatch="//")
-    left.set_yticks(y, core["family"])
+    left.set_yticks(y, [words(f) for f in core["family"]])
     left.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     left.set_title("Five core families: learned vs default weights")
     left.legend(loc="lower right", frameon=False)
     allf = importance.sort_values("learned_share")
     right.barh(np.arange(len(allf)), allf["learned_share"],
                color=[FAMILY_COLOURS.get(f, NEUTRAL) for f in allf["family"]])
-    right.set_yticks(np.arange(len(allf)), allf["family"])
+    right.set_yticks(np.arange(len(allf)), [words(f) for f in allf["family"]])
     right.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     right.set_title("Every family and the contract calendar (share of mean |SHAP|)")
     for ax in (left, right):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.tasks import crm_tasks, next_steps
 from churnlab.data import contract as S
 from churnlab.pipeline.month import MonthlyRisk
 from churnlab.present.packs import as_list, write_csm_packs
@@ -42,11 +43,11 @@ def write_outputs(r: MonthlyRisk, out_dir) -> dict:
     write_frame(r.tasks, out / "tasks.csv")
     previous = pd.DataFrame({S.ACCOUNT_ID: r.accounts[S.ACCOUNT_ID],
                              "tier": r.accounts["tier_last_month"].replace("new", None)})
-    note = (f"Health tiers: green {r.tier_cuts['green']:.1f}+, yellow "
-            f"{r.tier_cuts['yellow']:.1f}+, red below {r.tier_cuts['yellow']:.1f} (cut-offs "
-            f"suggested by last year's churn on this book)") if r.tier_cuts else ""
+    note = f"Tiers: {r.cuts.words()}."
     write_csm_packs(r.accounts, out / "packs", r.as_of, previous=previous.dropna(),
-                          tier_note=note)
+                    tier_note=note, tasks=r.tasks)
+    steps = next_steps(r.accounts, r.tasks, r.as_of)
+    write_frame(crm_tasks(steps, r.accounts), out / "crm_tasks.csv")
     h = headline(r)
     write_json(h, out / "summary.json")
     return h
@@ -66,7 +67,8 @@ def flat_frame(df: pd.DataFrame) -> pd.DataFrame:
 def write_explain_outputs(book, out_dir, previous: pd.DataFrame | None = None) -> dict:
     """Write a :class:`churnlab.pipeline.book.Book` to ``out_dir``: ``accounts.parquet``
     and ``accounts.csv`` (the triage table with the family SHAP columns),
-    ``tasks.csv`` (CRM import), ``importance.csv`` (learned vs default family weights)
+    ``tasks.csv`` (the alert tasks), ``crm_tasks.csv`` (one next step per account to
+    work, in CRM import columns), ``importance.csv`` (learned vs default family weights)
     and ``packs/`` (one HTML/CSV/JSON per CSM). Every file is written atomically.
     Returns name -> path."""
 
@@ -83,6 +85,9 @@ def write_explain_outputs(book, out_dir, previous: pd.DataFrame | None = None) -
         "accounts_csv": write_frame(flat_frame(table), out_dir / "accounts.csv"),
         "tasks": write_frame(book.tasks, out_dir / "tasks.csv"),
         "importance": write_frame(book.importance, out_dir / "importance.csv"),
+        "crm_tasks": write_frame(crm_tasks(next_steps(book.triage, book.tasks, book.as_of),
+                                           book.triage), out_dir / "crm_tasks.csv"),
     }
-    paths["packs"] = write_csm_packs(book.triage, out_dir / "packs", book.as_of, previous)
+    paths["packs"] = write_csm_packs(book.triage, out_dir / "packs", book.as_of, previous,
+                                     tasks=book.tasks)
     return paths

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.actions.playbooks import TALKING_POINTS
+from churnlab.actions.tasks import crm_tasks, make_tasks, next_steps
 from churnlab.data import contract as S
 from churnlab.errors import InputError
 from churnlab.fmt import money, pct
@@ -42,8 +43,9 @@ LIST_COLUMNS = ("drivers", "protective", "contract_drivers", "save_evidence")
 
 PACK_COLUMNS = [
     "priority", S.ACCOUNT_ID, S.NAME, S.SEGMENT, S.ARR, "tier", "previous_tier",
-    "tier_change", "health", "p_churn_90d", "p_churn_before_renewal", "next_renewal",
-    "expected_arr_lost_before_renewal", "expected_arr_saved", "save_class",
+    "tier_change", "health", "tier_reason", "p_churn_decision", "p_churn_90d",
+    "p_churn_before_renewal", "next_renewal", "expected_arr_lost_decision",
+    "next_step_due", "expected_arr_saved", "save_class",
     "save_probability", "root_cause", "root_cause_basis", "playbook", "discount_guidance",
     "needs_exec_approval", "action", "drivers", "protective", "contract_drivers",
     "is_strategic", "active_playbook"]
@@ -151,6 +153,11 @@ def _card(r: dict) -> str:
     strategic = " · strategic account" if bool(r.get("is_strategic")) else ""
     health = r.get("health")
     health_txt = f" · health {float(health):.0f}" if health is not None and pd.notna(health) else ""
+    reason = r.get("tier_reason") or ""
+    reason_txt = f'<p class="small"><b>Why this tier:</b> {_esc(reason)}</p>' if reason else ""
+    due = r.get("next_step_due")
+    due_txt = (f" <span class=\"small\">· owner {_esc(r.get('csm_owner'))} · due "
+               f"{pd.Timestamp(due).date()}</span>" if due is not None and pd.notna(due) else "")
     renewal = r.get("next_renewal")
     renewal_txt = str(pd.Timestamp(renewal).date()) if renewal is not None and pd.notna(renewal) \
         else "n/a"
@@ -159,13 +166,14 @@ def _card(r: dict) -> str:
 <h3>#{int(r['priority'])} {_esc(r.get('name'))}
 <span class="badge" style="background:{colour}">{_esc(tier)}</span>{_esc(change_txt)}</h3>
 <div class="small">{_esc(r.get('account_id'))} · {_esc(r.get('segment'))}{strategic}{health_txt}</div>
+<p><b>Next step:</b> {_esc(r.get('action'))}{due_txt}</p>
 <div class="grid">
 <div><span>ARR</span>{money(r.get('arr'))}</div>
-<div><span>P(churn in 90 days)</span>{pct(r.get('p_churn_90d'))}</div>
-<div><span>P(churn before renewal {renewal_txt})</span>{pct(r.get('p_churn_before_renewal'))}</div>
-<div><span>ARR at risk before renewal</span>{money(r.get('expected_arr_lost_before_renewal'))}</div>
+<div><span>Chance of churn by renewal ({renewal_txt})</span>{pct(r.get('p_churn_decision'))}</div>
+<div><span>of which in the next 90 days</span>{pct(r.get('p_churn_90d'))}</div>
+<div><span>ARR at risk by renewal</span>{money(r.get('expected_arr_lost_decision'))}</div>
 </div>
-<p><b>Next step:</b> {_esc(r.get('action'))}</p>
+{reason_txt}
 <b>Why at risk</b><ul>{drivers}</ul>
 {f'<b>Working in their favour</b><ul>{protective}</ul>' if protective else ''}
 {f'<p class="small">Contract: {contract}</p>' if contract else ''}
@@ -184,10 +192,14 @@ def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40,
     """The HTML page of one owner's accounts (already filtered and ordered)."""
     as_of = pd.Timestamp(as_of).date()
     records = rows.to_dict("records")
-    focus = [r for r in records if r.get("tier") != "green"][:max_cards]
+    focus = [r for r in records if r.get("tier") != "green"
+             or (r.get("next_step_due") is not None and pd.notna(r.get("next_step_due")))]
+    focus = sorted(focus, key=lambda r: (pd.Timestamp(r["next_step_due"])
+                                         if pd.notna(r.get("next_step_due"))
+                                         else pd.Timestamp.max, r["priority"]))[:max_cards]
     shown = {r["account_id"] for r in focus}
     rest = [r for r in records if r["account_id"] not in shown]
-    at_risk = float(rows["expected_arr_lost_before_renewal"].sum()) if len(rows) else 0.0
+    at_risk = float(rows["expected_arr_lost_decision"].sum()) if len(rows) else 0.0
     red = int((rows["tier"] == "red").sum()) if len(rows) else 0
     table = "".join(
         f"<tr><td>{int(r['priority'])}</td><td>{_esc(r.get('name'))}</td>"
@@ -202,10 +214,11 @@ def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40,
 <title>At-risk accounts: {_esc(owner)} ({as_of})</title>
 <style>{CSS}</style></head><body>
 <h1>At-risk accounts of {_esc(owner)}</h1>
-<div class="meta">As of {as_of} · ordered by expected ARR saved (P(churn in 90 days) x save
-probability x ARR) · churnlab{(" · " + _esc(tier_note)) if tier_note else ""}</div>
+<div class="meta">As of {as_of} · accounts to work in the order to work them: by due date,
+then by expected ARR saved (P(churn in 90 days) x save probability x ARR) ·
+churnlab{(" · " + _esc(tier_note)) if tier_note else ""}</div>
 <div class="summary"><div><b>{len(rows)}</b>accounts</div><div><b>{red}</b>red tier</div>
-<div><b>{money(at_risk)}</b>ARR expected to be lost before renewal</div></div>
+<div><b>{money(at_risk)}</b>ARR expected to be lost by renewal</div></div>
 <h2>The save conversation</h2><ul>{points}</ul>
 <h2>Accounts to work ({len(focus)})</h2>
 {cards}
@@ -225,9 +238,12 @@ def pack_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | None = None,
-                    max_cards: int = 40, tier_note: str = "") -> list[Path]:
+                    max_cards: int = 40, tier_note: str = "",
+                    tasks: pd.DataFrame | None = None) -> list[Path]:
     """Write one HTML + CSV + JSON pack per ``csm_owner`` into ``out_dir`` (replaced
-    atomically), plus ``index.json`` (owner -> file stem, account count).
+    atomically), a CRM task import per owner (``<owner>.tasks.csv``, a dot no slug holds, columns
+    :data:`churnlab.actions.tasks.CRM_COLUMNS`), plus ``index.json`` (owner -> file
+    stem, account count).
 
     Parameters
     ----------
@@ -236,7 +252,9 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
     as_of : the triage date (shown on the page).
     previous : optional earlier triage (account_id, tier) for the tier change.
     max_cards : accounts shown in full (red/yellow, by priority); the rest as a table.
-    tier_note : one line on what the tiers mean (e.g. the health cut-offs used).
+    tier_note : one line on what the tiers mean (e.g. the cut-offs used).
+    tasks : the book's alert tasks (:func:`make_tasks`; made from ``tri`` when None),
+        which set each account's next-step due date.
 
     Returns
     -------
@@ -247,6 +265,11 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
     if missing:
         raise PackInputError(f"triage table: missing column(s) {missing}")
     tri = tier_changes(tri.sort_values("priority"), previous)
+    steps = next_steps(tri, make_tasks(tri, as_of) if tasks is None else tasks, as_of)
+    tri["next_step_due"] = tri[S.ACCOUNT_ID].map(
+        steps.set_index(S.ACCOUNT_ID)["due_date"]) if len(steps) else pd.NaT
+    if "expected_arr_lost_decision" not in tri and "p_churn_decision" in tri:
+        tri["expected_arr_lost_decision"] = tri["p_churn_decision"] * tri[S.ARR]
     owners = sorted(tri[S.CSM_OWNER].fillna("unassigned").astype(str).unique())
     out_dir = Path(out_dir)
     stems, used = {}, set()
@@ -270,6 +293,8 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
             frame = pack_frame(rows)
             frame.to_csv(tmp / f"{stem}.csv", index=False)
             frame.to_json(tmp / f"{stem}.json", orient="records", date_format="iso", indent=1)
+            mine = steps[steps[S.ACCOUNT_ID].isin(set(rows[S.ACCOUNT_ID]))]
+            crm_tasks(mine, rows).to_csv(tmp / f"{stem}.tasks.csv", index=False)
             index[owner] = {"file": stem, "accounts": int(len(rows))}
             paths.append(out_dir / f"{stem}.html")
         (tmp / "index.json").write_text(json.dumps({"as_of": str(pd.Timestamp(as_of).date()),

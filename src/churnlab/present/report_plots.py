@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from churnlab.fmt import money_short
+from churnlab.fmt import money_short, words
 from churnlab.pipeline.month import MonthlyRisk
 from churnlab.present.explain_plots import plot_family_weights
 from churnlab.present.style import INK, PALETTE, clean, new_figure, percent_square
@@ -25,7 +25,7 @@ def plot_tiers(r: MonthlyRisk):
             ax.text(v, y, " " + (fmt.format(v) if fmt else money_short(v)), va="center",
                     fontsize="small")
         ax.invert_yaxis()
-        ax.set_title(f"{title} by health tier")
+        ax.set_title(f"{title} by risk tier")
         ax.set_xlim(0, max(vals.max(), 1) * 1.25)
         ax.set_xticks([])
         clean(ax)
@@ -46,7 +46,7 @@ def plot_movements(r: MonthlyRisk):
     ax.set_yticks(range(m.shape[0]), m.index)
     ax.set_xlabel(f"this month ({r.as_of.date()})")
     ax.set_ylabel(f"last month ({r.prev_as_of.date()})")
-    ax.set_title("Health-tier movements (accounts)")
+    ax.set_title("Risk-tier movements since last month (accounts)")
     return fig
 
 
@@ -76,10 +76,11 @@ def plot_forecast(r: MonthlyRisk):
 
 
 def plot_root_causes(r: MonthlyRisk):
-    """Expected ARR lost before renewal by root cause."""
+    """Expected ARR lost by the next renewal, by root cause (in words)."""
 
-    g = r.accounts.groupby("root_cause")["expected_arr_lost_before_renewal"].sum()
+    g = r.accounts.groupby("root_cause")["expected_arr_lost_decision"].sum()
     g = g.sort_values()
+    g.index = [words(c) for c in g.index]
     fig = new_figure(6.5, 2.8)
     ax = fig.add_subplot()
     ax.barh(g.index.astype(str), g.to_numpy(float), color="#546e7a")
@@ -87,6 +88,6 @@ def plot_root_causes(r: MonthlyRisk):
         ax.text(v, y, " " + money_short(v), va="center", fontsize="small")
     ax.set_xlim(0, max(g.max(), 1) * 1.3)
     ax.set_xticks([])
-    ax.set_title("Expected ARR lost before renewal, by root cause")
+    ax.set_title("Expected ARR lost by the next renewal, by root cause")
     clean(ax)
     return fig

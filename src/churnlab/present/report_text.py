@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
-from churnlab.fmt import money_short
+from churnlab.fmt import money_short, words
 from churnlab.pipeline.month import ROLE_COLUMNS, MonthlyRisk
-from churnlab.pipeline.months import CONTRACT_FAMILIES
 
 # ------------------------------------------------------------------ words and figures
 
@@ -30,51 +29,75 @@ def headline(r: MonthlyRisk) -> dict:
             "tasks": int(len(r.tasks))}
 
 
+def _change(now: float, before) -> str:
+    if before is None or not np.isfinite(before) or before <= 0:
+        return ""
+    d = now / before - 1
+    if abs(d) < 0.005:
+        return ", unchanged from a month earlier"
+    return f", {'up' if d > 0 else 'down'} {abs(d):.0%} from {money_short(before)} a month earlier"
+
+
 def executive_summary(r: MonthlyRisk) -> str:
-    """A few sentences for leadership, from the numbers (markdown)."""
+    """The leader's five questions, answered from the numbers (markdown): how much ARR is
+    at risk and is it up or down, where (and when: renewals due), why in words one can
+    act on, what is being done, and whether last month's forecast was right."""
     h = headline(r)
     a = r.accounts
     scope = f" in the {r.segment} segment" if r.segment else ""
+    lost = float(a["expected_arr_lost_decision"].sum())
+    lost_h = h["expected_arr_lost_horizon"]
     lines = [f"**{h['accounts']:,} active accounts{scope} with {money_short(h['arr'])} ARR** "
              f"on {r.as_of.date()}."]
-    lost, prev = h["expected_arr_lost_horizon"], r.previous.get("expected_arr_lost")
-    change = ""
-    if prev and np.isfinite(prev) and prev > 0:
-        d = lost / prev - 1
-        change = (f", {'up' if d > 0 else 'down'} {abs(d):.0%} from {money_short(prev)} a month "
-                  f"earlier")
-    lines.append(f"Expected ARR lost in the next {r.horizon_days} days: **{money_short(lost)}** "
-                 f"({lost / max(h['arr'], 1):.1%} of ARR{change}); before each account's next "
-                 f"renewal: **{money_short(h['expected_arr_lost_before_renewal'])}**.")
-    red = r.tiers.set_index("tier")
-    lines.append(f"{int(red.loc['red', 'accounts']):,} accounts are red "
-                 f"({money_short(red.loc['red', 'arr'])} ARR; {r.previous.get('red', 0):,} a month "
-                 f"earlier) and {int(red.loc['yellow', 'accounts']):,} yellow.")
-    imp = r.importance
-    contract = imp.loc[imp["family"].isin(CONTRACT_FAMILIES), "learned_share"].sum()
-    top = imp[~imp["family"].isin(CONTRACT_FAMILIES)].head(2)
-    if len(top):
-        fams = " and ".join(f"{f} ({s:.0%})" for f, s in zip(top["family"], top["learned_share"]))
-        timing = (f"; renewal timing and contract terms account for {contract:.0%}"
-                  if contract > 0 else "")
-        lines.append(f"The main behavioural reasons: {fams} of the model's explained risk "
-                     f"this month{timing}.")
-    at_risk = a.loc[a["p_churn_before_renewal"] >= 0.2, "root_cause"]
-    rc = at_risk[at_risk != "unclear"].value_counts()
+    lines.append(
+        f"- **How much is at risk:** {money_short(lost)} of ARR is expected to be lost by the "
+        f"accounts' next renewals ({lost / max(h['arr'], 1):.1%} of ARR"
+        f"{_change(lost, r.previous.get('expected_arr_lost_decision'))}); "
+        f"{money_short(lost_h)} of it in the next {r.horizon_days} days.")
+    tiers = r.tiers.set_index("tier")
+    where = (f"- **Where:** {int(tiers.loc['red', 'accounts']):,} accounts are red "
+             f"({money_short(tiers.loc['red', 'arr'])} ARR; {r.previous.get('red', 0):,} a "
+             f"month earlier) and {int(tiers.loc['yellow', 'accounts']):,} yellow "
+             f"({money_short(tiers.loc['yellow', 'arr'])})")
+    if not r.segment and a[S.SEGMENT].nunique() > 1:
+        seg = a.groupby(S.SEGMENT)["expected_arr_lost_decision"].sum().sort_values()
+        where += (f"; the {seg.index[-1]} segment holds the most ARR at risk "
+                  f"({money_short(seg.iloc[-1])})")
+    lines.append(where + ".")
+    term = a[S.TERM_MONTHS] if S.TERM_MONTHS in a else pd.Series(1.0, index=a.index)
+    due = a[(a["days_to_renewal"] <= 90) & (term > 1)]
+    if len(due):
+        lines.append(f"- **When:** {len(due):,} accounts on longer contracts, with "
+                     f"{money_short(due[S.ARR].sum())} ARR, renew in the next 90 days; "
+                     f"{money_short(due['expected_arr_lost_decision'].sum())} of it is at risk "
+                     f"and {int((due['tier'] == 'red').sum()):,} of them are red.")
+    elif (term > 1).any():
+        lines.append("- **When:** no contract comes up for renewal in the next 90 days.")
+    else:
+        lines.append("- **When:** every account is on a monthly plan, so any month can be "
+                     "the last: there is no renewal calendar to watch.")
+    risky = a[a["tier"] != "green"]
+    rc = risky.groupby("root_cause")["expected_arr_lost_decision"].agg(["size", "sum"])
+    rc = rc.drop(index="unclear", errors="ignore").sort_values("sum", ascending=False)
     if len(rc):
-        second = (f", then {_words(rc.index[1])} ({rc.iloc[1]:,})" if len(rc) > 1 else "")
-        lines.append(f"Among the {len(at_risk):,} accounts with at least a 20% chance of leaving "
-                     f"before renewal, the most common root cause is {_words(rc.index[0])} "
-                     f"({rc.iloc[0]:,} accounts){second}.")
+        parts = [f"{words(c)} ({int(row['size']):,} accounts, {money_short(row['sum'])} at "
+                 f"risk)" for c, row in rc.head(2).iterrows()]
+        lines.append(f"- **Why:** among red and yellow accounts the leading root cause is "
+                     f"{parts[0]}" + (f", then {parts[1]}" if len(parts) > 1 else "") + ".")
+    else:
+        lines.append("- **Why:** no red or yellow account has a clear root cause this month.")
+    running = int(r.interventions["in_flight"].sum()) if len(r.interventions) else 0
+    lines.append(f"- **What is being done:** {h['tasks']:,} tasks are open for the CSMs"
+                 + (f" and {running:,} playbooks are running" if running else "")
+                 + f"; working the priority queue is worth an expected "
+                 f"**{money_short(h['expected_arr_saved'])}** of ARR saved.")
     fc = r.forecast
-    verdict = ("within" if fc["within_interval"] else "outside")
-    lines.append(f"Last month's forecast ({fc['source']}) expected {fc['expected_churns']:.1f} "
-                 f"accounts to leave; {fc['observed_churns']} did, {verdict} its 95% range "
-                 f"({fc['expected_lo']:.0f}-{fc['expected_hi']:.0f}).")
-    lines.append(f"Working the priority queue is worth an expected "
-                 f"**{money_short(h['expected_arr_saved'])}** of ARR saved; {h['tasks']:,} tasks are "
-                 f"open for the CSMs.")
-    return "\n\n".join(lines)
+    verdict = "right: within" if fc["within_interval"] else "off: outside"
+    lines.append(f"- **Was last month's forecast right:** it expected "
+                 f"{fc['expected_churns']:.1f} accounts to leave and {fc['observed_churns']} "
+                 f"did, {verdict} its 95% range ({fc['expected_lo']:.0f}-"
+                 f"{fc['expected_hi']:.0f}).")
+    return "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
 
 
 def title(r: MonthlyRisk) -> str:
@@ -122,15 +145,15 @@ def families_words(r: MonthlyRisk) -> str:
 def playbook_table(r: MonthlyRisk) -> pd.DataFrame:
     """Recommended playbooks this month (accounts, ARR at stake) beside the playbooks
     started in the last 12 months and their outcomes."""
-    a = r.accounts[r.accounts["p_churn_before_renewal"] >= 0.2].copy()
+    a = r.accounts[r.accounts["tier"] != "green"].copy()
     a["playbook"] = a["playbook"].astype(str).str.split(";").str[0].str.strip()
     rec = a.groupby("playbook").agg(recommended=(S.ACCOUNT_ID, "size"),
                                     arr=(S.ARR, "sum"))
     iv = r.interventions.set_index(S.PLAYBOOK) if len(r.interventions) else pd.DataFrame()
     out = rec.join(iv, how="outer") if len(iv) else rec
     out = out.fillna({"recommended": 0, "arr": 0}).sort_values("recommended", ascending=False)
-    res = pd.DataFrame({"playbook": pd.Index(out.index).map(_words),
-                        "lead playbook now (P before renewal >= 20%)":
+    res = pd.DataFrame({"playbook": pd.Index(out.index).map(words),
+                        "lead playbook now (red and yellow accounts)":
                             out["recommended"].astype(int).map("{:,}".format),
                         "ARR of those accounts": out["arr"].map(money_short)})
     if "in_flight" in out:
@@ -153,7 +176,7 @@ def detractor_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
                          "NPS": d[ROLE_COLUMNS["nps"]].map("{:.0f}".format),
                          "ARR": d[S.ARR].map(money_short), "tier": d["tier"],
                          "open tasks": d["open_tasks"],
-                         "playbook": d["playbook"].map(_words)}).reset_index(drop=True)
+                         "playbook": d["playbook"].map(words)}).reset_index(drop=True)
 
 
 def expansion_table(r: MonthlyRisk, n: int = 15) -> pd.DataFrame:
@@ -187,17 +210,11 @@ def method_note(r: MonthlyRisk) -> str:
     notes = "".join(f" {n[0].upper()}{n[1:]}." for n in r.notes)
     return (f"*How to read this report.* Probabilities come from the time-to-churn model "
             f"`{c.get('model_id')}` ({c.get('kind')}), trained on data to {c.get('as_of')}."
-            f"{conc} Health tiers come from a health score whose family weights were learned "
-            f"from last year's churners. "
-            f"Expected ARR lost = probability x ARR; expected ARR saved = P(churn before "
-            f"renewal) x save probability x ARR.{notes}")
-
-
-def _words(code) -> str:
-    """'executive_engagement; pricing_concession' -> 'executive engagement; pricing
-    concession' (codes stay codes in the CSV/JSON files)."""
-    return "" if code is None or (isinstance(code, float) and np.isnan(code)) else \
-        str(code).replace("_", " ")
+            f"{conc} One risk language: each account's chance of churning by its next "
+            f"renewal (looking at least 90 days ahead) sets its tier and its health, "
+            f"{r.cuts.words()}; the signal families show what moves it. "
+            f"Expected ARR lost = probability x ARR; expected ARR saved = P(churn within 90 "
+            f"days) x save probability x ARR (this quarter's work).{notes}")
 
 
 def top_accounts(r: MonthlyRisk, n: int | None = None) -> pd.DataFrame:
@@ -206,11 +223,13 @@ def top_accounts(r: MonthlyRisk, n: int | None = None) -> pd.DataFrame:
     out = pd.DataFrame({
         "account": a[S.NAME], "owner": a[S.CSM_OWNER], "ARR": a[S.ARR].map(money_short),
         "renewal": pd.to_datetime(a["next_renewal"]).dt.date.astype(str),
-        "tier": a["tier"], f"P(churn {r.horizon_days}d)": a[r.p_col].map("{:.0%}".format),
-        "P(before renewal)": a["p_churn_before_renewal"].map("{:.0%}".format),
+        "tier": a["tier"], "health": a["health"].map("{:.0f}".format),
+        "chance of churn by renewal": a["p_churn_decision"].map("{:.0%}".format),
+        f"in {r.horizon_days} days": a[r.p_col].map("{:.0%}".format),
+        "why this tier": a["tier_reason"].fillna(""),
         "expected ARR lost": a[r.lost_col].map(money_short),
         "top reasons": a["drivers"].map(lambda d: "; ".join(list(d)[:2]) if d is not None else ""),
-        "root cause": a["root_cause"].map(_words), "playbook": a["playbook"].map(_words),
+        "root cause": a["root_cause"].map(words), "playbook": a["playbook"].map(words),
         "save probability": a["save_probability"].map("{:.0%}".format)})
     return out.reset_index(drop=True)
 

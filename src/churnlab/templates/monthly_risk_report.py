@@ -80,7 +80,7 @@ Markdown(title(r))
 Markdown(executive_summary(r))
 
 # %% [markdown]
-# ## Health tiers and how accounts moved since last month
+# ## Risk tiers and how accounts moved since last month
 
 # %%
 plot_tiers(r)
