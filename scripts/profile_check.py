@@ -106,12 +106,17 @@ def main(argv=None) -> int:
                 if args.short:
                     rows.append(check(profile, args.accounts, SHORT_MONTHS, seed, Path(tmp)))
     table = pd.DataFrame(rows)
+    command = " ".join(["scripts/profile_check.py", *(argv if argv is not None
+                                                     else sys.argv[1:])])
     text = ("# churnlab on the simulator's profiles\n\n"
-            f"`.venv/bin/python scripts/profile_check.py` ({args.accounts} accounts, "
+            f"`.venv/bin/python {command}` ({args.accounts} accounts, "
             f"{args.months} months and {SHORT_MONTHS} months, seeds {args.seeds}). "
             "Backtest figures are out of time (the champion's own backtest rows); "
             "`direction_agreement` compares each event type's adjusted direction "
-            "(q < 0.05 and a hazard ratio per sd beyond 1.05, else none) with the planted truth.\n\n"
+            "(q < 0.05 and a hazard ratio per sd beyond 1.05, else none) with the planted truth. "
+            "Calibration: mean predicted vs observed at 90 days (`p90_ratio`) and before the "
+            "next renewal on the rows whose renewal fell inside the follow-up "
+            "(`renewal_ratio`), with the mean absolute decile error of each.\n\n"
             + table.to_csv(sep="|", index=False) + "\n")
     args.out.write_text(text)
     print(text)

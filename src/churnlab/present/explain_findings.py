@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from churnlab.fmt import words
+
 
 def findings_markdown(importance: pd.DataFrame, tri: pd.DataFrame, top: int = 5) -> str:
     """Findings written from the numbers (learned vs default weights, the queue)."""
@@ -21,14 +23,14 @@ def findings_markdown(importance: pd.DataFrame, tri: pd.DataFrame, top: int = 5)
                      f"{core.loc[down, 'learned_share_core']:.0%} vs "
                      f"{core.loc[down, 'default_share']:.0%}.")
     red = tri[tri["tier"] == "red"]
-    lines.append(f"- {len(red)} of {len(tri)} accounts are in the red tier "
-                 f"({tri['tier_source'].iloc[0] if len(tri) else 'model'} tier), holding "
-                 f"${red['expected_arr_lost_before_renewal'].sum():,.0f} of ARR expected to "
-                 "be lost before renewal.")
+    lost = red["p_churn_decision"] * red["arr"]
+    lines.append(f"- {len(red)} of {len(tri)} accounts are in the red tier (a chance of "
+                 f"churning by the next renewal at or above the red cut-off), holding "
+                 f"${lost.sum():,.0f} of ARR expected to be lost by renewal.")
     mix = tri.loc[tri["tier"] != "green", "root_cause"].value_counts(normalize=True)
     if len(mix):
         lines.append("- Root causes of the red/yellow accounts: " + ", ".join(
-            f"{k.replace('_', ' ')} {v:.0%}" for k, v in mix.items()) + ".")
+            f"{words(k)} {v:.0%}" for k, v in mix.items()) + ".")
     lines.append(f"- Expected ARR saved if the top {top} accounts are worked: "
                  f"${tri['expected_arr_saved'].head(top).sum():,.0f} "
                  f"(of ${tri['expected_arr_saved'].sum():,.0f} for the whole book).")
@@ -40,7 +42,9 @@ def findings_markdown(importance: pd.DataFrame, tri: pd.DataFrame, top: int = 5)
 
 def walkthrough_markdown(r) -> str:
     """One account of the queue as a CSM reads it (a row of the triage table)."""
-    return (f"**{r.name}** · ARR ${r.arr:,.0f} · P(churn in 90 days) {r.p_churn_90d:.0%} · "
-            f"root cause {r.root_cause.replace('_', ' ')} · save chance {r.save_class}\n\n"
+    reason = f"\n\n{r.tier_reason}" if getattr(r, "tier_reason", "") else ""
+    return (f"**{r.name}** · {r.tier} (health {r.health:.0f}) · ARR ${r.arr:,.0f} · chance of "
+            f"churn by renewal {r.p_churn_decision:.0%} ({r.p_churn_90d:.0%} in 90 days) · "
+            f"root cause {words(r.root_cause)} · save chance {r.save_class}{reason}\n\n"
             + "\n".join(f"- {s}" for s in r.drivers)
             + f"\n\n*Playbook*: {r.playbook_text}\n\n*Discount*: {r.discount_guidance}")

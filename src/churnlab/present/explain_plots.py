@@ -46,17 +46,19 @@ def plot_family_weights(importance: pd.DataFrame):
 
 
 def plot_root_cause_mix(tri: pd.DataFrame):
-    """Accounts and expected ARR lost before renewal by root cause (triage table)."""
+    """Accounts and expected ARR lost by the next renewal, by root cause (triage table;
+    causes in words)."""
     fig = _fig(9, 3.4)
     left, right = fig.subplots(1, 2)
-    g = tri.groupby("root_cause").agg(accounts=(S.ACCOUNT_ID, "size"),
-                                      arr=("expected_arr_lost_before_renewal", "sum"))
+    lost = tri.assign(lost=tri["p_churn_decision"] * tri[S.ARR])
+    g = lost.groupby("root_cause").agg(accounts=(S.ACCOUNT_ID, "size"), arr=("lost", "sum"))
     g = g.sort_values("arr")
+    g.index = [words(c) for c in g.index]
     left.barh(g.index, g["accounts"], color="#546e7a")
     left.set_title("Accounts by root cause")
     right.barh(g.index, g["arr"], color="#c62828")
     right.xaxis.set_major_formatter(lambda v, _: f"${v / 1e3:,.0f}k")
-    right.set_title("Expected ARR lost before renewal")
+    right.set_title("Expected ARR lost by the next renewal")
     right.set_yticks([])
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)

@@ -54,7 +54,10 @@ vertical-align:top}
 .footer{color:#78909c;font-size:.8em;margin-top:3em}
 @media print{body{max-width:none;margin:0;font-size:10pt}h2{page-break-after:avoid}
 img,tr{page-break-inside:avoid}a{color:inherit;text-decoration:none}
-.table-wrap{overflow:visible}}
+.table-wrap{overflow:visible}
+table.report-table{font-size:7pt}
+.report-table td,.report-table td.text,.report-table td.prose,.report-table th{
+white-space:normal;min-width:0;padding:.15em .25em;overflow-wrap:anywhere}}
 """
 
 

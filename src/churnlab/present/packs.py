@@ -71,6 +71,9 @@ ul{margin:4px 0 4px 18px;padding:0}li{margin:2px 0;font-size:13px}
 table{border-collapse:collapse;font-size:12px;width:100%}
 th,td{border-bottom:1px solid #eceff1;padding:4px 6px;text-align:left}
 .small{font-size:12px;color:#607d8b}
+td{overflow-wrap:anywhere}
+@media (max-width:600px){body{margin:12px}.summary{flex-wrap:wrap;gap:8px}
+.grid{grid-template-columns:repeat(2,1fr)}table{font-size:11px}th,td{padding:3px}}
 @media print{body{margin:8mm}.card{break-inside:avoid}a{color:inherit}}
 """
 
