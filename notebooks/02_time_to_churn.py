@@ -19,7 +19,8 @@
 # that puts at risk. On the data in `data_dir`, as of `as_of` (default: the day after the
 # data ends):
 #
-# 1. **observed** survival curves (Kaplan-Meier) by segment, contract term and health tier;
+# 1. **observed** survival curves (Kaplan-Meier) by segment, contract term and the
+#    report's risk tier;
 # 2. **explanatory** models: a Cox model (hazard ratios, with the proportional-hazards
 #    check acted on) and a parametric AFT model (Weibull or log-normal, by AIC);
 # 3. a **rolling-origin backtest** of every model against the health score, a 90-day
@@ -38,7 +39,6 @@ n_origins = 3
 n_estimators = None
 truth_dir = None
 seed = 0
-health_bootstrap = 20
 
 # %%
 # %matplotlib inline
@@ -47,7 +47,6 @@ from IPython.display import Markdown
 from churnlab.data.validation import require_valid
 from churnlab.data.warehouse import open_warehouse
 from churnlab.features.snapshot import make_snapshot
-from churnlab.models.health import try_health_score
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.train import load_or_train
 from churnlab.present.survival_findings import (
@@ -58,12 +57,13 @@ from churnlab.present.survival_findings import (
     describe_ph_check,
     fit_cox_and_aft,
     group_survival,
-    health_tiers,
     kaplan_meier,
     km_landmark,
     landmark_groups,
     leadership_findings,
+    origin_tiers,
     pooled_calibration,
+    risk_tiers,
     validation_words,
 )
 from churnlab.present.survival_plots import (
@@ -105,19 +105,19 @@ oracle = oracle_metrics(backtest, truth_dir) if truth_dir and backtest else None
 
 # %% [markdown]
 # ## Observed survival curves
-# Accounts active at the first backtest origin, followed up to the as-of date. The health
-# tier is the score fitted on what was known at that origin (the data-suggested cuts, as in
-# the monthly report), so these curves are out of time.
+# Accounts active at the first backtest origin, followed up to the as-of date. The risk
+# tier is the report's (docs/risk_language.md: a band of the chance of churning by the next
+# renewal), from the champion kind's backtest model at that origin, trained before it: these
+# curves are out of time.
 
 # %%
 km_date = km_landmark(backtest, wh, card["as_of"])
 
 # %%
-health_then = try_health_score(wh, km_date, step_months=2, n_bootstrap=health_bootstrap,
-                               random_state=seed)
+tiers_then = origin_tiers(backtest, card["kind"], km_date)
 
 # %%
-groups = landmark_groups(wh, km_date, card["as_of"], health_then)
+groups = landmark_groups(wh, km_date, card["as_of"], tiers=tiers_then)
 
 # %%
 plot_kaplan_meier(groups, "segment")
@@ -130,7 +130,7 @@ plot_kaplan_meier(groups, "term", label="contract term")
 # their renewal dates. This is why the models work on the contract calendar.
 
 # %%
-plot_kaplan_meier(groups, "tier", label="health tier")
+plot_kaplan_meier(groups, "tier", label="risk tier")
 
 # %%
 km_tiers = kaplan_meier(groups, "tier", times=(90, 180))
@@ -206,11 +206,7 @@ snapshot = make_snapshot(wh, card["as_of"])
 scores = score_accounts(model, snapshot, card["as_of"])
 
 # %%
-health_now = try_health_score(wh, card["as_of"], step_months=2, n_bootstrap=health_bootstrap,
-                              random_state=seed)
-
-# %%
-tiers_now = health_tiers(health_now, snapshot)
+tiers_now = risk_tiers(model, snapshot)
 
 # %%
 plot_score_distribution(scores, tiers_now)

@@ -197,8 +197,7 @@ def test_notebooks_01_to_03_run_on_a_world_unlike_the_demo(worlds, name, tmp_pat
     run_notebook(NOTEBOOKS / "01_leading_signals.py", tmp_path / "01.ipynb",
                  {"data_dir": data, "n_bootstrap": 20, "max_landmark_rows": 2000})
     run_notebook(NOTEBOOKS / "02_time_to_churn.py", tmp_path / "02.ipynb",
-                 {"data_dir": data, "model_dir": models, "n_origins": 2, "n_estimators": 60,
-                  "health_bootstrap": 5})
+                 {"data_dir": data, "model_dir": models, "n_origins": 2, "n_estimators": 60})
     out = run_notebook(NOTEBOOKS / "03_explain_risk.py", tmp_path / "03.ipynb",
                        {"data_dir": data, "model_path": models})
     import nbformat
@@ -218,7 +217,7 @@ def test_notebook_02_says_not_validated_on_a_short_history(worlds, tmp_path):
 
     out = run_notebook(NOTEBOOKS / "02_time_to_churn.py", tmp_path / "02.ipynb",
                        {"data_dir": str(worlds["short"]), "model_dir": str(tmp_path / "m"),
-                        "n_estimators": 40, "health_bootstrap": 2})
+                        "n_estimators": 40})
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -174,6 +174,7 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
         rows.append(pd.DataFrame({"origin": origin, "model": kind,
                                   S.ACCOUNT_ID: test[S.ACCOUNT_ID], "risk": risk,
                                   "p90": p90 if p90 is not None else np.nan,
+                                  "p_renewal": p_renewal if p_renewal is not None else np.nan,
                                   F.DURATION: test[F.DURATION], F.EVENT: test[F.EVENT],
                                   S.ARR: test[S.ARR], "term_months": test[S.TERM_MONTHS]}))
     if not rows:

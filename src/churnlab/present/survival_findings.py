@@ -5,6 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.risk_language import (
+    DEFAULT_CUTS,
+    RiskCuts,
+    decision_probability,
+    health_from_probability,
+    tier_from_health,
+)
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.evaluation.backtest import Backtest
@@ -57,14 +64,33 @@ def term_class(term_months) -> np.ndarray:
                                                 np.where(t > 12, "multi-year", "other")))
 
 
-def landmark_groups(wh, date, obs_end=None, health_model=None) -> pd.DataFrame:
+def origin_tiers(backtest: Backtest | None, model: str, origin,
+                 cuts: RiskCuts = DEFAULT_CUTS) -> pd.DataFrame:
+    """account_id and tier of the one risk language at a backtest origin, from
+    ``model``'s out-of-time probabilities there (the model was trained before the
+    origin): the band of max(P(churn in 90 days), P(churn before renewal)). Empty
+    without a backtest."""
+    if backtest is None or "p_renewal" not in backtest.scores:
+        return pd.DataFrame(columns=[S.ACCOUNT_ID, "tier"])
+    sc = backtest.scores
+    rows = sc[(sc["model"] == model) & (pd.to_datetime(sc["origin"]) == pd.Timestamp(origin))]
+    p = decision_probability(rows["p90"], rows["p_renewal"])
+    return pd.DataFrame({S.ACCOUNT_ID: rows[S.ACCOUNT_ID].to_numpy(),
+                         "tier": tier_from_health(health_from_probability(p, cuts))})
+
+
+def landmark_groups(wh, date, obs_end=None, health_model=None,
+                    tiers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Landmark rows of the accounts active at ``date`` with outcomes seen at ``obs_end``
     and the groups of the Kaplan-Meier curves: segment, ``term`` (:func:`term_class`)
-    and, given a health score fitted on what was known at ``date``, its data-suggested
-    ``tier`` (as in the monthly report) and the articles' ``tier_articles``."""
+    and ``tier``: from ``tiers`` (account_id, tier; e.g. :func:`origin_tiers`, the
+    report's risk tiers out of time) or, given a health score fitted on what was known
+    at ``date``, its data-suggested tier and the articles' ``tier_articles``."""
     rows = make_landmarks(wh, [pd.Timestamp(date)], obs_end=obs_end)
     rows["term"] = term_class(rows[S.TERM_MONTHS])
-    if health_model is not None:
+    if tiers is not None and len(tiers):
+        rows["tier"] = rows[S.ACCOUNT_ID].map(tiers.set_index(S.ACCOUNT_ID)["tier"])
+    elif health_model is not None:
         h = health_model.score(rows)
         rows["tier"] = h["tier_data"].to_numpy()
         rows["tier_articles"] = h["tier"].to_numpy()
@@ -188,14 +214,17 @@ def pooled_calibration(backtest: Backtest | None, model: str, n_bins: int = 10
     return calibration_table(rows["p90"].to_numpy(float)[known], y[known], n_bins)
 
 
-def health_tiers(health, snapshot: pd.DataFrame):
-    """The health score's data-suggested tier per snapshot row, or None without a score."""
-    return None if health is None else health.score(snapshot)["tier_data"]
+def risk_tiers(model: SurvivalModel, snapshot: pd.DataFrame,
+               cuts: RiskCuts = DEFAULT_CUTS) -> pd.Series:
+    """The one risk language's tier per snapshot row (as in the report and the packs)."""
+    hz = model.predict_horizons(snapshot.reset_index(drop=True), (90,))
+    p = decision_probability(hz["p_churn_90d"], hz["p_churn_before_renewal"])
+    return pd.Series(tier_from_health(health_from_probability(p, cuts)), index=snapshot.index)
 
 
 def group_survival(model: SurvivalModel, snapshot: pd.DataFrame, groups,
                    max_days: int = MAX_DAYS) -> pd.DataFrame:
-    """Per group of accounts (e.g. health tier) at the snapshot's date: accounts, ARR,
+    """Per group of accounts (e.g. risk tier) at the snapshot's date: accounts, ARR,
     the mean predicted P(churn within 90 days) and the median time to churn of the
     group's average survival curve (first day it reaches 0.5; NaN = beyond
     ``max_days``)."""
@@ -248,7 +277,7 @@ def leadership_findings(backtest: Backtest, champion: str, oracle: pd.DataFrame 
     ----------
     backtest : the champion's backtest (every model, every origin).
     champion : its kind. oracle : :func:`oracle_metrics` on the same rows (evaluation).
-    tier_curves : :func:`group_survival` by health tier at the as-of date.
+    tier_curves : :func:`group_survival` by risk tier at the as-of date.
     scores : :func:`score_accounts` at the as-of date; ``tiers`` aligned with it.
     km : :func:`kaplan_meier` by tier (observed, at an earlier landmark).
     """
@@ -319,7 +348,7 @@ def _present_lines(tier_curves, km, scores, tiers, max_days) -> list[str]:
                  f"{1 - k180.loc[t, 'hi']:.0%}-{1 - k180.loc[t, 'lo']:.0%})"
                  for t in ("red", "yellow", "green") if t in k180.index]
         if parts:
-            out.append(f"Observed: of the accounts in each health tier at the earlier "
+            out.append(f"Observed: of the accounts in each risk tier at the earlier "
                        f"landmark, the share churned within 180 days was "
                        f"{', '.join(parts)} (log-rank p = {km.attrs['logrank_p']:.2g}).")
     if scores is not None and len(scores):

@@ -241,7 +241,7 @@ def plot_backtest_metrics(metrics: pd.DataFrame, oracle: pd.DataFrame | None = N
 def plot_score_distribution(scores: pd.DataFrame, tiers: pd.Series | None = None,
                             column: str = "p_churn_90d", bins: int = 40) -> Figure:
     """Distribution of the accounts' predicted probability (log-spaced bins), stacked by
-    health tier when ``tiers`` (aligned with ``scores``) is given, with the ARR-weighted
+    risk tier when ``tiers`` (aligned with ``scores``) is given, with the ARR-weighted
     mean marked."""
     p = scores[column].to_numpy(float)
     fig = new_figure(8, 3.6)
