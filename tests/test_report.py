@@ -234,6 +234,26 @@ def test_every_row_of_the_accounts_and_packs_follows_the_one_risk_language(rende
 
 
 @pytest.mark.slow
+def test_every_account_has_a_value_recap_with_nothing_internal_on_it(rendered):
+    """Issue 15, item 4: one page per account in its CSM's pack, offline, and without
+    the account's risk, probability, tier, health, root cause, playbook or discount."""
+    from test_recaps import INTERNAL
+
+    target = rendered[0]
+    accounts = pd.read_parquet(target / "accounts.parquet")
+    pages = sorted((target / "packs").glob("*.recaps/*.html"))
+    assert len(pages) == len(accounts)
+    with_use = 0
+    for page in pages:
+        text = page.read_text()
+        assert "default-src 'none'" in text
+        body = re.sub(r"<[^>]+>", " ", text.split("<body>")[1])
+        assert not INTERNAL.search(body), (page.name, INTERNAL.search(body))
+        with_use += "in the last 90 days" in body
+    assert with_use > 0.5 * len(pages)
+
+
+@pytest.mark.slow
 def test_the_html_shows_no_code_or_traceback_and_fetches_nothing(rendered):
     page = (rendered[0] / "report.html").read_text()
     for marker in ("Traceback", "In [", "import ", "report.compute_month", "def ",

@@ -22,6 +22,7 @@ import pandas as pd
 from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts
 from churnlab.actions.tasks import make_tasks
 from churnlab.actions.triage import triage_accounts
+from churnlab.actions.value_recap import value_recaps
 from churnlab.data import contract as S
 from churnlab.errors import DataError, ModelError
 from churnlab.explain.accounts import explain_accounts, global_importance
@@ -45,6 +46,7 @@ class Book:
     triage: pd.DataFrame            # root cause, save class, playbook, priority
     tasks: pd.DataFrame
     interventions: pd.DataFrame | None   # those started before as_of
+    recaps: pd.DataFrame | None = None   # value recap content per account (customer-facing)
 
     def explanation(self, signal_map=None):
         """The SHAP values as a :class:`shap.Explanation` (for ``shap.plots.*``):
@@ -118,4 +120,5 @@ def book(wh, model, as_of, *, drivers: int = 3, cuts: RiskCuts = DEFAULT_CUTS,
     return Book(as_of=as_of, model_id=model.card.get("model_id", model.kind), snapshot=snap,
                 scores=scores, explanations=expl, phi=phi, base_value=float(base),
                 importance=importance, triage=tri, tasks=make_tasks(tri, as_of),
-                interventions=interventions)
+                interventions=interventions,
+                recaps=value_recaps(snap, wh.signal_map, as_of))

@@ -64,6 +64,7 @@ class MonthlyRisk:
     model_card: dict
     notes: list = field(default_factory=list)
     cuts: RiskCuts = DEFAULT_CUTS   # the tier cut-offs of the one risk language
+    recaps: pd.DataFrame | None = None  # value recap content per account (customer-facing)
     top_n: int = 15                 # rows of the report's top at-risk table
     roles: list = field(default_factory=list)   # signal-map roles present (nps, plan_limit)
 
@@ -275,7 +276,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        forecast_bins=fc_bins, previous=previous,
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
-                       notes=notes, cuts=cuts,
+                       notes=notes, cuts=cuts, recaps=b.recaps,
                        top_n=int(top_n), roles=sorted(role_cols))
 
 

@@ -45,7 +45,7 @@ def write_outputs(r: MonthlyRisk, out_dir) -> dict:
                              "tier": r.accounts["tier_last_month"].replace("new", None)})
     note = f"Tiers: {r.cuts.words()}."
     write_csm_packs(r.accounts, out / "packs", r.as_of, previous=previous.dropna(),
-                    tier_note=note, tasks=r.tasks)
+                    tier_note=note, tasks=r.tasks, recaps=r.recaps)
     steps = next_steps(r.accounts, r.tasks, r.as_of)
     write_frame(crm_tasks(steps, r.accounts), out / "crm_tasks.csv")
     h = headline(r)
@@ -89,5 +89,5 @@ def write_explain_outputs(book, out_dir, previous: pd.DataFrame | None = None) -
                                            book.triage), out_dir / "crm_tasks.csv"),
     }
     paths["packs"] = write_csm_packs(book.triage, out_dir / "packs", book.as_of, previous,
-                                     tasks=book.tasks)
+                                     tasks=book.tasks, recaps=book.recaps)
     return paths

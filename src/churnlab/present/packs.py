@@ -32,6 +32,7 @@ from churnlab.actions.tasks import crm_tasks, make_tasks, next_steps
 from churnlab.data import contract as S
 from churnlab.errors import InputError
 from churnlab.fmt import money, pct
+from churnlab.present.recaps import render_recap
 from churnlab.present.style import NEUTRAL, PALETTE
 from churnlab.storage import atomic_dir
 
@@ -136,6 +137,14 @@ def _talking_points(r: dict) -> list[str]:
     ]
 
 
+def _recap_link(r: dict) -> str:
+    f = r.get("recap_file")
+    if not isinstance(f, str) or not f:
+        return ""
+    return (f'<p class="small">Value recap to send the customer (nothing internal on it): '
+            f'<a href="{_esc(f)}">{_esc(f.split("/")[-1])}</a></p>')
+
+
 def _card(r: dict) -> str:
     tier = str(r.get("tier", ""))
     colour = PALETTE.get(tier, NEUTRAL)
@@ -186,6 +195,7 @@ def _card(r: dict) -> str:
 <p><b>Playbook:</b> {_esc(r.get('playbook_text') or r.get('playbook'))}</p>
 <p><b>Discount:</b> {_esc(r.get('discount_guidance'))}{exec_flag}</p>
 {active}
+{_recap_link(r)}
 <b>Talking points</b><ul>{talk}</ul>
 </div>"""
 
@@ -202,7 +212,7 @@ def render_pack(rows: pd.DataFrame, owner: str, as_of, max_cards: int = 40,
                                          else pd.Timestamp.max, r["priority"]))[:max_cards]
     shown = {r["account_id"] for r in focus}
     rest = [r for r in records if r["account_id"] not in shown]
-    at_risk = float(rows["expected_arr_lost_decision"].sum()) if len(rows) else 0.0
+    at_risk = float(rows.get("expected_arr_lost_decision", pd.Series(0.0)).sum())
     red = int((rows["tier"] == "red").sum()) if len(rows) else 0
     table = "".join(
         f"<tr><td>{int(r['priority'])}</td><td>{_esc(r.get('name'))}</td>"
@@ -230,6 +240,24 @@ churnlab{(" · " + _esc(tier_note)) if tier_note else ""}</div>
 """
 
 
+def _write_recaps(rows: pd.DataFrame, recaps: pd.DataFrame, folder: Path, as_of) -> list[str]:
+    """One value recap page per account of ``rows`` into ``folder``; returns the file
+    names (slugs of the account ids, made unique), aligned with ``rows``."""
+    folder.mkdir()
+    by_id = recaps.drop_duplicates(S.ACCOUNT_ID).set_index(S.ACCOUNT_ID)
+    names, used = [], set()
+    for r in rows.itertuples(index=False):
+        stem, k = slugify(str(r.account_id)), 2
+        while stem in used:
+            stem, k = f"{slugify(str(r.account_id))}-{k}", k + 1
+        used.add(stem)
+        rec = by_id.loc[r.account_id].to_dict() if r.account_id in by_id.index else {}
+        (folder / f"{stem}.html").write_text(render_recap(rec, r.name, r.csm_owner, as_of),
+                                             encoding="utf-8")
+        names.append(f"{stem}.html")
+    return names
+
+
 def pack_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The CSV/JSON twin: :data:`PACK_COLUMNS` (present ones), list columns joined by
     `` | ``."""
@@ -242,7 +270,8 @@ def pack_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | None = None,
                     max_cards: int = 40, tier_note: str = "",
-                    tasks: pd.DataFrame | None = None) -> list[Path]:
+                    tasks: pd.DataFrame | None = None,
+                    recaps: pd.DataFrame | None = None) -> list[Path]:
     """Write one HTML + CSV + JSON pack per ``csm_owner`` into ``out_dir`` (replaced
     atomically), a CRM task import per owner (``<owner>.tasks.csv``, a dot no slug holds, columns
     :data:`churnlab.actions.tasks.CRM_COLUMNS`), plus ``index.json`` (owner -> file
@@ -258,6 +287,9 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
     tier_note : one line on what the tiers mean (e.g. the cut-offs used).
     tasks : the book's alert tasks (:func:`make_tasks`; made from ``tri`` when None),
         which set each account's next-step due date.
+    recaps : optional :func:`churnlab.actions.value_recap.value_recaps`; each owner's
+        accounts then get a value recap page to send the customer, in
+        ``<owner>.recaps/<account>.html`` (a dot no slug holds), linked from the card.
 
     Returns
     -------
@@ -290,6 +322,9 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
         for owner in owners:
             rows = tri[owner_col == owner]
             stem = stems[owner]
+            if recaps is not None and len(recaps):
+                files = _write_recaps(rows, recaps, tmp / f"{stem}.recaps", as_of)
+                rows = rows.assign(recap_file=[f"{stem}.recaps/{f}" for f in files])
             (tmp / f"{stem}.html").write_text(render_pack(rows, owner, as_of, max_cards,
                                                           tier_note),
                                               encoding="utf-8")
