@@ -247,7 +247,9 @@ def test_every_account_has_a_value_recap_with_nothing_internal_on_it(rendered):
     for page in pages:
         text = page.read_text()
         assert "default-src 'none'" in text
-        body = re.sub(r"<[^>]+>", " ", text.split("<body>")[1])
+        name = html_lib.unescape(re.search(r"<h1>Your results with us, (.*)</h1>", text)[1])
+        body = html_lib.unescape(re.sub(r"<[^>]+>", " ", text.split("<body>")[1]))
+        body = body.replace(name, " ")          # a customer may be called "... Health"
         assert not INTERNAL.search(body), (page.name, INTERNAL.search(body))
         with_use += "in the last 90 days" in body
     assert with_use > 0.5 * len(pages)
