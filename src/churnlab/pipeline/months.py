@@ -19,9 +19,6 @@ MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 TIERS = ("green", "yellow", "red")
 
 
-HEALTH_BOOTSTRAP = 30
-
-
 NPS_DETRACTOR_MAX = 6
 
 
