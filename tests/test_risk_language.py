@@ -115,3 +115,21 @@ def test_next_steps_are_ordered_dated_and_import_as_crm_tasks():
     assert crm["priority"].tolist() == ["Urgent", "Normal", "Urgent"]
     assert crm.loc[0, "subject"] == "Start the save protocol now: Red Co"
     assert crm.loc[0, "account"] == "Red Co" and "Call the sponsor" in crm.loc[0, "description"]
+
+
+def test_monthly_plans_and_a_one_price_book_get_no_renewal_timing_reason():
+    """A monthly plan always renews within 90 days and a one-price book has no 'large'
+    account: neither is a reason to explain a green tier (the consumer profile's report
+    had one on every green row)."""
+    rows = pd.DataFrame({S.ACCOUNT_ID: ["m", "a"], S.ARR: [900_000.0, 900_000.0],
+                         S.TERM_MONTHS: [1, 12], "p_churn_90d": [0.03, 0.03],
+                         "p_churn_before_renewal": [0.01, 0.03],
+                         "days_to_renewal": [12.0, 20.0]})
+    small = pd.DataFrame({S.ACCOUNT_ID: ["s"], S.ARR: [1_000.0], S.TERM_MONTHS: [12],
+                          "p_churn_90d": [0.03], "p_churn_before_renewal": [0.03],
+                          "days_to_renewal": [20.0]})
+    out = apply_risk_language(pd.concat([rows] + [small] * 8, ignore_index=True))
+    assert out.loc[0, "tier_reason"] == ""                   # monthly
+    assert out.loc[1, "tier_reason"].startswith("Green although it renews in 20 days")
+    one_price = apply_risk_language(pd.concat([small] * 10, ignore_index=True))
+    assert (one_price["tier_reason"] == "").all()

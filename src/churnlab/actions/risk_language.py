@@ -94,14 +94,17 @@ def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
                  large_arr: float | None = None) -> list[str]:
     """The sentence a row needs where its figures could seem to disagree ('' where they
     cannot): the 90-day probability alone would give another band (the risk sits at a
-    renewal beyond 90 days), or an account in the top fifth of ARR renews within 90 days
-    while green. ``rows`` has p_churn_90d, p_churn_before_renewal, p_churn_decision,
-    days_to_renewal, tier and arr."""
+    renewal beyond 90 days), or an account on a contract longer than a month whose ARR is
+    above the book's top-fifth line renews within 90 days while green. ``rows`` has
+    p_churn_90d, p_churn_before_renewal, p_churn_decision, days_to_renewal, tier and arr
+    (and term_months: without it every account counts as on a longer contract)."""
     p90 = rows["p_churn_90d"].to_numpy(float)
     band90 = tier_from_health(health_from_probability(p90, cuts))
     large = rows[S.ARR].quantile(0.8) if large_arr is None and len(rows) else large_arr
+    term = rows[S.TERM_MONTHS].to_numpy(float) if S.TERM_MONTHS in rows else \
+        np.full(len(rows), 12.0)
     out = []
-    for r, b90 in zip(rows.itertuples(index=False), band90):
+    for r, b90, months in zip(rows.itertuples(index=False), band90, term):
         days = float(r.days_to_renewal)
         if r.tier != b90 and days > MIN_HORIZON_DAYS:
             out.append(f"{r.tier.capitalize()} for its renewal {_when(days)}: "
@@ -111,7 +114,7 @@ def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
             out.append(f"{r.tier.capitalize()}: {r.p_churn_decision:.0%} chance of churning "
                        f"by its renewal {_when(days)}.")
         elif r.tier == "green" and days <= MIN_HORIZON_DAYS and large is not None \
-                and r.arr >= large:
+                and r.arr > large and months > 1:
             out.append(f"Green although it renews {_when(days)}: a large account with "
                        f"only {r.p_churn_decision:.0%} chance of not renewing; on the "
                        f"renewal calendar for timing, not for risk.")
@@ -121,8 +124,9 @@ def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
 
 
 def apply_risk_language(scores: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> pd.DataFrame:
-    """``scores`` (p_churn_90d, p_churn_before_renewal, days_to_renewal, arr) with
-    ``p_churn_decision``, ``health``, ``tier`` and ``tier_reason`` added."""
+    """``scores`` (p_churn_90d, p_churn_before_renewal, days_to_renewal, arr and
+    optionally term_months) with ``p_churn_decision``, ``health``, ``tier`` and
+    ``tier_reason`` added."""
     out = scores.copy()
     out["p_churn_decision"] = decision_probability(out["p_churn_90d"],
                                                    out["p_churn_before_renewal"])

@@ -195,8 +195,10 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     for c in ("root_cause", "root_cause_basis", "root_cause_votes"):
         out[c] = rc[c].to_numpy()
     # one risk language: probability, health and tier (risk_language)
-    lang = apply_risk_language(out[[S.ARR, "p_churn_90d", "p_churn_before_renewal",
-                                    "days_to_renewal"]], cuts)
+    lang = out[[S.ARR, "p_churn_90d", "p_churn_before_renewal", "days_to_renewal"]].copy()
+    if S.TERM_MONTHS in snap.columns:
+        lang[S.TERM_MONTHS] = snap[S.TERM_MONTHS].to_numpy(float)
+    lang = apply_risk_language(lang, cuts)
     for c in ("p_churn_decision", "health", "tier", "tier_reason"):
         out[c] = lang[c].to_numpy()
     # save class and probability

@@ -160,6 +160,7 @@ def rule_tiers(model, snap: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> pd.D
     hz = model.predict_horizons(snap, (90,))
     hz[S.ARR] = snap[S.ARR].to_numpy(float)
     hz["days_to_renewal"] = snap["days_to_renewal"].to_numpy(float)
+    hz[S.TERM_MONTHS] = snap[S.TERM_MONTHS].to_numpy(float)
     lang = apply_risk_language(hz, cuts)
     lang[S.ACCOUNT_ID] = snap[S.ACCOUNT_ID].to_numpy()
     return lang[[S.ACCOUNT_ID, "p_churn_decision", "health", "tier"]]
