@@ -133,3 +133,15 @@ def test_monthly_plans_and_a_one_price_book_get_no_renewal_timing_reason():
     assert out.loc[1, "tier_reason"].startswith("Green although it renews in 20 days")
     one_price = apply_risk_language(pd.concat([small] * 10, ignore_index=True))
     assert (one_price["tier_reason"] == "").all()
+
+
+def test_a_probability_on_a_rounding_edge_gets_one_tier_everywhere():
+    """p = 10.4% is health 79.47 (79.5 as stored, shown as 80: green); the 90-day band
+    must be read the same way or the row gets a spurious reason."""
+    rows = pd.DataFrame({S.ACCOUNT_ID: ["edge"], S.ARR: [100.0], S.TERM_MONTHS: [1],
+                         "p_churn_90d": [0.104], "p_churn_before_renewal": [0.04],
+                         "days_to_renewal": [17.0]})
+    out = apply_risk_language(rows)
+    assert out.loc[0, "health"] == 79.5 and out.loc[0, "tier"] == "green"
+    assert out.loc[0, "tier_reason"] == ""
+    assert check_risk_language(out) == []

@@ -86,6 +86,17 @@ def tier_from_health(health) -> np.ndarray:
     return np.where(h >= HEALTH_GREEN, "green", np.where(h >= HEALTH_YELLOW, "yellow", "red"))
 
 
+def shown_health(p, cuts: RiskCuts = DEFAULT_CUTS) -> np.ndarray:
+    """The health as stored and shown: :func:`health_from_probability` to 0.1."""
+    return np.round(health_from_probability(p, cuts), 1)
+
+
+def tier_of_probability(p, cuts: RiskCuts = DEFAULT_CUTS) -> np.ndarray:
+    """The tier of a probability: the band of its shown health (one rounding path for
+    every tier churnlab writes)."""
+    return tier_from_health(shown_health(p, cuts))
+
+
 def _when(days: float) -> str:
     return "today" if days <= 0 else "tomorrow" if days < 2 else f"in {days:.0f} days"
 
@@ -99,7 +110,7 @@ def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
     p_churn_90d, p_churn_before_renewal, p_churn_decision, days_to_renewal, tier and arr
     (and term_months: without it every account counts as on a longer contract)."""
     p90 = rows["p_churn_90d"].to_numpy(float)
-    band90 = tier_from_health(health_from_probability(p90, cuts))
+    band90 = tier_of_probability(p90, cuts)
     large = rows[S.ARR].quantile(0.8) if large_arr is None and len(rows) else large_arr
     term = rows[S.TERM_MONTHS].to_numpy(float) if S.TERM_MONTHS in rows else \
         np.full(len(rows), 12.0)
@@ -130,7 +141,7 @@ def apply_risk_language(scores: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> 
     out = scores.copy()
     out["p_churn_decision"] = decision_probability(out["p_churn_90d"],
                                                    out["p_churn_before_renewal"])
-    out["health"] = np.round(health_from_probability(out["p_churn_decision"], cuts), 1)
+    out["health"] = shown_health(out["p_churn_decision"], cuts)
     out["tier"] = tier_from_health(out["health"])
     out["tier_reason"] = tier_reasons(out, cuts) if len(out) else []
     return out
@@ -150,7 +161,7 @@ def check_risk_language(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> li
     t = tier_from_health(rows["health"]) != rows["tier"].to_numpy()
     bad += [f"account {a}: tier {x} is not the band of its health"
             for a, x in zip(rows.loc[t, S.ACCOUNT_ID], rows.loc[t, "tier"])]
-    b90 = tier_from_health(health_from_probability(rows["p_churn_90d"], cuts))
+    b90 = tier_of_probability(rows["p_churn_90d"], cuts)
     need = (b90 != rows["tier"].to_numpy()) & (rows["tier_reason"].fillna("") == "").to_numpy()
     bad += [f"account {a}: tier and 90-day probability differ with no reason"
             for a in rows.loc[need, S.ACCOUNT_ID]]

@@ -9,8 +9,7 @@ from churnlab.actions.risk_language import (
     DEFAULT_CUTS,
     RiskCuts,
     decision_probability,
-    health_from_probability,
-    tier_from_health,
+    tier_of_probability,
 )
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
@@ -76,7 +75,7 @@ def origin_tiers(backtest: Backtest | None, model: str, origin,
     rows = sc[(sc["model"] == model) & (pd.to_datetime(sc["origin"]) == pd.Timestamp(origin))]
     p = decision_probability(rows["p90"], rows["p_renewal"])
     return pd.DataFrame({S.ACCOUNT_ID: rows[S.ACCOUNT_ID].to_numpy(),
-                         "tier": tier_from_health(health_from_probability(p, cuts))})
+                         "tier": tier_of_probability(p, cuts)})
 
 
 def landmark_groups(wh, date, obs_end=None, health_model=None,
@@ -219,7 +218,7 @@ def risk_tiers(model: SurvivalModel, snapshot: pd.DataFrame,
     """The one risk language's tier per snapshot row (as in the report and the packs)."""
     hz = model.predict_horizons(snapshot.reset_index(drop=True), (90,))
     p = decision_probability(hz["p_churn_90d"], hz["p_churn_before_renewal"])
-    return pd.Series(tier_from_health(health_from_probability(p, cuts)), index=snapshot.index)
+    return pd.Series(tier_of_probability(p, cuts), index=snapshot.index)
 
 
 def group_survival(model: SurvivalModel, snapshot: pd.DataFrame, groups,
