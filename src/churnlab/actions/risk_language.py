@@ -35,9 +35,9 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.errors import InputError
+from churnlab.models.health_families import article_tier
 
-TIERS = ("green", "yellow", "red")
-HEALTH_GREEN, HEALTH_YELLOW = 80, 60        # the articles' scale
+HEALTH_GREEN, HEALTH_YELLOW = (cut for _, cut in S.HEALTH_TIERS[:2])   # the articles' 80 / 60
 MIN_HORIZON_DAYS = 90
 
 
@@ -52,9 +52,6 @@ class RiskCuts:
         if not 0 < self.yellow < self.red < 1:
             raise InputError(f"tier cut-offs: need 0 < yellow < red < 1, got yellow "
                              f"{self.yellow} and red {self.red}")
-
-    def to_dict(self) -> dict:
-        return {"red": self.red, "yellow": self.yellow}
 
     def words(self) -> str:
         return (f"red when the chance of churning by the next renewal (looking at least "
@@ -82,8 +79,7 @@ def health_from_probability(p, cuts: RiskCuts = DEFAULT_CUTS) -> np.ndarray:
 
 def tier_from_health(health) -> np.ndarray:
     """green 80+, yellow 60-79, red below 60, on the health rounded as shown."""
-    h = np.round(np.asarray(health, float))
-    return np.where(h >= HEALTH_GREEN, "green", np.where(h >= HEALTH_YELLOW, "yellow", "red"))
+    return np.asarray(article_tier(np.round(np.asarray(health, float))), dtype=str)
 
 
 def shown_health(p, cuts: RiskCuts = DEFAULT_CUTS) -> np.ndarray:
@@ -101,8 +97,7 @@ def _when(days: float) -> str:
     return "today" if days <= 0 else "tomorrow" if days < 2 else f"in {days:.0f} days"
 
 
-def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
-                 large_arr: float | None = None) -> list[str]:
+def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> list[str]:
     """The sentence a row needs where its figures could seem to disagree ('' where they
     cannot): the 90-day probability alone would give another band (the risk sits at a
     renewal beyond 90 days), or an account on a contract longer than a month whose ARR is
@@ -111,19 +106,16 @@ def tier_reasons(rows: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS,
     (and term_months: without it every account counts as on a longer contract)."""
     p90 = rows["p_churn_90d"].to_numpy(float)
     band90 = tier_of_probability(p90, cuts)
-    large = rows[S.ARR].quantile(0.8) if large_arr is None and len(rows) else large_arr
+    large = rows[S.ARR].quantile(0.8) if len(rows) else None
     term = rows[S.TERM_MONTHS].to_numpy(float) if S.TERM_MONTHS in rows else \
         np.full(len(rows), 12.0)
     out = []
     for r, b90, months in zip(rows.itertuples(index=False), band90, term):
         days = float(r.days_to_renewal)
-        if r.tier != b90 and days > MIN_HORIZON_DAYS:
+        if r.tier != b90:       # only when the renewal is beyond 90 days
             out.append(f"{r.tier.capitalize()} for its renewal {_when(days)}: "
                        f"{r.p_churn_decision:.0%} chance of not renewing, though only "
                        f"{r.p_churn_90d:.0%} of churning in the next 90 days.")
-        elif r.tier != b90:         # cannot happen: p_decision = p90 within 90 days
-            out.append(f"{r.tier.capitalize()}: {r.p_churn_decision:.0%} chance of churning "
-                       f"by its renewal {_when(days)}.")
         elif r.tier == "green" and days <= MIN_HORIZON_DAYS and large is not None \
                 and r.arr > large and months > 1:
             out.append(f"Green although it renews {_when(days)}: a large account with "
