@@ -83,7 +83,7 @@ def test_demo_runs_end_to_end_and_a_rerun_reuses_everything_with_the_same_number
     assert f"Open the report: {report}" in out and report.is_file()
     summary = (reports / month / "summary.json").read_text()
     assert json.loads(summary)["accounts"] == len(features)
-    from churnlab.actions.risk_language import check_risk_language   # issue 16: every row
+    from churnlab.actions.risk_language import check_risk_language  # issue 16: every row
     assert check_risk_language(pd.read_parquet(reports / month / "accounts.parquet")) == []
     assert main(args) == EXIT_OK
     again = capsys.readouterr().out

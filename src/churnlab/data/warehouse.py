@@ -71,6 +71,8 @@ class Warehouse:
     raw_columns : table -> {column: DuckDB type} as stored.
     signal_map : the parsed signal map.
     signal_map_path : where it was read from.
+    heavy : the engine of the event-scale work (features, landmarks) when it is not
+        this DuckDB connection: a :class:`churnlab.data.spark.SparkEngine`.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -79,11 +81,17 @@ class Warehouse:
     raw_columns: dict[str, dict[str, str]]
     signal_map: SignalMap
     signal_map_path: Path
+    heavy: object | None = field(default=None, repr=False, compare=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def query(self, sql: str, params=None):
         """Run SQL and return a pandas DataFrame."""
         return self.con.execute(sql, params or []).df()
+
+    def heavy_query(self, sql: str):
+        """Run event-scale SQL (written in DuckDB's dialect) on the heavy engine: Spark
+        when one is attached (:func:`churnlab.data.spark.attach_spark`), else DuckDB."""
+        return self.query(sql) if self.heavy is None else self.heavy.query(sql)
 
     def table(self, name: str):
         return self.query(f"SELECT * FROM {quote(name)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -10,7 +11,16 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.errors import InputError
-from churnlab.features.snapshot import CHURN_DATE, DURATION, EVENT, LANDMARK, WINDOWS, make_snapshot
+from churnlab.features.snapshot import (
+    CHURN_DATE,
+    DURATION,
+    EVENT,
+    LANDMARK,
+    WINDOWS,
+    make_snapshots,
+)
+
+log = logging.getLogger(__name__)
 
 
 def monthly_dates(start, end) -> list[pd.Timestamp]:
@@ -53,20 +63,16 @@ def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
     """
     obs_end = lifecycle.observation_end(wh) if obs_end is None else pd.Timestamp(obs_end)
     outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end)
-    dates = [pd.Timestamp(d) for d in as_of_dates]
-    frames = []
-    iterator = dates
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(dates, desc="landmarks", unit="date")
-    for d in iterator:
-        if d >= obs_end:
-            raise InputError(f"landmark {d.date()} is not before the data's end {obs_end.date()}")
-        frames.append(attach_labels(make_snapshot(wh, d, windows, grace_days), outcomes, obs_end))
-    if not frames:
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    if not dates:
         raise InputError("no landmark dates given")
-    return pd.concat(frames, ignore_index=True)
+    late = [d for d in dates if d >= obs_end]
+    if late:
+        raise InputError(f"landmark {late[0].date()} is not before the data's end {obs_end.date()}")
+    if progress:
+        log.info("landmarks: %d dates from %s to %s in one pass over the events",
+                 len(dates), dates[0].date(), dates[-1].date())
+    return attach_labels(make_snapshots(wh, dates, windows, grace_days), outcomes, obs_end)
 
 
 def censor_at(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:

@@ -45,6 +45,7 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap
+from churnlab.errors import InputError
 from churnlab.fmt import iso_date
 
 log = logging.getLogger(__name__)
@@ -100,38 +101,46 @@ def feature_name(event_type: str, stat: str) -> str:
     return f"{event_type}__{stat}"
 
 
-def _contract_sql(as_of, grace_days: int) -> str:
-    """Active accounts at ``as_of`` joined with their account attributes."""
+def _dates_sql(dates: Sequence) -> str:
+    """A one-column table ``landmark`` (DATE) of the as-of dates."""
+    rows = ", ".join(f"(DATE '{iso_date(d)}')" for d in dates)
+    return f"SELECT col0 AS {LANDMARK} FROM (VALUES {rows}) AS t(col0)"
+
+
+def contract_sql(dates: Sequence, grace_days: int = S.GRACE_DAYS) -> str:
+    """Accounts active at each as-of date joined with their account attributes, one
+    query for all dates (subscriptions are small: one select per date, stacked)."""
     account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
-    return f"""
-    WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)})
-    SELECT DATE '{iso_date(as_of)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
+    parts = [f"""
+    SELECT DATE '{iso_date(d)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
            pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
            pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
            pop.days_to_renewal,
            (pop.{S.ARR} - pop.arr_12m_ago) / NULLIF(pop.arr_12m_ago, 0) AS arr_change_12m
-    FROM pop
-    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}
-    ORDER BY pop.{S.ACCOUNT_ID}
+    FROM ({lifecycle.active_accounts_sql(d, grace_days)}) AS pop
+    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}""" for d in dates]
+    return "\nUNION ALL\n".join(parts)
+
+
+def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = WINDOWS) -> str:
+    """SQL of the event aggregates at every as-of date in **one pass over the events**:
+    one row per (landmark, account, event type) with window sums and counts, the
+    latest value and the recency.
+
+    Each event is joined to the as-of dates whose look-back holds it (a range join on
+    a small table of dates), so the events are read once for all dates. Ages are whole
+    days between calendar dates (``date_diff`` on DATEs means the same on every
+    engine; on timestamps Spark counts 24-hour periods). The latest value is the
+    reading with the latest time, the larger value on a tie: deterministic on every
+    engine. The per-kind features are derived from this long table in
+    :func:`make_snapshots`.
     """
-
-
-def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS,
-                 grace_days: int = S.GRACE_DAYS) -> str:
-    """SQL of the event aggregates of a snapshot: one row per (active account,
-    event type) with window sums, counts, the latest value and the recency.
-
-    One pass over the events with a handful of type-independent aggregates; the
-    per-kind features are derived from this long table in :func:`make_snapshot`.
-    """
-    t = f"TIMESTAMP '{iso_date(as_of)} 00:00:00'"
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
     lookback = max(LOOKBACK_DAYS, max(windows), r + p)
     grain_cases = " ".join(
         f"WHEN {_lit(s.event_type)} THEN {GRAIN_DAYS.get(s.grain, 0)}"
         for s in signal_map if GRAIN_DAYS.get(s.grain, 0))
     grain = f"CASE e.{S.EVENT_TYPE} {grain_cases} ELSE 0 END" if grain_cases else "0"
-    available = f"(e.{S.EVENT_TIME} + to_days(CAST({grain} AS INTEGER)))"
     known = ", ".join(_lit(s.event_type) for s in signal_map)
     aggs = []
     for w in sorted(set(windows) | {r}):
@@ -139,38 +148,66 @@ def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS,
         aggs.append(f"count(*) FILTER (WHERE age < {w}) AS n_{w}")
     aggs.append(f"sum(value) FILTER (WHERE age >= {r} AND age < {r + p}) AS sum_prior")
     aggs.append(f"count(*) FILTER (WHERE age >= {r} AND age < {r + p}) AS n_prior")
-    aggs.append("arg_min(value, age) AS last_value")
+    aggs.append("max({'t': available, 'v': value}).v AS last_value")
     aggs.append("min(age) AS days_since")
+    margin = lookback + max(GRAIN_DAYS.values()) + 1   # events that can be in a look-back
+    first = min(pd.Timestamp(d) for d in dates) - pd.Timedelta(days=margin)
+    last = max(pd.Timestamp(d) for d in dates)
     return f"""
-    WITH pop AS ({lifecycle.active_accounts_sql(as_of, grace_days)}),
-    ev AS (
+    WITH d AS ({_dates_sql(dates)}),
+    e0 AS (
         SELECT e.{S.ACCOUNT_ID}, e.{S.EVENT_TYPE} AS event_type, e.{S.VALUE} AS value,
-               date_diff('day', {available}, {t}) AS age
+               e.{S.EVENT_TIME} AS event_time,
+               e.{S.EVENT_TIME} + to_days(CAST({grain} AS INTEGER)) AS available
         FROM {S.EVENTS} e
-        WHERE e.{S.EVENT_TIME} < {t}
-          AND {available} <= {t}
-          AND {available} > {t} - INTERVAL {int(lookback)} DAY
-          AND e.{S.EVENT_TYPE} IN ({known})
-          AND e.{S.ACCOUNT_ID} IN (SELECT {S.ACCOUNT_ID} FROM pop)
+        WHERE e.{S.EVENT_TYPE} IN ({known})
+          AND e.{S.EVENT_TIME} >= TIMESTAMP '{iso_date(first)} 00:00:00'
+          AND e.{S.EVENT_TIME} < TIMESTAMP '{iso_date(last)} 00:00:00'
+    ), ev AS (
+        SELECT d.{LANDMARK}, e0.{S.ACCOUNT_ID}, e0.event_type, e0.value, e0.available,
+               date_diff('day', CAST(e0.available AS DATE), d.{LANDMARK}) AS age
+        FROM e0 JOIN d
+          ON e0.event_time < CAST(d.{LANDMARK} AS TIMESTAMP)
+         AND e0.available <= CAST(d.{LANDMARK} AS TIMESTAMP)
+         AND e0.available > CAST(d.{LANDMARK} AS TIMESTAMP) - INTERVAL {int(lookback)} DAY
     )
-    SELECT {S.ACCOUNT_ID}, event_type, {", ".join(aggs)}
-    FROM ev GROUP BY {S.ACCOUNT_ID}, event_type
+    SELECT {LANDMARK}, {S.ACCOUNT_ID}, event_type, {", ".join(aggs)}
+    FROM ev GROUP BY {LANDMARK}, {S.ACCOUNT_ID}, event_type
     """
+
+
+def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS) -> str:
+    """The event aggregates of one snapshot (:func:`events_sql` at one date)."""
+    return events_sql([as_of], signal_map, windows)
 
 
 def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap,
                    windows: Sequence[int]) -> pd.DataFrame:
-    """Turn the (account, event type) aggregates into the documented feature columns.
+    """Turn the (landmark, account, event type) aggregates into the documented feature
+    columns, one row per entry of ``accounts`` (a (landmark, account) index).
     Accounts without events get zero counts/flags and capped recency; gauges with no
     reading stay missing (no reading is not a reading of zero)."""
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
-    by_type = {t: g.set_index(S.ACCOUNT_ID).reindex(accounts)
-               for t, g in long.groupby("event_type", sort=False)}
-    empty = pd.DataFrame(index=accounts, columns=long.columns.drop([S.ACCOUNT_ID, "event_type"]),
+    keys = list(accounts.names)
+    # each aggregate row's position among the (landmark, account) rows, found once
+    pos = accounts.get_indexer(pd.MultiIndex.from_frame(long[keys]))
+    keep = pos >= 0
+    stat_cols = long.columns.drop(keys + ["event_type"])
+    values = long[stat_cols].to_numpy(dtype=float)[keep]
+    codes, names = pd.factorize(long["event_type"].to_numpy()[keep])
+    pos, order = pos[keep], np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    by_type = {}
+    for k, t in enumerate(names):
+        rows = order[bounds[k]:bounds[k + 1]]
+        block = np.full((len(accounts), len(stat_cols)), np.nan)
+        block[pos[rows]] = values[rows]
+        by_type[t] = pd.DataFrame(block, index=accounts, columns=stat_cols)
+    empty = pd.DataFrame(index=accounts, columns=long.columns.drop(keys + ["event_type"]),
                          dtype=float)
     cols: dict[str, pd.Series] = {}
     for spec in signal_map:
-        g = by_type.get(spec.event_type, empty).astype({"last_value": float}, errors="ignore")
+        g = by_type.get(spec.event_type, empty)
         name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
         n = {w: g[f"n_{w}"].fillna(0) for w in windows}
         if spec.kind == "count":
@@ -200,6 +237,31 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
     return pd.DataFrame(cols, index=accounts)
 
 
+def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
+                   grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:
+    """Point-in-time features for every account active at each of ``dates``, with one
+    pass over the events for all of them (:func:`events_sql`).
+
+    The event-scale SQL runs on the warehouse's heavy engine (``wh.heavy_query``:
+    DuckDB, or Spark with ``--engine spark``).
+
+    Returns
+    -------
+    DataFrame, one row per (landmark, active account), sorted by both.
+    """
+    dates = sorted({pd.Timestamp(d).normalize() for d in dates})
+    if not dates:
+        raise InputError("no as-of dates given")
+    contract = (wh.heavy_query(contract_sql(dates, grace_days))
+                .assign(**{LANDMARK: lambda d: pd.to_datetime(d[LANDMARK])})
+                .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
+    long = wh.heavy_query(events_sql(dates, wh.signal_map, windows))
+    long[LANDMARK] = pd.to_datetime(long[LANDMARK])
+    index = pd.MultiIndex.from_frame(contract[[LANDMARK, S.ACCOUNT_ID]])
+    wide = _wide_features(long, index, wh.signal_map, windows)
+    return pd.concat([contract, wide.reset_index(drop=True)], axis=1)
+
+
 def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
                   grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:
     """Point-in-time features for every account active at ``as_of``.
@@ -214,11 +276,7 @@ def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
     -------
     DataFrame, one row per active account, sorted by account_id.
     """
-    contract = wh.query(_contract_sql(as_of, grace_days))
-    long = wh.query(snapshot_sql(as_of, wh.signal_map, windows, grace_days))
-    wide = _wide_features(long, pd.Index(contract[S.ACCOUNT_ID], name=S.ACCOUNT_ID),
-                          wh.signal_map, windows)
-    return pd.concat([contract.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
+    return make_snapshots(wh, [as_of], windows, grace_days)
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
