@@ -13,7 +13,7 @@ SEED   ?= 42
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev,spark]"
 	@touch $@
 
 setup: $(VENV)/.installed  ## create the virtualenv and install the pinned stack
@@ -30,7 +30,16 @@ $(CHROMIUM):  ## the browser test's headless Chromium (Debian's package)
 	DEBIAN_FRONTEND=noninteractive $$APT install -y -q chromium >/dev/null 2>&1 || \
 	{ $$APT update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$APT install -y -q chromium >/dev/null; }
 
-test: setup $(CHROMIUM)  ## run the whole test suite (installs chromium for the browser test)
+JAVA ?= /usr/bin/java
+
+$(JAVA):  ## Java 17 for the Spark engine's equality test (Debian's headless JRE)
+	@echo "installing Debian's openjdk-17-jre-headless for the Spark engine"
+	@if [ "$$(id -u)" = 0 ]; then APT="apt-get"; elif command -v sudo >/dev/null; then APT="sudo apt-get"; \
+	else echo "java is missing and this user cannot install it: apt-get install openjdk-17-jre-headless" >&2; exit 1; fi; \
+	DEBIAN_FRONTEND=noninteractive $$APT install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
+	{ $$APT update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$APT install -y -q openjdk-17-jre-headless >/dev/null; }
+
+test: setup $(CHROMIUM) $(JAVA)  ## run the whole test suite (installs chromium and Java for the browser and Spark tests)
 	$(PY) -m pytest -n 2 --durations=12
 
 bench: setup  ## time every stage at 5k and 50k accounts (writes benchmarks/RESULTS*.md; takes hours at 50k)

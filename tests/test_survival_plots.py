@@ -59,7 +59,7 @@ def test_kaplan_meier_draws_one_curve_per_group_in_tier_colours_with_the_logrank
     red = rows[rows["tier"] == "red"]
     km = KaplanMeierFitter().fit(red[F.DURATION], red[F.EVENT])
     line = ax.get_lines()[2]
-    x, y = line.get_xdata(), line.get_ydata()
+    y = line.get_ydata()
     np.testing.assert_allclose(y, km.survival_function_.iloc[:, 0].to_numpy()[:len(y)])
     assert len(ax.collections) == 3               # one 95% band per group
     # the at-risk table: accounts still followed at each tick, per group

@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("features", "point-in-time features at an as-of date", cmd_features)
     data_args(p)
+    engine_args(p)
     p.add_argument("--as-of", type=_date, required=True,
                    help="YYYY-MM-DD; only data before it is used")
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
@@ -167,12 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("landmarks", "monthly feature snapshots with survival labels", cmd_landmarks)
     data_args(p)
+    engine_args(p)
     p.add_argument("--start", type=_date, required=True, help="first landmark date")
     p.add_argument("--end", type=_date, required=True, help="last landmark date")
     p.add_argument("--out", type=Path, required=True, help=".parquet or .csv")
 
     p = command("train", "backtest the time-to-churn models, persist the champion", cmd_train)
     data_args(p)
+    engine_args(p)
     p.add_argument("--as-of", type=_date, required=True, help="training date (no data after it)")
     p.add_argument("--model-dir", type=Path, required=True,
                    help="folder for the champion (model, card, backtest tables)")
@@ -190,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("score", "score active accounts with a saved model", cmd_score)
     data_args(p)
+    engine_args(p)
     p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD to score at")
     p.add_argument("--model", type=Path, required=True, help="model folder or model dir")
     p.add_argument("--out", type=Path, required=True, help=".parquet, .csv or .json")
@@ -223,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier accounts.parquet/.csv, for the tier change")
     tier_args(p)
     return parser
+
+
+def engine_args(p) -> None:
+    """The engine of the event-scale work (docs/spark.md)."""
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="where features and landmarks are computed: embedded DuckDB, or Spark "
+                        "(pip install 'churnlab[spark]', Java 17; Parquet inputs; local[*] "
+                        "unless SPARK_MASTER names a cluster)")
 
 
 def tier_args(p) -> None:

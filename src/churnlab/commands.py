@@ -16,6 +16,7 @@ from churnlab.data.checks import InvalidDataError
 from churnlab.data.contract import SIGNAL_MAP_FILE
 from churnlab.data.lifecycle import observation_end
 from churnlab.data.signal_map import default_signal_map_path
+from churnlab.data.spark import attach_spark
 from churnlab.data.validation import require_valid, validate
 from churnlab.data.warehouse import open_warehouse
 from churnlab.errors import DataError, InputError
@@ -52,6 +53,8 @@ def _open_valid(args) -> "object":
     wh = open_warehouse(args.data, signal_map=getattr(args, "signal_map", None))
     try:
         report = require_valid(wh)
+        if getattr(args, "engine", "duckdb") == "spark":
+            attach_spark(wh)
     except InvalidDataError as exc:
         wh.close()
         print(str(exc), file=sys.stderr)

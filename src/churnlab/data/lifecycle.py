@@ -93,40 +93,65 @@ def next_renewal_expr(start: str, term: str, end: str, as_of: str) -> str:
     return f"CAST(least({boundary}, COALESCE({end}, DATE '{FAR_FUTURE}')) AS DATE)"
 
 
-def active_accounts_sql(as_of, grace_days: int = S.GRACE_DAYS) -> str:
-    """SQL: one row per account active at ``as_of`` with its contract at that date.
+def dates_sql(dates, name: str = "landmark") -> str:
+    """A one-column table ``name`` (DATE) of the given dates."""
+    rows = ", ".join(f"(DATE '{iso_date(d)}')" for d in dates)
+    return f"SELECT col0 AS {name} FROM (VALUES {rows}) AS t(col0)"
 
-    Columns: account_id, subscription_id, plan, term_months, mrr, arr, discount_pct,
-    seats, span_start, tenure_days, next_renewal, days_to_renewal, arr_12m_ago.
+
+def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "landmark") -> str:
+    """SQL: one row per (date, account active at that date) with its contract then, for
+    many dates in one query (subscriptions joined to a small table of dates).
+
+    Columns: ``name`` (the date), account_id, subscription_id, plan, term_months, mrr,
+    arr, discount_pct, seats, span_start, tenure_days, next_renewal, days_to_renewal,
+    arr_12m_ago.
+
+    Spans are built once from all subscriptions: a subscription that starts after the
+    date can only extend or add spans after it, never move the start of the span that
+    covers the date, so nothing after the date is used.
     """
-    t = f"DATE '{iso_date(as_of)}'"
-    renewal = next_renewal_expr(f"c.{S.START_DATE}", f"c.{S.TERM_MONTHS}", f"c.{S.END_DATE}", t)
+    t = f"d.{name}"
+    renewal = next_renewal_expr(f"c.{S.START_DATE}", f"c.{S.TERM_MONTHS}", f"c.{S.END_DATE}",
+                                f"c.{name}")
+    year_ago = f"{t} - INTERVAL 365 DAY"
     return f"""
-    WITH covering AS (
-        SELECT * FROM {S.SUBSCRIPTIONS}
-        WHERE {S.START_DATE} <= {t} AND ({S.END_DATE} IS NULL OR {S.END_DATE} > {t})
-        QUALIFY row_number() OVER (PARTITION BY {S.ACCOUNT_ID}
-                                   ORDER BY {S.START_DATE} DESC, {S.SUBSCRIPTION_ID}) = 1
-    ), spans AS ({spans_sql(grace_days, as_of)}),
+    WITH d AS ({dates_sql(dates, name)}),
+    covering AS (
+        SELECT {t}, s.* FROM {S.SUBSCRIPTIONS} s JOIN d
+          ON s.{S.START_DATE} <= {t} AND (s.{S.END_DATE} IS NULL OR s.{S.END_DATE} > {t})
+        QUALIFY row_number() OVER (PARTITION BY {t}, s.{S.ACCOUNT_ID}
+                                   ORDER BY s.{S.START_DATE} DESC, s.{S.SUBSCRIPTION_ID}) = 1
+    ), spans AS ({spans_sql(grace_days)}),
     year_ago AS (
-        SELECT {S.ACCOUNT_ID}, sum({S.MRR}) * 12 AS arr_12m_ago FROM {S.SUBSCRIPTIONS}
-        WHERE {S.START_DATE} <= {t} - INTERVAL 365 DAY
-          AND ({S.END_DATE} IS NULL OR {S.END_DATE} > {t} - INTERVAL 365 DAY)
-        GROUP BY {S.ACCOUNT_ID}
+        SELECT {t}, s.{S.ACCOUNT_ID}, sum(s.{S.MRR}) * 12 AS arr_12m_ago
+        FROM {S.SUBSCRIPTIONS} s JOIN d
+          ON s.{S.START_DATE} <= {year_ago}
+         AND (s.{S.END_DATE} IS NULL OR s.{S.END_DATE} > {year_ago})
+        GROUP BY {t}, s.{S.ACCOUNT_ID}
     )
-    SELECT c.{S.ACCOUNT_ID}, c.{S.SUBSCRIPTION_ID}, c.{S.PLAN}, c.{S.TERM_MONTHS},
+    SELECT c.{name}, c.{S.ACCOUNT_ID}, c.{S.SUBSCRIPTION_ID}, c.{S.PLAN}, c.{S.TERM_MONTHS},
            c.{S.MRR}, c.{S.ARR}, c.{S.DISCOUNT_PCT}, c.{S.SEATS},
            sp.span_start,
-           date_diff('day', sp.span_start, {t}) AS tenure_days,
+           date_diff('day', sp.span_start, c.{name}) AS tenure_days,
            {renewal} AS next_renewal,
-           date_diff('day', {t}, {renewal}) AS days_to_renewal,
+           date_diff('day', c.{name}, {renewal}) AS days_to_renewal,
            y.arr_12m_ago
     FROM covering c
     JOIN spans sp ON sp.{S.ACCOUNT_ID} = c.{S.ACCOUNT_ID}
         AND sp.span_start <= c.{S.START_DATE}
-        AND (sp.span_end IS NULL OR sp.span_end > {t})
-    LEFT JOIN year_ago y ON y.{S.ACCOUNT_ID} = c.{S.ACCOUNT_ID}
+        AND (sp.span_end IS NULL OR sp.span_end > c.{name})
+    LEFT JOIN year_ago y ON y.{S.ACCOUNT_ID} = c.{S.ACCOUNT_ID} AND y.{name} = c.{name}
     """
+
+
+def active_accounts_sql(as_of, grace_days: int = S.GRACE_DAYS) -> str:
+    """SQL: one row per account active at ``as_of`` with its contract at that date
+    (:func:`active_at_dates_sql` at one date, without the date column)."""
+    cols = ", ".join(["account_id", S.SUBSCRIPTION_ID, S.PLAN, S.TERM_MONTHS, S.MRR, S.ARR,
+                      S.DISCOUNT_PCT, S.SEATS, "span_start", "tenure_days", "next_renewal",
+                      "days_to_renewal", "arr_12m_ago"])
+    return f"SELECT {cols} FROM ({active_at_dates_sql([as_of], grace_days)}) AS a"
 
 
 def active_accounts(wh, as_of, grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:

@@ -118,7 +118,7 @@ class Warehouse:
     def _hash_inputs(self) -> str:
         h = hashlib.sha256()
         if self.source.is_dir():
-            for path in sorted(_input_files(self.source).values()) + [self.signal_map_path]:
+            for path in sorted(input_files(self.source).values()) + [self.signal_map_path]:
                 h.update(path.name.encode())
                 with path.open("rb") as fh:
                     for block in iter(lambda: fh.read(1 << 20), b""):
@@ -132,7 +132,7 @@ class Warehouse:
         return h.hexdigest()[:16]
 
 
-def _input_files(folder: Path) -> dict[str, Path]:
+def input_files(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for table in S.TABLE_SPECS:
         candidates = [folder / f"{table}.parquet", folder / f"{table}.csv",
@@ -191,7 +191,7 @@ def open_warehouse(data: str | Path, signal_map: str | Path | None = None,
         con.execute(f"SET threads = {int(threads)}")
     present: list[str] = []
     if data.is_dir():
-        files = _input_files(data)
+        files = input_files(data)
         for table, path in files.items():
             con.execute(f"CREATE VIEW raw_{table} AS SELECT * FROM {_scan_sql(path)}")
             present.append(table)
@@ -236,7 +236,9 @@ def cast_sql(column: str, logical: str, raw_type: str = "VARCHAR") -> str:
     return f"TRY_CAST({column} AS {typ})"
 
 
-def _typed_select(table: str, raw_cols: dict[str, str]) -> str:
+def typed_select(table: str, raw_cols: dict[str, str], cast=cast_sql) -> str:
+    """The typed view's select list of ``table`` over its stored columns; ``cast``
+    writes one column's cast (DuckDB's rules by default)."""
     spec = S.TABLE_SPECS[table]
     parts = []
     for col, logical in spec.columns.items():
@@ -244,7 +246,7 @@ def _typed_select(table: str, raw_cols: dict[str, str]) -> str:
         if table == S.SUBSCRIPTIONS and col == S.ARR:
             continue  # derived below from mrr
         if col in raw_cols:
-            expr = cast_sql(quote(col), logical, raw_cols[col])
+            expr = cast(quote(col), logical, raw_cols[col])
             if (table, col) in _OPTIONAL_DEFAULTS:
                 expr = f"COALESCE({expr}, {_OPTIONAL_DEFAULTS[(table, col)]})"
         elif table == S.SUBSCRIPTIONS and col == S.MRR and S.ARR in raw_cols:
@@ -266,7 +268,7 @@ def register_typed_views(wh: Warehouse) -> None:
     data become empty views with the right columns."""
     for table, spec in S.TABLE_SPECS.items():
         if table in wh.tables:
-            select = _typed_select(table, wh.raw_columns[table])
+            select = typed_select(table, wh.raw_columns[table])
             wh.con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT {select} FROM raw_{table}")
         else:
             cols = ", ".join(f"CAST(NULL AS {sql_type(t)}) AS {quote(c)}"

@@ -101,25 +101,18 @@ def feature_name(event_type: str, stat: str) -> str:
     return f"{event_type}__{stat}"
 
 
-def _dates_sql(dates: Sequence) -> str:
-    """A one-column table ``landmark`` (DATE) of the as-of dates."""
-    rows = ", ".join(f"(DATE '{iso_date(d)}')" for d in dates)
-    return f"SELECT col0 AS {LANDMARK} FROM (VALUES {rows}) AS t(col0)"
-
-
 def contract_sql(dates: Sequence, grace_days: int = S.GRACE_DAYS) -> str:
-    """Accounts active at each as-of date joined with their account attributes, one
-    query for all dates (subscriptions are small: one select per date, stacked)."""
+    """Accounts active at each as-of date joined with their account attributes, in one
+    query for all dates (:func:`churnlab.data.lifecycle.active_at_dates_sql`)."""
     account_cols = ", ".join(f"a.{c}" for c in ACCOUNT_COLUMNS)
-    parts = [f"""
-    SELECT DATE '{iso_date(d)}' AS {LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
+    return f"""
+    SELECT pop.{LANDMARK}, pop.{S.ACCOUNT_ID}, {account_cols},
            pop.{S.PLAN}, pop.{S.TERM_MONTHS}, pop.{S.MRR}, pop.{S.ARR},
            pop.{S.DISCOUNT_PCT}, pop.{S.SEATS}, pop.tenure_days, pop.next_renewal,
            pop.days_to_renewal,
            (pop.{S.ARR} - pop.arr_12m_ago) / NULLIF(pop.arr_12m_ago, 0) AS arr_change_12m
-    FROM ({lifecycle.active_accounts_sql(d, grace_days)}) AS pop
-    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}""" for d in dates]
-    return "\nUNION ALL\n".join(parts)
+    FROM ({lifecycle.active_at_dates_sql(dates, grace_days, LANDMARK)}) AS pop
+    JOIN {S.ACCOUNTS} a ON a.{S.ACCOUNT_ID} = pop.{S.ACCOUNT_ID}"""
 
 
 def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = WINDOWS) -> str:
@@ -154,7 +147,7 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
     first = min(pd.Timestamp(d) for d in dates) - pd.Timedelta(days=margin)
     last = max(pd.Timestamp(d) for d in dates)
     return f"""
-    WITH d AS ({_dates_sql(dates)}),
+    WITH d AS ({lifecycle.dates_sql(dates, LANDMARK)}),
     e0 AS (
         SELECT e.{S.ACCOUNT_ID}, e.{S.EVENT_TYPE} AS event_type, e.{S.VALUE} AS value,
                e.{S.EVENT_TIME} AS event_time,
