@@ -42,7 +42,8 @@ $(JAVA):  ## Java 17 for the Spark engine's equality test (Debian's headless JRE
 test: setup $(CHROMIUM) $(JAVA)  ## run the whole test suite (installs chromium and Java for the browser and Spark tests)
 	$(PY) -m pytest -n 2 --durations=12
 
-bench: setup  ## time every stage at 5k and 50k accounts (writes benchmarks/RESULTS*.md; takes hours at 50k)
+bench: setup $(JAVA)  ## how cost grows: every step at 5k/20k/50k/200k, DuckDB and Spark (benchmarks/RESULTS_scale.md; hours)
+	$(PY) benchmarks/bench_scale.py --sizes 5000 20000 50000 200000
 	$(PY) benchmarks/bench_foundation.py
 	$(PY) benchmarks/bench_survival.py
 	$(PY) benchmarks/bench_explain.py

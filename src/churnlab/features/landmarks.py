@@ -34,22 +34,32 @@ def monthly_dates(start, end) -> list[pd.Timestamp]:
 def attach_labels(snapshot: pd.DataFrame, outcomes: pd.DataFrame,
                   obs_end) -> pd.DataFrame:
     """Add survival labels to a snapshot: days from the landmark to churn (event=1)
-    or to ``obs_end`` (censored, event=0), from :func:`lifecycle.churn_outcomes`."""
+    or to ``obs_end`` (censored, event=0), from :func:`lifecycle.churn_outcomes`.
+
+    The labels are worked out on the (landmark, account) keys alone and then set on the
+    rows, so a large landmark table is not copied by a merge."""
     obs_end = pd.Timestamp(obs_end)
-    spans = outcomes[[S.ACCOUNT_ID, "span_start", "span_end", "churned", "churn_date"]] \
-        .rename(columns={"span_start": "_span_start", "span_end": "_span_end",
-                         "churned": "_churned", "churn_date": "_churn_date"})
-    merged = snapshot.merge(spans, on=S.ACCOUNT_ID, how="left")
+    keys = snapshot[[LANDMARK, S.ACCOUNT_ID]].reset_index(drop=True)
+    keys["_row"] = np.arange(len(keys))
+    spans = outcomes[[S.ACCOUNT_ID, "span_start", "span_end", "churned", "churn_date"]]
+    merged = keys.merge(spans, on=S.ACCOUNT_ID, how="inner")
     t = pd.to_datetime(merged[LANDMARK])
-    in_span = (merged["_span_start"] <= t) & (merged["_span_end"].isna() | (merged["_span_end"] > t))
-    merged, t = merged[in_span].copy(), t[in_span]
-    churned = merged["_churned"].fillna(False).astype(bool)
-    end = pd.to_datetime(merged["_churn_date"].where(churned, obs_end))
-    merged[EVENT] = churned.astype(int)
-    merged[CHURN_DATE] = pd.to_datetime(merged["_churn_date"].where(churned))
-    merged[DURATION] = (end - t).dt.days.astype(int)
-    return (merged.drop(columns=["_span_start", "_span_end", "_churned", "_churn_date"])
-            .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
+    in_span = (merged["span_start"] <= t) & (merged["span_end"].isna() | (merged["span_end"] > t))
+    merged, t = merged[in_span], t[in_span]
+    churned = merged["churned"].fillna(False).astype(bool)
+    end = pd.to_datetime(merged["churn_date"].where(churned, obs_end))
+    rows = merged["_row"].to_numpy()
+    if len(rows) == len(snapshot) and (rows == np.arange(len(rows))).all():
+        out = snapshot.reset_index(drop=True)       # every row in a span: no copy
+    else:
+        out = snapshot.iloc[rows].reset_index(drop=True)
+    out[EVENT] = churned.astype(int).to_numpy()
+    out[CHURN_DATE] = pd.to_datetime(merged["churn_date"].where(churned)).to_numpy()
+    out[DURATION] = (end - t).dt.days.astype(int).to_numpy()
+    order = np.lexsort((out[S.ACCOUNT_ID].to_numpy(), out[LANDMARK].to_numpy()))
+    if (np.diff(order) < 0).any():
+        out = out.iloc[order].reset_index(drop=True)
+    return out
 
 
 def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,

@@ -66,6 +66,11 @@ TREND_PRIOR_DAYS = 90
 GRAIN_DAYS = {"event": 0, "daily": 1, "weekly": 7}
 
 
+# the (landmark, account, event type) aggregate rows one pass may hold (about 100 bytes
+# each in pandas): bounds the memory of a landmark dataset over a large book
+MAX_ROWS_PER_PASS = 3_000_000
+
+
 # label columns of a landmark dataset
 LANDMARK = "landmark"
 
@@ -231,12 +236,16 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
 
 
 def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
-                   grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:
+                   grace_days: int = S.GRACE_DAYS,
+                   max_rows_per_pass: int | None = None) -> pd.DataFrame:
     """Point-in-time features for every account active at each of ``dates``, with one
-    pass over the events for all of them (:func:`events_sql`).
+    pass over the events for many dates at a time (:func:`events_sql`).
 
-    The event-scale SQL runs on the warehouse's heavy engine (``wh.heavy_query``:
-    DuckDB, or Spark with ``--engine spark``).
+    The dates go in as few passes as keep the aggregate table under
+    ``max_rows_per_pass`` (active accounts x event types per date): one pass for the
+    demo's 34 dates, a few for a 50,000-account book, so memory stays bounded as the
+    book grows. The event-scale SQL runs on the warehouse's heavy engine
+    (``wh.heavy_query``: DuckDB, or Spark with ``--engine spark``).
 
     Returns
     -------
@@ -248,11 +257,30 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     contract = (wh.heavy_query(contract_sql(dates, grace_days))
                 .assign(**{LANDMARK: lambda d: pd.to_datetime(d[LANDMARK])})
                 .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
-    long = wh.heavy_query(events_sql(dates, wh.signal_map, windows))
-    long[LANDMARK] = pd.to_datetime(long[LANDMARK])
-    index = pd.MultiIndex.from_frame(contract[[LANDMARK, S.ACCOUNT_ID]])
-    wide = _wide_features(long, index, wh.signal_map, windows)
-    return pd.concat([contract, wide.reset_index(drop=True)], axis=1)
+    max_rows_per_pass = max_rows_per_pass or MAX_ROWS_PER_PASS
+    per_date = contract.groupby(LANDMARK).size().reindex(dates, fill_value=0)
+    n_types = max(len(wh.signal_map), 1)
+    parts, batch, rows = [], [], 0
+    for d, n in per_date.items():
+        if batch and rows + n * n_types > max_rows_per_pass:
+            parts.append(batch)
+            batch, rows = [], 0
+        batch.append(d)
+        rows += n * n_types
+    parts.append(batch)
+    if len(parts) > 1:
+        log.info("features at %d dates in %d passes over the events", len(dates), len(parts))
+    frames = []
+    for batch in parts:
+        rows = contract[contract[LANDMARK].isin(batch)].reset_index(drop=True)
+        long = wh.heavy_query(events_sql(batch, wh.signal_map, windows))
+        long[LANDMARK] = pd.to_datetime(long[LANDMARK])
+        index = pd.MultiIndex.from_frame(rows[[LANDMARK, S.ACCOUNT_ID]])
+        wide = _wide_features(long, index, wh.signal_map, windows)
+        del long
+        frames.append(pd.concat([rows, wide.reset_index(drop=True)], axis=1))
+        del wide
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
