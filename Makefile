@@ -44,10 +44,6 @@ test: setup $(CHROMIUM) $(JAVA)  ## run the whole test suite (installs chromium 
 
 bench: setup $(JAVA)  ## how cost grows: every step at 5k/20k/50k/200k, DuckDB and Spark (benchmarks/RESULTS_scale.md; hours)
 	$(PY) benchmarks/bench_scale.py --sizes 5000 20000 50000 200000
-	$(PY) benchmarks/bench_foundation.py
-	$(PY) benchmarks/bench_survival.py
-	$(PY) benchmarks/bench_explain.py
-	$(PY) benchmarks/bench_report.py
 
 lock: setup  ## re-pin requirements.lock from the current environment
 	$(PY) -m pip freeze --exclude-editable | grep -v '^churnlab' > requirements.lock
