@@ -107,6 +107,16 @@ def test_landmark_at_or_after_data_end_is_refused(wh):
         make_landmarks(wh, ["2024-06-11"])
 
 
+def test_dates_split_over_passes_give_the_same_landmarks(wh):
+    dates = ["2023-03-01", "2023-06-01", "2023-07-10", "2023-09-01"]
+    one = F.make_snapshots(wh, dates)
+    per_date = F.make_snapshots(wh, dates, max_rows_per_pass=1)   # one date per pass
+    pd.testing.assert_frame_equal(one, per_date)
+    alone = F.make_snapshot(wh, "2023-07-10")
+    pd.testing.assert_frame_equal(one[one[F.LANDMARK] == "2023-07-10"].reset_index(drop=True),
+                                  alone)
+
+
 def test_snapshot_sql_transpiles_to_spark(wh):
     sql = F.snapshot_sql("2024-01-01", wh.signal_map)
     spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
@@ -160,11 +170,17 @@ def test_events_at_or_after_as_of_never_change_features(tmp_path_factory, rows, 
         t: v for t, v in full.to_dict()["event_types"].items() if t in EVENT_TYPES}})
     map_path = tmp_path_factory.mktemp("map") / "map.yaml"
     map_path.write_text(yaml.safe_dump(small.to_dict()))
-    snaps = []
+    snaps, passes = [], []
+    later = as_of + pd.Timedelta(days=45)    # a later date in the same pass over the events
     for name, ev in (("orig", events), ("changed", changed)):
         tables = make_tiny_tables()
         tables[S.EVENTS] = ev.reset_index(drop=True)
         folder = tmp_path_factory.mktemp(name)
         with open_warehouse(write_tables(tables, folder, signal_map=map_path)) as w:
             snaps.append(F.make_snapshot(w, as_of))
+            both = F.make_snapshots(w, [later, as_of])
+            passes.append(both[both[F.LANDMARK] == as_of].reset_index(drop=True))
     pd.testing.assert_frame_equal(snaps[0], snaps[1])
+    # landmarks in one pass: the rows at T are the snapshot at T, whatever follows T
+    pd.testing.assert_frame_equal(passes[0], snaps[0])
+    pd.testing.assert_frame_equal(passes[1], snaps[0])
