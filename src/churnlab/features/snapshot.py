@@ -68,7 +68,7 @@ GRAIN_DAYS = {"event": 0, "daily": 1, "weekly": 7}
 
 # the (landmark, account, event type) aggregate rows one pass may hold (about 100 bytes
 # each in pandas): bounds the memory of a landmark dataset over a large book
-MAX_ROWS_PER_PASS = 3_000_000
+MAX_ROWS_PER_PASS = 1_500_000
 
 
 # label columns of a landmark dataset
