@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -150,7 +151,9 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                           "events": int(train[F.EVENT].sum()), "test_rows": len(test)})
         train, test = cache[origin]
         try:                    # one model's failure never stops the others
+            t0 = time.perf_counter()
             model = make_model(kind, random_state, signal_map, **options).fit(train)
+            t_fit = time.perf_counter() - t0
             risk = model.risk_score(test)
             p90, surv_fn, p_renewal = None, None, None
             if model.has_survival:
@@ -162,6 +165,9 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
             if not np.isfinite(np.asarray(risk, float)).all():
                 raise FloatingPointError("non-finite risk scores")
             m = evaluate_scores(test, risk, train, surv_fn, p90, p_renewal=p_renewal)
+            # where the time goes (not on the card: reruns must give identical files)
+            log.info("backtest: %s at %s: fit %.1f s, score and judge %.1f s on %d rows",
+                     kind, origin.date(), t_fit, time.perf_counter() - t0 - t_fit, len(train))
         except MemoryError:
             raise
         except Exception as exc:        # noqa: BLE001 - recorded, shown on the card
