@@ -125,3 +125,14 @@ def test_spark_engine_refuses_csv_with_the_reason(tmp_path, session, tiny_tables
     folder = write_tables(tiny_tables, tmp_path / "csv", fmt="csv")
     with pytest.raises(InputError, match="Parquet only"):
         SparkEngine(folder, session=session)
+
+
+def test_cli_engine_spark_writes_the_same_features(demo_world, session, tmp_path):
+    from churnlab.cli import main
+
+    outs = {}
+    for engine in ("duckdb", "spark"):
+        outs[engine] = tmp_path / f"{engine}.parquet"
+        assert main(["-q", "features", "--data", str(demo_world), "--as-of", "2024-11-01",
+                     "--engine", engine, "--out", str(outs[engine])]) == 0
+    _assert_same(pd.read_parquet(outs["duckdb"]), pd.read_parquet(outs["spark"]))
