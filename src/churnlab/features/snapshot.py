@@ -195,43 +195,54 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
     codes, names = pd.factorize(long["event_type"].to_numpy()[keep])
     pos, order = pos[keep], np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    by_type = {}
+    by_type: dict[str, np.ndarray] = {}
     for k, t in enumerate(names):
         rows = order[bounds[k]:bounds[k + 1]]
         block = np.full((len(accounts), len(stat_cols)), np.nan)
         block[pos[rows]] = values[rows]
-        by_type[t] = pd.DataFrame(block, index=accounts, columns=stat_cols)
-    empty = pd.DataFrame(index=accounts, columns=long.columns.drop(keys + ["event_type"]),
-                         dtype=float)
-    cols: dict[str, pd.Series] = {}
-    for spec in signal_map:
-        g = by_type.get(spec.event_type, empty)
-        name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
-        n = {w: g[f"n_{w}"].fillna(0) for w in windows}
-        if spec.kind == "count":
+        by_type[t] = block
+    empty = np.full((len(accounts), len(stat_cols)), np.nan)
+    at = {c: j for j, c in enumerate(stat_cols)}
+
+    def nan_div(a, b):
+        out = np.full(len(a), np.nan)
+        np.divide(a, b, out=out, where=(b != 0) & ~np.isnan(b))
+        return out
+
+    cols: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for spec in signal_map:
+            g = by_type.get(spec.event_type, empty)
+            col = lambda stat: g[:, at[stat]]  # noqa: E731
+            name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
+            n = {w: np.nan_to_num(col(f"n_{w}"), nan=0.0) for w in windows}
+            if spec.kind == "count":
+                for w in windows:
+                    cols[name(f"sum_{w}d")] = np.nan_to_num(col(f"sum_{w}"), nan=0.0)
+                recent = np.nan_to_num(col(f"sum_{r}"), nan=0.0)
+                prior = np.nan_to_num(col("sum_prior"), nan=0.0)
+                cols[name("trend")] = np.log((recent + 1.0) / (prior * (r / p) + 1.0))
+            elif spec.kind == "gauge":
+                for w in windows:
+                    cols[name(f"mean_{w}d")] = nan_div(col(f"sum_{w}"), n[w])
+                cols[name("last")] = col("last_value").copy()
+                recent = nan_div(col(f"sum_{r}"), col(f"n_{r}"))
+                prior = nan_div(col("sum_prior"), col("n_prior"))
+                cols[name("trend")] = nan_div(recent - prior, np.abs(prior))
+            else:
+                for w in windows:
+                    cols[name(f"any_{w}d")] = (n[w] > 0).astype(np.int64)
+            cols[name("days_since")] = np.nan_to_num(col("days_since"),
+                                                     nan=LOOKBACK_DAYS).astype(np.int64)
+        for family in S.FAMILIES:
+            types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
+            if not types:
+                continue
             for w in windows:
-                cols[name(f"sum_{w}d")] = g[f"sum_{w}"].fillna(0.0).astype(float)
-            recent, prior = g[f"sum_{r}"].fillna(0.0), g["sum_prior"].fillna(0.0)
-            cols[name("trend")] = np.log((recent + 1.0) / (prior * (r / p) + 1.0)).astype(float)
-        elif spec.kind == "gauge":
-            for w in windows:
-                cols[name(f"mean_{w}d")] = (g[f"sum_{w}"] / n[w].where(n[w] > 0)).astype(float)
-            cols[name("last")] = g["last_value"].astype(float)
-            recent = g[f"sum_{r}"] / g[f"n_{r}"].where(g[f"n_{r}"] > 0)
-            prior = g["sum_prior"] / g["n_prior"].where(g["n_prior"] > 0)
-            cols[name("trend")] = ((recent - prior) / prior.abs().where(prior != 0)).astype(float)
-        else:
-            for w in windows:
-                cols[name(f"any_{w}d")] = (n[w] > 0).astype(int)
-        cols[name("days_since")] = g["days_since"].fillna(LOOKBACK_DAYS).astype(int)
-    for family in S.FAMILIES:
-        types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
-        if not types:
-            continue
-        for w in windows:
-            total = sum((by_type.get(t, empty)[f"n_{w}"].fillna(0) for t in types),
-                        pd.Series(0.0, index=accounts))
-            cols[f"fam_{family}__events_{w}d"] = total.astype(int)
+                total = np.zeros(len(accounts))
+                for t in types:
+                    total += np.nan_to_num(by_type.get(t, empty)[:, at[f"n_{w}"]], nan=0.0)
+                cols[f"fam_{family}__events_{w}d"] = total.astype(np.int64)
     return pd.DataFrame(cols, index=accounts)
 
 
