@@ -100,25 +100,25 @@ def main() -> None:
     parser.add_argument("--no-spark", action="store_true")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "churnlab.cli", "-q"]
-    rows = []
-    for n in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            rows += bench_size(cli, n, Path(tmp), args)
-    load = os.getloadavg()
-    lines = [f"\n## {dt.datetime.now():%Y-%m-%d %H:%M} on {platform.node()} "
-             f"({os.cpu_count()} cores, Python {platform.python_version()}), {args.months} "
-             f"months, load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n",
-             f"`{' '.join(['.venv/bin/python', 'benchmarks/bench_scale.py'] + sys.argv[1:])}`\n",
-             "| accounts | step | wall time (s) | peak memory (MB) |", "|---:|---|---:|---:|"]
-    lines += [f"| {n:,} | {step} | {wall:.1f} | "
-              f"{peak if isinstance(peak, str) else f'{peak:.0f}'} |"
-              for n, step, wall, peak in rows]
     path = HERE / "RESULTS_scale.md"
     if not path.exists():
         path.write_text("# Scale benchmark results\n\nWritten by `benchmarks/bench_scale.py`.\n")
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    for n in args.sizes:      # each size's table is written as soon as it is measured
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = bench_size(cli, n, Path(tmp), args)
+        load = os.getloadavg()
+        lines = [f"\n## {dt.datetime.now():%Y-%m-%d %H:%M} on {platform.node()} "
+                 f"({os.cpu_count()} cores, Python {platform.python_version()}), {n:,} accounts, "
+                 f"{args.months} months, load average at the end {load[0]:.1f} / {load[1]:.1f} / "
+                 f"{load[2]:.1f}\n",
+                 f"`{' '.join(['.venv/bin/python', 'benchmarks/bench_scale.py'] + sys.argv[1:])}`\n",
+                 "| accounts | step | wall time (s) | peak memory (MB) |", "|---:|---|---:|---:|"]
+        lines += [f"| {k:,} | {step} | {wall:.1f} | "
+                  f"{peak if isinstance(peak, str) else f'{peak:.0f}'} |"
+                  for k, step, wall, peak in rows]
+        with path.open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":
