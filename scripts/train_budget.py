@@ -1,0 +1,63 @@
+"""Where the backtest's time goes, and what fewer boosting rounds cost in accuracy.
+
+Builds the demo's (or ``--data``'s) training landmarks once, then runs the default
+backtest (3 origins) for each model kind alone, timing each, and for the gradient-boosted
+hazard at several ``n_estimators``: mean Harrell's C over the origins and wall time.
+Issue 14 item 3 asks that the champion's backtest concordance not fall by more than 0.003.
+
+    .venv/bin/python scripts/train_budget.py [--data data/raw/demo] [--as-of 2026-11-01]
+        [--trees 300 150 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from churnlab.data import lifecycle
+from churnlab.data.warehouse import open_warehouse
+from churnlab.evaluation.backtest import plan_backtest, run_backtest
+from churnlab.features.landmarks import make_landmarks, monthly_dates
+from churnlab.models.survival_base import BASELINE_KINDS, SURVIVAL_KINDS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="data/raw/demo")
+    parser.add_argument("--as-of", default="2026-11-01")
+    parser.add_argument("--trees", type=int, nargs="+", default=[300, 150, 100])
+    args = parser.parse_args()
+    as_of = pd.Timestamp(args.as_of)
+    with open_warehouse(args.data) as wh:
+        plan = plan_backtest(as_of, lifecycle.observation_start(wh))
+        first = min(plan.origins) - pd.DateOffset(months=plan.lookback_months)
+        t0 = time.perf_counter()
+        lm = make_landmarks(wh, monthly_dates(first, as_of - pd.Timedelta(days=1)),
+                            obs_end=as_of)
+        print(f"landmarks: {len(lm):,} rows in {time.perf_counter() - t0:.1f} s")
+        smap = wh.signal_map
+    rows = []
+    for kind in SURVIVAL_KINDS + BASELINE_KINDS:
+        t0 = time.perf_counter()
+        bt = run_backtest(lm, plan.origins, (kind,), plan.lookback_months, signal_map=smap)
+        rows.append({"model": kind, "n_estimators": "", "seconds": time.perf_counter() - t0,
+                     "harrell_c": bt.summary()["harrell_c"].iloc[0]})
+        print(rows[-1], flush=True)
+    for trees in args.trees:
+        t0 = time.perf_counter()
+        bt = run_backtest(lm, plan.origins, ("hazard_xgb",), plan.lookback_months,
+                          signal_map=smap, n_estimators=trees)
+        rows.append({"model": "hazard_xgb", "n_estimators": trees,
+                     "seconds": time.perf_counter() - t0,
+                     "harrell_c": bt.summary()["harrell_c"].iloc[0]})
+        print(rows[-1], flush=True)
+    out = pd.DataFrame(rows)
+    n_kinds = len(SURVIVAL_KINDS + BASELINE_KINDS)
+    out["share_of_backtest"] = out["seconds"] / out["seconds"].iloc[:n_kinds].sum()
+    print(out.round(4).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
