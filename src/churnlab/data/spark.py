@@ -28,6 +28,7 @@ it at a cluster.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -73,8 +74,6 @@ def spark_session(master: str | None = None, conf: dict | None = None):
     if master:
         builder = builder.master(master)
     elif not SparkSession.getActiveSession():
-        import os
-
         builder = builder.master(os.environ.get("SPARK_MASTER", "local[*]"))
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
@@ -84,15 +83,11 @@ def spark_session(master: str | None = None, conf: dict | None = None):
 
 
 def _make_interval(node):
-    name = node.sql_name().upper() if isinstance(node, exp.Func) else ""
-    if isinstance(node, exp.Anonymous):
-        name = str(node.this).upper()
-    if name == "TO_DAYS":
-        arg = node.this if not isinstance(node, exp.Anonymous) else node.expressions[0]
-        return exp.func("MAKE_DT_INTERVAL", arg)
-    if name == "TO_MONTHS":
-        arg = node.expressions[0] if isinstance(node, exp.Anonymous) else node.this
-        return exp.func("MAKE_YM_INTERVAL", exp.Literal.number(0), arg)
+    """sqlglot parses ``to_days(n)`` as ToDays and ``to_months(n)`` as an unknown call."""
+    if isinstance(node, exp.ToDays):
+        return exp.func("MAKE_DT_INTERVAL", node.this)
+    if isinstance(node, exp.Anonymous) and str(node.this).upper() == "TO_MONTHS":
+        return exp.func("MAKE_YM_INTERVAL", exp.Literal.number(0), node.expressions[0])
     return node
 
 

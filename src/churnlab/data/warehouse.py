@@ -100,6 +100,8 @@ class Warehouse:
         return table in self.tables
 
     def close(self) -> None:
+        if self.heavy is not None:
+            self.heavy.close()
         self.con.close()
 
     def __enter__(self):

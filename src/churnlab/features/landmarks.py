@@ -50,7 +50,7 @@ def attach_labels(snapshot: pd.DataFrame, outcomes: pd.DataFrame,
     end = pd.to_datetime(merged["churn_date"].where(churned, obs_end))
     rows = merged["_row"].to_numpy()
     if len(rows) == len(snapshot) and (rows == np.arange(len(rows))).all():
-        out = snapshot.reset_index(drop=True)       # every row in a span: no copy
+        out = snapshot.reset_index(drop=True)       # every row in a span, in order
     else:
         out = snapshot.iloc[rows].reset_index(drop=True)
     out[EVENT] = churned.astype(int).to_numpy()
@@ -80,7 +80,7 @@ def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
     if late:
         raise InputError(f"landmark {late[0].date()} is not before the data's end {obs_end.date()}")
     if progress:
-        log.info("landmarks: %d dates from %s to %s in one pass over the events",
+        log.info("landmarks: %d dates from %s to %s",
                  len(dates), dates[0].date(), dates[-1].date())
     return attach_labels(make_snapshots(wh, dates, windows, grace_days), outcomes, obs_end)
 
