@@ -18,6 +18,7 @@ from churnlab.catalog import Catalog
 from churnlab.commands import (
     RefusedInput,
     cmd_demo,
+    cmd_experiments,
     cmd_explain,
     cmd_features,
     cmd_landmarks,
@@ -82,6 +83,8 @@ EXAMPLES = {
     "report": "churnlab report --month 2026-10 --data data/raw/mine --model models/mine",
     "explain": ("churnlab explain --data data/raw/mine --as-of 2026-11-01 --model models/mine "
                 "--out explain/"),
+    "experiments": ("churnlab experiments --data data/raw/mine --model models/mine "
+                    "--out experiments/"),
 }
 
 
@@ -226,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", type=Path, default=None,
                    help="an earlier accounts.parquet/.csv, for the tier change")
     tier_args(p)
+
+    p = command("experiments", "read out the save experiments (randomised plays against "
+                "control) and size the next test", cmd_experiments)
+    data_args(p)
+    p.add_argument("--as-of", type=_date, default=None,
+                   help="read-out date (default: the data's end); plays started in the "
+                        "grace period before it are not read yet")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model folder: adjusts the differences for each account's risk "
+                        "before its play started (narrower intervals when it predicts)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced whole)")
+    p.add_argument("--horizon", type=int, default=180, choices=(90, 180, 365),
+                   help="days after assignment at which a winner is read out")
+    p.add_argument("--min-per-arm", type=_positive_int, default=30,
+                   help="accounts each arm needs, followed for the horizon, to be read")
+    p.add_argument("--effect", type=float, default=0.10,
+                   help="fall in churn risk (0-1) the next test should detect")
     return parser
 
 

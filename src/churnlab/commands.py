@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from churnlab.actions.experiments import Guards
 from churnlab.actions.risk_language import RiskCuts
 from churnlab.catalog import Catalog
 from churnlab.data import lifecycle
@@ -26,9 +27,11 @@ from churnlab.features.snapshot import make_snapshot
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.book import book
+from churnlab.pipeline.experiments import plan_next, run_experiments
 from churnlab.pipeline.months import latest_complete_month
 from churnlab.pipeline.render import render_report
 from churnlab.pipeline.train import find_reusable, load_or_train
+from churnlab.present.experiments import plot_arm_curves, plot_arm_effects, readout_markdown
 from churnlab.present.outputs import write_explain_outputs
 from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.summary import summarise_signals
@@ -40,7 +43,7 @@ from churnlab.sim.profiles import (
     write_profile,
 )
 from churnlab.sim.truth import summarise_simulation
-from churnlab.storage import write_frame, write_json, write_text
+from churnlab.storage import atomic_dir, write_frame, write_json, write_text
 
 
 class RefusedInput(DataError):
@@ -302,3 +305,31 @@ def cmd_explain(args) -> int:
     return 0
 
 
+
+
+def cmd_experiments(args) -> int:
+    """Read out the save experiments and size the next test; write the tables, the
+    curves, the effect chart and readout.md to one folder (replaced whole)."""
+
+    if not 0 < args.effect < 1:
+        raise InputError(f"--effect must be a fall in churn risk between 0 and 1, got "
+                         f"{args.effect}")
+    model = load_model(args.model) if args.model else None
+    guards = Guards(readout_days=args.horizon, min_per_arm=args.min_per_arm)
+    with _open_valid(args) as wh:
+        r = run_experiments(wh, args.as_of, model, guards)
+    plan = plan_next(r, args.effect)
+    with atomic_dir(args.out, overwrite=True) as tmp:
+        write_text(tmp / "readout.md", readout_markdown(r, plan))
+        for name, frame in (("arms", r.arms), ("summary", r.summary),
+                            ("enrolment", r.enrolment)):
+            write_frame(frame, tmp / f"{name}.csv")
+        for name, fig in (("curves", plot_arm_curves(r)), ("effects", plot_arm_effects(r))):
+            fig.savefig(tmp / f"{name}.png", dpi=110)
+    print(r.verdict)
+    for note in r.notes:
+        print(f"  - {note}")
+    if plan is not None:
+        print(plan.sentence())
+    print(f"-> {args.out}")
+    return 0

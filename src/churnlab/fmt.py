@@ -54,3 +54,17 @@ def words(code) -> str:
         return ""
     return "; ".join(WORDS.get(c.strip(), c.strip().replace("_", " "))
                      for c in str(code).split(";"))
+
+
+def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
+    """A pipe table of ``df`` (no index), floats rounded to ``digits`` significant
+    places, pipes in cells escaped."""
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "" if not math.isfinite(v) else f"{v:.{digits}g}"
+        return str(v).replace("|", "\\|")
+    head = "| " + " | ".join(cell(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

@@ -63,7 +63,8 @@ def _p_text(p: float) -> str:
 
 def plot_kaplan_meier(rows: pd.DataFrame, by: str, order: Sequence | None = None,
                       max_days: float | None = None, ticks: Sequence[float] | None = None,
-                      title: str | None = None, label: str | None = None) -> Figure:
+                      title: str | None = None, label: str | None = None,
+                      xlabel: str = "days after the landmark date") -> Figure:
     """Kaplan-Meier curves of time to churn by ``by`` with 95% bands, the number of
     accounts at risk under the axis and the multivariate log-rank p in the title.
 
@@ -132,7 +133,7 @@ def plot_kaplan_meier(rows: pd.DataFrame, by: str, order: Sequence | None = None
     tab.tick_params(axis="y", length=0, pad=16)
     tab.spines[["top", "right", "left"]].set_visible(False)
     tab.set_xticks(ticks)
-    tab.set_xlabel("days after the landmark date (numbers: accounts at risk)")
+    tab.set_xlabel(f"{xlabel} (numbers: accounts at risk)")
     return fig
 
 

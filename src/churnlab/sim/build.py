@@ -203,6 +203,10 @@ def build(w: World, n_months: int, seed: int, kinds: dict) -> SimulatedSaaS:
         TRUE_EFFECT: q_before - q_after,
         S.OUTCOME: interventions[S.OUTCOME].to_numpy(),
     })
+    # the date the episode's churn would happen (if not saved): the read-out's truth
+    ep_planned = _cat(w.episodes["planned"], np.int64)
+    ep_of_iv = _cat(ic["episode"], np.int64)[o]
+    truth_interventions[PLANNED_CHURN_DATE] = _dates(cal, ep_planned[ep_of_iv])
 
     # ---- truth: accounts
     churned = (w.end_day < D) & (w.end_day >= 0)

@@ -115,6 +115,9 @@ PLAYBOOKS = ("immediate_problem_resolution", "executive_engagement",
              "product_team_involvement", "pricing_concession", "contract_flexibility")
 
 
+BIG_DISCOUNT_SHARE = 0.2   # pricing concessions of 20-25% (their effect x big_discount_boost)
+
+
 TRUTH_DIR = "truth"
 
 

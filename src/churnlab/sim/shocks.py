@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from churnlab.data import contract as S
-from churnlab.sim.params import NEVER, PLAYBOOKS, SECONDS_PER_DAY
+from churnlab.sim.params import BIG_DISCOUNT_SHARE, NEVER, PLAYBOOKS, SECONDS_PER_DAY
 from churnlab.sim.parts import choice, health_score
 
 
@@ -150,7 +150,7 @@ class ShocksMixin:
         arm = choice(rng, probs, acc.size)  # 0 = control, 1.. = PLAYBOOKS
         disc = np.zeros(acc.size)
         pricing = arm == 1 + PLAYBOOKS.index("pricing_concession")
-        big = rng.random(acc.size) < 0.2
+        big = rng.random(acc.size) < BIG_DISCOUNT_SHARE
         disc[pricing] = np.where(big[pricing], rng.choice([20.0, 25.0], acc.size)[pricing],
                                  rng.choice([10.0, 12.0, 15.0], acc.size)[pricing])
         effects = np.zeros((1 + len(PLAYBOOKS), len(S.ROOT_CAUSES)))

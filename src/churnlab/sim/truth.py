@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,16 @@ from churnlab.data import contract as S
 from churnlab.evaluation.backtest import Backtest
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.sim.params import (
+    BIG_DISCOUNT_SHARE,
     CHURN_DATE,
     CHURNED,
     MONTH_START,
     NO_WARNING_CHURN,
     ORACLE_RISK_90D,
+    PLANNED_CHURN_DATE,
+    PLAYBOOKS,
+    Q_BEFORE,
+    ROOT_CAUSE,
     SimulatedSaaS,
 )
 from churnlab.stats import wilson_interval
@@ -215,3 +221,46 @@ def planted_truth_sentence(hit_rate: pd.DataFrame, agreement: dict) -> str:
             f"{h['hits']} of {h['accounts']} accounts ({h['rate']:.0%}); the root cause "
             f"matches the true class on {agreement['rate']:.0%} (chance "
             f"{agreement['chance']:.0%}).")
+
+
+def true_arm_effects(truth_interventions: pd.DataFrame, params: dict,
+                     enrolment: pd.DataFrame, horizons=(90, 180)) -> pd.DataFrame:
+    """The planted effect of each play against no play on the read-out's enrolled
+    accounts (account_id, started_at: each one's first assignment, whatever its arm).
+
+    An enrolled account churns at its episode's planned date (``t`` days after
+    assignment) with probability ``q_before`` without a play and ``q_before (1 - r)``
+    with play k, ``r`` the planted relative effect for its root cause (for pricing the
+    mix of small and big discounts). So the play changes the churn risk within ``h``
+    days by ``-q r [t <= h]`` and the days kept out of ``h`` by ``q r max(h - t, 0)``:
+    averaged over the enrolled, these are the estimands of the risk and RMST differences.
+    Other churn paths (quiet lapses, no-warning churn) are the same in every arm.
+    """
+    t = truth_interventions.copy()
+    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
+    e = enrolment[[S.ACCOUNT_ID, S.STARTED_AT]].copy()
+    e[S.STARTED_AT] = pd.to_datetime(e[S.STARTED_AT])
+    m = e.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")
+    days = (pd.to_datetime(m[PLANNED_CHURN_DATE]) - m[S.STARTED_AT]).dt.days.to_numpy(float)
+    q = m[Q_BEFORE].to_numpy(float)
+    root = m[ROOT_CAUSE].map({r: i for i, r in enumerate(S.ROOT_CAUSES)}).to_numpy()
+    rows = []
+    for name in PLAYBOOKS:
+        rel = np.asarray(params["playbook_effects"][name], dtype=float)[root]
+        if name == "pricing_concession":
+            big = np.minimum(rel * params["big_discount_boost"], 0.9)
+            rel = (1 - BIG_DISCOUNT_SHARE) * rel + BIG_DISCOUNT_SHARE * big
+        for h in horizons:
+            rows.append({"arm": name, "horizon": h,
+                         "true_risk_diff": float(np.mean(-q * rel * (days <= h))),
+                         "true_rmst_diff": float(np.mean(q * rel * np.clip(h - days, 0, None)))})
+    return pd.DataFrame(rows)
+
+
+def arm_effects_from_truth(truth_dir, enrolment: pd.DataFrame, horizons=(90, 180)
+                           ) -> pd.DataFrame:
+    """:func:`true_arm_effects` from a written simulation's ``truth/`` folder."""
+    truth_dir = Path(truth_dir)
+    params = json.loads((truth_dir / "params.json").read_text())
+    return true_arm_effects(pd.read_parquet(truth_dir / "interventions.parquet"), params,
+                            enrolment, horizons)
