@@ -199,7 +199,7 @@ def test_the_readout_agrees_with_the_planted_play_effects(demo_world, demo_reado
     if r.winner is not None:
         w = r.summary.set_index("arm").loc[r.winner]
         assert w["status"] == "less churn than control" and w["logrank_p_holm"] <= 0.05
-        assert r.verdict.startswith(r.winner.replace("_", " "))
+        assert r.verdict.lower().startswith(r.winner.replace("_", " "))
     else:
         assert r.verdict.startswith("No ")
 

@@ -129,6 +129,8 @@ def test_every_command_runs_and_the_report_says_what_it_lacks(worlds, name, tmp_
     roles = {v.get("role") for v in smap.values()}
     if "nps" not in roles:
         assert "No NPS answers in this data" in html
+    if not Path(data, "interventions.parquet").exists():
+        assert "no interventions table: there are no save experiments" in html
     if name == "short":
         assert summary["model_validated"] is False and "not validated" in html
     scores = pd.read_csv(tmp_path / "scores.csv")

@@ -19,7 +19,9 @@ from _simdata import simulated_data, trained
 from churnlab.catalog import REPORT_TEMPLATE
 from churnlab.cli import EXIT_USAGE, main
 from churnlab.data import contract as S
+from churnlab.data.warehouse import open_warehouse
 from churnlab.fmt import money_short as money
+from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.month import compute_month, forecast_check, movement_matrix
 from churnlab.pipeline.months import (
     TIERS,
@@ -202,6 +204,20 @@ def test_the_report_figures_match_numbers_computed_from_the_scores(rendered):
     top = accounts.sort_values("expected_arr_lost_90d", ascending=False).head(3)
     for name in top[S.NAME]:
         assert name.replace("&", "&amp;") in page
+
+
+@pytest.mark.slow
+def test_the_report_reads_out_the_save_experiments_beside_the_playbook_counts(rendered, sim):
+    target, month, *_ = rendered
+    page = html_lib.unescape((target / "report.html").read_text())
+    with open_warehouse(sim) as wh:
+        readout = run_experiments(wh, pd.Period(month).end_time.normalize()
+                                  + pd.Timedelta(days=1))
+    assert "Save experiments: do the plays work?" in page
+    assert readout.verdict in page
+    if readout.randomised:
+        assert "CSMs chose who got which play" in page
+        assert "Do the plays work:" in page
 
 
 @pytest.mark.slow

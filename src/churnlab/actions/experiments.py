@@ -68,6 +68,7 @@ class Readout:
     notes: list[str] = field(default_factory=list)
     winner: str | None = None
     guards: Guards = field(default_factory=Guards)
+    covariate: str | None = None       # the pre-assignment covariate adjusted for, if any
 
 
 def is_control(arm: pd.Series) -> pd.Series:
@@ -248,7 +249,8 @@ def read_out(enrolment: pd.DataFrame, randomised: bool, guards: Guards = Guards(
     summary["rmst_diff"] = summary["arm"].map(at["rmst_diff"])
     summary["status"] = [_status(s, at.loc[s["arm"]], guards) for s in summary.to_dict("records")]
     winner, verdict = _verdict(summary, guards)
-    return Readout(True, verdict, arms, summary, enrolment, winner=winner, guards=guards)
+    return Readout(True, verdict, arms, summary, enrolment, winner=winner, guards=guards,
+                   covariate=covariate)
 
 
 def _words(arm) -> str:
@@ -280,7 +282,8 @@ def _verdict(summary: pd.DataFrame, g: Guards) -> tuple[str | None, str]:
         best = good.sort_values("risk_diff").iloc[0]
         extra = (f" ({len(blocked)} arm(s) not read: see their status)" if len(blocked)
                  else "")
-        return best["arm"], (f"{_words(best['arm'])} keeps the most customers: "
+        name = _words(best["arm"])
+        return best["arm"], (f"{name[:1].upper() + name[1:]} keeps the most customers: "
                              f"{-100 * best['risk_diff']:.1f} percentage points "
                              f"less churn within {g.readout_days} days than control (log-rank p = "
                              f"{best['logrank_p_holm']:.3g}, Holm-adjusted){extra}.")

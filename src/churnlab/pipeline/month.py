@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from churnlab.actions.experiments import Readout
 from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts, apply_risk_language
 from churnlab.data import contract as S
 from churnlab.data.validation import require_valid
@@ -17,6 +18,7 @@ from churnlab.features import snapshot as F
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.book import book, check_model_date
+from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.months import (
     HORIZONS,
     NPS_DETRACTOR_MAX,
@@ -67,6 +69,7 @@ class MonthlyRisk:
     recaps: pd.DataFrame | None = None  # value recap content per account (customer-facing)
     top_n: int = 15                 # rows of the report's top at-risk table
     roles: list = field(default_factory=list)   # signal-map roles present (nps, plan_limit)
+    experiments: Readout | None = None          # the save experiments' read-out (whole book)
 
     @property
     def p_col(self) -> str:
@@ -267,6 +270,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     both = (limit.loc[exp.index] >= PLAN_LIMIT_NEAR) & (nps.loc[exp.index] >= NPS_PROMOTER_MIN)
     exp.loc[both, "reason"] = "near its plan limit and an NPS promoter"
     expansion = exp.sort_values(S.ARR, ascending=False)
+    experiments = run_experiments(wh, as_of)
 
     return MonthlyRisk(month=month, as_of=as_of, prev_as_of=prev_as_of,
                        horizon_days=int(horizon_days), segment=segment or "",
@@ -278,7 +282,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
                        notes=notes, cuts=cuts, recaps=b.recaps,
-                       top_n=int(top_n), roles=sorted(role_cols))
+                       top_n=int(top_n), roles=sorted(role_cols), experiments=experiments)
 
 
 def load_month(month_file: str = "", *, month: str, data_dir, model_path,

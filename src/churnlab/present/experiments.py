@@ -40,8 +40,9 @@ def plot_arm_curves(readout: Readout, max_days: int = 360) -> Figure:
 
 def plot_arm_effects(readout: Readout) -> Figure:
     """Each play's change in churn risk at the read-out horizon against control with
-    its 95% interval (filled: Kaplan-Meier on everyone enrolled; hollow: adjusted for
-    the pre-assignment risk, on those followed for the whole horizon)."""
+    its 95% interval (filled: Kaplan-Meier on everyone enrolled; hollow, when the read-out
+    used a covariate: adjusted for the pre-assignment risk, on those followed for the
+    whole horizon)."""
     h = readout.guards.readout_days
     fig = new_figure(8, 1.4 + 0.45 * max(len(readout.summary), 1))
     ax = fig.add_subplot()
@@ -59,15 +60,16 @@ def plot_arm_effects(readout: Readout) -> Figure:
         ax.errorbar(100 * r["risk_diff"], k, xerr=[[100 * (r["risk_diff"] - r["risk_diff_lo"])],
                     [100 * (r["risk_diff_hi"] - r["risk_diff"])]], fmt="o", color=colour,
                     capsize=3)
-        if np.isfinite(r.get("adj_diff", np.nan)):
+        if readout.covariate and np.isfinite(r.get("adj_diff", np.nan)):
             ax.plot(100 * r["adj_diff"], k - 0.22, "o", mfc="none", color=colour, ms=6)
     ax.axvline(0, color=NEUTRAL, lw=1, ls="--")
     ax.set_yticks(y, [_words(v) for v in a["arm"]])
     ax.set_xlabel(f"change in churn within {h} days vs control (percentage points; "
                   "left = fewer churn)")
     ax.set_title("What each play changes (95% intervals; green: a winner after Holm; grey: "
-                 "held back by a guard;\nhollow: adjusted for the risk before the play, on "
-                 "accounts followed the whole horizon)", fontsize="medium")
+                 "held back by a guard"
+                 + (";\nhollow: adjusted for the risk before the play, on accounts followed "
+                    "the whole horizon)" if readout.covariate else ")"), fontsize="medium")
     clean(ax)
     return fig
 

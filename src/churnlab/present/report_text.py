@@ -7,7 +7,9 @@ import pandas as pd
 
 from churnlab.data import contract as S
 from churnlab.fmt import money_short, words
+from churnlab.pipeline.experiments import plan_next
 from churnlab.pipeline.month import ROLE_COLUMNS, MonthlyRisk
+from churnlab.present.experiments import readout_table
 
 # ------------------------------------------------------------------ words and figures
 
@@ -91,6 +93,9 @@ def executive_summary(r: MonthlyRisk) -> str:
                  + (f" and {running:,} playbooks are running" if running else "")
                  + f"; working the priority queue is worth an expected "
                  f"**{money_short(h['expected_arr_saved'])}** of ARR saved.")
+    ex = r.experiments
+    if ex is not None and ex.randomised:
+        lines.append(f"- **Do the plays work:** {ex.verdict}")
     fc = r.forecast
     verdict = "right: within" if fc["within_interval"] else "off: outside"
     lines.append(f"- **Was last month's forecast right:** it expected "
@@ -250,3 +255,28 @@ def forecast_words(r: MonthlyRisk) -> str:
                "probabilities." if fc["within_interval"] else
                "The count is outside the range: read this month's probabilities as a ranking "
                "and watch next month's check."))
+
+
+def experiments_words(r: MonthlyRisk) -> str:
+    """The save experiments for leadership: the verdict (or why there is none), the
+    caveat on the saved / churned counts, and the size of the next test."""
+    ex = r.experiments
+    if ex is None:
+        return "The save experiments were not read out for this report."
+    lines = [ex.verdict]
+    if ex.randomised:
+        lines.append("The comparison is between randomised arms, so a difference is the "
+                     "play's effect; the saved / churned counts in the playbook table above "
+                     "are not, because CSMs chose who got which play.")
+        plan = plan_next(ex)
+        if plan is not None:
+            lines.append(plan.sentence())
+    if r.segment:
+        lines.append("The experiments cover the whole book, not only this segment.")
+    return "\n\n".join(lines)
+
+
+def experiments_table(r: MonthlyRisk) -> pd.DataFrame:
+    """The read-out table (empty when there is nothing to compare)."""
+    ex = r.experiments
+    return readout_table(ex) if ex is not None and ex.randomised else pd.DataFrame()

@@ -41,6 +41,7 @@ import warnings
 from IPython.display import HTML, Markdown
 
 from churnlab.pipeline.month import load_month
+from churnlab.present.experiments import plot_arm_effects
 from churnlab.present.html import table_html
 from churnlab.present.outputs import write_outputs
 from churnlab.present.report_plots import (
@@ -54,6 +55,8 @@ from churnlab.present.report_text import (
     detractor_table,
     executive_summary,
     expansion_table,
+    experiments_table,
+    experiments_words,
     families_words,
     forecast_words,
     headline,
@@ -123,6 +126,18 @@ plot_root_causes(r)
 
 # %%
 HTML(table_html(playbook_table(r), tier_col=None))
+
+# %% [markdown]
+# ## Save experiments: do the plays work?
+
+# %%
+Markdown(experiments_words(r))
+
+# %%
+plot_arm_effects(r.experiments) if r.experiments is not None and r.experiments.randomised else None
+
+# %%
+HTML(table_html(experiments_table(r), tier_col=None)) if len(experiments_table(r)) else None
 
 # %% [markdown]
 # ## NPS detractors and their open tasks
