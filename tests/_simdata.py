@@ -99,3 +99,14 @@ def trained(data: str):
                                      n_estimators=N_ESTIMATORS, random_state=SURV_SEED)
         snapshot = make_snapshot(wh, as_of)
     return model, card, model_dir, snapshot, score_accounts(model, snapshot, as_of)
+
+
+def experiments_world(base: Path) -> Path:
+    """A demo-shaped world big enough for about 80 accounts per save play (5,000
+    accounts, 36 months, seed 11), simulated on first use (experiments and uplift)."""
+    from churnlab.sim.generate import simulate_saas, write_simulation
+
+    out = Path(base) / "churnlab-exp-demo"
+    if not (out / "truth" / "params.json").is_file():
+        write_simulation(simulate_saas(5000, 36, seed=11), out)
+    return out

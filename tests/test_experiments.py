@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from _simdata import simulated_data, trained
+from _simdata import experiments_world, simulated_data, trained
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 
@@ -28,7 +28,6 @@ from churnlab.data.lifecycle import observation_end
 from churnlab.data.warehouse import open_warehouse
 from churnlab.pipeline.experiments import plan_next, run_experiments
 from churnlab.present.notebook import run_notebook
-from churnlab.sim.generate import simulate_saas, write_simulation
 from churnlab.sim.profiles import simulate_profile, write_profile
 from churnlab.sim.truth import arm_effects_from_truth
 
@@ -40,11 +39,7 @@ Z = 1.959963984540054
 # ------------------------------------------------------------------ worlds
 @pytest.fixture(scope="module")
 def demo_world(tmp_path_factory) -> Path:
-    """A demo-shaped world big enough for about 80 accounts per play (seed 11)."""
-    out = tmp_path_factory.getbasetemp() / "churnlab-exp-demo"
-    if not (out / "truth" / "params.json").is_file():
-        write_simulation(simulate_saas(5000, 36, seed=11), out)
-    return out
+    return experiments_world(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

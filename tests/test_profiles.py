@@ -131,6 +131,7 @@ def test_every_command_runs_and_the_report_says_what_it_lacks(worlds, name, tmp_
         assert "No NPS answers in this data" in html
     if not Path(data, "interventions.parquet").exists():
         assert "no interventions table: there are no save experiments" in html
+        assert "needs randomised plays to learn from" in html
     if name == "short":
         assert summary["model_validated"] is False and "not validated" in html
     scores = pd.read_csv(tmp_path / "scores.csv")

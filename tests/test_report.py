@@ -218,6 +218,9 @@ def test_the_report_reads_out_the_save_experiments_beside_the_playbook_counts(re
     if readout.randomised:
         assert "CSMs chose who got which play" in page
         assert "Do the plays work:" in page
+    assert "Targeting by the plays' effect, beside risk" in page
+    assert ("Too few randomised accounts" in page or "held-out accounts" in page
+            or "needs randomised plays" in page)
 
 
 @pytest.mark.slow

@@ -42,19 +42,29 @@ def _contracts(wh, dates) -> pd.DataFrame:
     return c[[S.ACCOUNT_ID, S.STARTED_AT, S.ARR, "tenure_days"]]
 
 
-def _pre_assignment_risk(wh, model, enrolment: pd.DataFrame) -> pd.Series:
-    """logit of the model's P(churn within 180 days) at the start of the assignment's
-    month, per enrolled account (NaN where the account had no snapshot then)."""
+def assignment_snapshots(wh, enrolment: pd.DataFrame) -> pd.DataFrame:
+    """The feature snapshot of each enrolled account at the first day of its assignment's
+    month (only data before that day), aligned to ``enrolment``'s rows (missing where
+    the account had no snapshot then)."""
     month = enrolment[S.STARTED_AT].dt.to_period("M").dt.to_timestamp()
-    snaps = make_snapshots(wh, sorted(month.unique()))
-    snaps = snaps.merge(pd.DataFrame({S.ACCOUNT_ID: enrolment[S.ACCOUNT_ID],
-                                      F.LANDMARK: month}), on=[S.ACCOUNT_ID, F.LANDMARK])
-    if snaps.empty:
-        return pd.Series(np.nan, index=enrolment.index)
-    p = model.predict_horizons(snaps.reset_index(drop=True), horizons=(180,))["p_churn_180d"]
-    p = np.clip(p.to_numpy(float), 1e-4, 1 - 1e-4)
-    risk = pd.Series(np.log(p / (1 - p)), index=snaps[S.ACCOUNT_ID].to_numpy())
-    return enrolment[S.ACCOUNT_ID].map(risk).astype(float)
+    snaps = make_snapshots(wh, sorted(month.unique())) if len(enrolment) else pd.DataFrame(
+        columns=[S.ACCOUNT_ID, F.LANDMARK])
+    keys = pd.DataFrame({S.ACCOUNT_ID: enrolment[S.ACCOUNT_ID].to_numpy(),
+                         F.LANDMARK: month.to_numpy()}, index=enrolment.index)
+    out = keys.reset_index().merge(snaps, on=[S.ACCOUNT_ID, F.LANDMARK], how="left")
+    return out.set_index("index").reindex(enrolment.index)
+
+
+def _pre_assignment_risk(model, snaps: pd.DataFrame) -> pd.Series:
+    """logit of the model's P(churn within 180 days) before assignment (NaN where the
+    account had no snapshot then)."""
+    have = snaps["next_renewal"].notna() if "next_renewal" in snaps else snaps.index == -1
+    risk = pd.Series(np.nan, index=snaps.index)
+    if have.any():
+        p = model.predict_horizons(snaps[have].reset_index(drop=True), horizons=(180,))
+        p = np.clip(p["p_churn_180d"].to_numpy(float), 1e-4, 1 - 1e-4)
+        risk[have] = np.log(p / (1 - p))
+    return risk
 
 
 def run_experiments(wh, as_of=None, model=None, guards: Guards = Guards()) -> Readout:
@@ -75,7 +85,7 @@ def run_experiments(wh, as_of=None, model=None, guards: Guards = Guards()) -> Re
     covariate = None
     notes = []
     if model is not None and names is not None and len(enrolment):
-        enrolment[PRE_RISK] = _pre_assignment_risk(wh, model, enrolment)
+        enrolment[PRE_RISK] = _pre_assignment_risk(model, assignment_snapshots(wh, enrolment))
         covariate = PRE_RISK
     elif names is not None:
         notes.append("no model given: the risk differences are not adjusted for the "

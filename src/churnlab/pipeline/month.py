@@ -30,6 +30,7 @@ from churnlab.pipeline.months import (
     month_dates,
     parse_month,
 )
+from churnlab.pipeline.uplift import UpliftValidation, target_book, uplift_rows, validate_uplift
 
 # ------------------------------------------------------------------ the computation
 # Columns the accounts table gains from signal-map roles, and the line a report shows
@@ -70,6 +71,8 @@ class MonthlyRisk:
     top_n: int = 15                 # rows of the report's top at-risk table
     roles: list = field(default_factory=list)   # signal-map roles present (nps, plan_limit)
     experiments: Readout | None = None          # the save experiments' read-out (whole book)
+    uplift: UpliftValidation | None = None      # the uplift model's held-out validation
+    targeting: pd.DataFrame | None = None       # red/yellow by uplift x ARR (if validated)
 
     @property
     def p_col(self) -> str:
@@ -271,6 +274,8 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     exp.loc[both, "reason"] = "near its plan limit and an NPS promoter"
     expansion = exp.sort_values(S.ARR, ascending=False)
     experiments = run_experiments(wh, as_of)
+    uplift = validate_uplift(uplift_rows(wh, experiments), experiments.guards.readout_days)
+    targeting = target_book(uplift, accounts, snap)
 
     return MonthlyRisk(month=month, as_of=as_of, prev_as_of=prev_as_of,
                        horizon_days=int(horizon_days), segment=segment or "",
@@ -282,7 +287,8 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        interventions=interventions_tab, detractors=detractors,
                        expansion=expansion, model_card=dict(model.card),
                        notes=notes, cuts=cuts, recaps=b.recaps,
-                       top_n=int(top_n), roles=sorted(role_cols), experiments=experiments)
+                       top_n=int(top_n), roles=sorted(role_cols), experiments=experiments,
+                       uplift=uplift, targeting=targeting)
 
 
 def load_month(month_file: str = "", *, month: str, data_dir, model_path,

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from churnlab.actions.experiments import ARM, Readout
+from churnlab.data import contract as S
 from churnlab.features import snapshot as F
 from churnlab.fmt import markdown_table, money_short
 from churnlab.present.style import INK, NEUTRAL, PALETTE, clean, new_figure, say_empty
@@ -146,3 +147,43 @@ def readout_markdown(readout: Readout, plan=None) -> str:
     if plan is not None:
         lines += ["", "## The next test", "", plan.sentence()]
     return "\n".join(lines).strip() + "\n"
+
+
+def plot_qini(validation) -> Figure:
+    """The held-out Qini curve of the uplift model beside random targeting."""
+    fig = new_figure(7, 4)
+    ax = fig.add_subplot()
+    curve = getattr(validation, "curve", None)
+    if curve is None or curve.empty:
+        return say_empty(fig, ax, "too few randomised accounts for an uplift model")
+    x = 100 * curve["share_targeted"]
+    colour = PALETTE["green"] if validation.status == "validated" else INK
+    ax.plot(x, curve["churns_prevented"], color=colour, lw=2, marker="o", ms=3,
+            label="ranked by the uplift model")
+    ax.plot(x, curve["random"], color=NEUTRAL, ls="--", label="random order")
+    ax.axhline(0, color=INK, lw=0.6)
+    ax.set_xlabel(f"share of the {validation.n_test} held-out accounts worked (%)")
+    ax.set_ylabel("churns prevented (against control)")
+    ax.set_title(f"Does the uplift model know who the plays change? (Qini "
+                 f"{validation.qini:.2f}, 90% interval {validation.qini_lo:.2f} to "
+                 f"{validation.qini_hi:.2f})", fontsize="medium")
+    ax.legend(frameon=False, fontsize="small")
+    clean(ax)
+    return fig
+
+
+def targeting_table(targeting: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The top of the at-risk book by expected ARR saved by the recommended play, with
+    the risk-based rank beside it."""
+    if targeting is None or targeting.empty:
+        return pd.DataFrame()
+    t = targeting.head(n)
+    return pd.DataFrame({"uplift rank": t["uplift_rank"].to_numpy(),
+                         "risk rank": t["risk_rank"].to_numpy(),
+                         "account": t[S.NAME].to_numpy(),
+                         "ARR": t[S.ARR].map(money_short).to_numpy(),
+                         "recommended play": t["uplift_play"].map(_words).to_numpy(),
+                         "fall in churn probability": t["uplift"].map("{:.0%}".format)
+                         .to_numpy(),
+                         "expected ARR saved": t["expected_arr_saved_uplift"]
+                         .map(money_short).to_numpy()})

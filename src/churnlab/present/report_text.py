@@ -280,3 +280,26 @@ def experiments_table(r: MonthlyRisk) -> pd.DataFrame:
     """The read-out table (empty when there is nothing to compare)."""
     ex = r.experiments
     return readout_table(ex) if ex is not None and ex.randomised else pd.DataFrame()
+
+
+def uplift_words(r: MonthlyRisk) -> str:
+    """Whether the uplift model validated, and (if so) what ranking by it changes."""
+    v = r.uplift
+    if v is None:
+        return "The uplift model was not fitted for this report."
+    if not (r.experiments is not None and r.experiments.randomised):
+        return ("Targeting by a play's effect needs randomised plays to learn from; this "
+                "data has none, so the queue is ranked by risk.")
+    lines = [v.sentence]
+    t = r.targeting
+    if t is not None and len(t):
+        n = min(r.top_n, len(t))
+        by_risk = t.nsmallest(n, "risk_rank")
+        by_uplift = t.head(n)
+        both = len(set(by_risk[S.ACCOUNT_ID]) & set(by_uplift[S.ACCOUNT_ID]))
+        lines.append(
+            f"Of the {n} red and yellow accounts where the recommended play is expected to "
+            f"save the most ARR ({money_short(by_uplift['expected_arr_saved_uplift'].sum())}), "
+            f"{both} are among the risk queue's top {n} (whose plays are expected to save "
+            f"{money_short(by_risk['expected_arr_saved_uplift'].sum())} by the same model).")
+    return "\n\n".join(lines)

@@ -63,6 +63,8 @@ from churnlab.sim.params import (
     SMB,
     TRUE_EFFECT,
     SimulatedSaaS,
+    effect_if,
+    expected_relative_effect,
 )
 from churnlab.sim.parts import Calendar, arrow_strings, choice, health_score, make_ids
 from churnlab.sim.world import World
@@ -207,6 +209,13 @@ def build(w: World, n_months: int, seed: int, kinds: dict) -> SimulatedSaaS:
     ep_planned = _cat(w.episodes["planned"], np.int64)
     ep_of_iv = _cat(ic["episode"], np.int64)[o]
     truth_interventions[PLANNED_CHURN_DATE] = _dates(cal, ep_planned[ep_of_iv])
+    # each play's expected cut of this account's churn probability, had it been given
+    # (the uplift models' truth): q_before x the planted effect for its cause and segment
+    iv_root, iv_seg = _cat(ic["root"], np.int64)[o], w.seg[iv_acc[o]]
+    truth_interventions[S.SEGMENT] = np.asarray(S.SEGMENTS, dtype=object)[iv_seg]
+    for name in PLAYBOOKS:
+        truth_interventions[effect_if(name)] = q_before * expected_relative_effect(
+            w.p, name, iv_root, iv_seg)
 
     # ---- truth: accounts
     churned = (w.end_day < D) & (w.end_day >= 0)

@@ -196,6 +196,43 @@ DEFAULT_PLAYBOOK_EFFECTS = {
 }
 
 
+# how much of the root-cause effect each playbook keeps by segment (SMB, Mid-Market,
+# Enterprise): executives and the product team move big accounts, price moves small ones
+DEFAULT_SEGMENT_FACTORS = {
+    "immediate_problem_resolution": (1.0, 1.0, 1.0),
+    "executive_engagement": (0.2, 1.0, 1.8),
+    "product_team_involvement": (0.5, 1.0, 1.5),
+    "pricing_concession": (1.6, 1.0, 0.4),
+    "contract_flexibility": (1.3, 1.0, 0.7),
+}
+MAX_RELATIVE_EFFECT = 0.9
+
+
+def relative_effect(params, name: str, root, segment, big=False) -> np.ndarray:
+    """The planted relative cut of the churn probability q by playbook ``name`` for
+    accounts of root cause index ``root`` and segment index ``segment`` (``big``: a
+    20-25% pricing concession). ``params``: SimulationParams or its recorded dict."""
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
+    by_root = np.asarray(get("playbook_effects")[name], dtype=float)
+    factors = (get("playbook_segment_factors") or {}).get(name, (1.0, 1.0, 1.0))
+    rel = by_root[np.asarray(root)] * np.asarray(factors, dtype=float)[np.asarray(segment)]
+    rel = np.where(big, rel * get("big_discount_boost"), rel)
+    return np.minimum(rel, MAX_RELATIVE_EFFECT)
+
+
+def effect_if(playbook: str) -> str:
+    """The truth column of a play's expected cut of the churn probability."""
+    return f"effect_if__{playbook}"
+
+
+def expected_relative_effect(params, name: str, root, segment) -> np.ndarray:
+    """:func:`relative_effect` averaged over the discount sizes a play draws."""
+    if name != "pricing_concession":
+        return relative_effect(params, name, root, segment)
+    return ((1 - BIG_DISCOUNT_SHARE) * relative_effect(params, name, root, segment)
+            + BIG_DISCOUNT_SHARE * relative_effect(params, name, root, segment, big=True))
+
+
 @dataclass(frozen=True)
 class SimulationParams:
     """Every tunable of the simulator (recorded in ``truth/params.json``).
@@ -252,6 +289,8 @@ class SimulationParams:
     detect_lag_days: tuple[int, int] = (7, 42)
     control_share: float = 0.3
     playbook_effects: dict = field(default_factory=lambda: dict(DEFAULT_PLAYBOOK_EFFECTS))
+    playbook_segment_factors: dict = field(
+        default_factory=lambda: dict(DEFAULT_SEGMENT_FACTORS))
     big_discount_boost: float = 1.3
     # simulation
     burn_in_days: int = 182

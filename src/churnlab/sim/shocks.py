@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from churnlab.data import contract as S
-from churnlab.sim.params import BIG_DISCOUNT_SHARE, NEVER, PLAYBOOKS, SECONDS_PER_DAY
+from churnlab.sim.params import (
+    BIG_DISCOUNT_SHARE,
+    NEVER,
+    PLAYBOOKS,
+    SECONDS_PER_DAY,
+    expected_relative_effect,
+    relative_effect,
+)
 from churnlab.sim.parts import choice, health_score
 
 
@@ -153,11 +160,11 @@ class ShocksMixin:
         big = rng.random(acc.size) < BIG_DISCOUNT_SHARE
         disc[pricing] = np.where(big[pricing], rng.choice([20.0, 25.0], acc.size)[pricing],
                                  rng.choice([10.0, 12.0, 15.0], acc.size)[pricing])
-        effects = np.zeros((1 + len(PLAYBOOKS), len(S.ROOT_CAUSES)))
+        roots, segs = self.eval_root[acc], self.seg[acc]
+        rel = np.zeros(acc.size)
         for j, name in enumerate(PLAYBOOKS):
-            effects[j + 1] = p.playbook_effects[name]
-        rel = effects[arm, self.eval_root[acc]]
-        rel = np.where(pricing & (disc >= 20), np.minimum(rel * p.big_discount_boost, 0.9), rel)
+            m = arm == j + 1
+            rel[m] = relative_effect(p, name, roots[m], segs[m], big=disc[m] >= 20)
         q_before = self.q[acc].copy()
         self.q[acc] = q_before * (1 - rel)
         self.iv_arm[acc] = arm
@@ -178,7 +185,9 @@ class ShocksMixin:
 
     def _mean_relative_effect(self) -> float:
         p = self.p
-        eff = np.array([p.playbook_effects[name] for name in PLAYBOOKS]).mean()
+        roots, segs = np.arange(len(S.ROOT_CAUSES)), np.arange(3)
+        eff = np.mean([expected_relative_effect(p, name, roots[:, None], segs[None, :]).mean()
+                       for name in PLAYBOOKS])
         return (1 - p.control_share) * eff
 
     def oracle_risk(self, idx, m: int, horizon) -> np.ndarray:

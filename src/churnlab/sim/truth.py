@@ -13,7 +13,6 @@ from churnlab.data import contract as S
 from churnlab.evaluation.backtest import Backtest
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.sim.params import (
-    BIG_DISCOUNT_SHARE,
     CHURN_DATE,
     CHURNED,
     MONTH_START,
@@ -21,9 +20,8 @@ from churnlab.sim.params import (
     ORACLE_RISK_90D,
     PLANNED_CHURN_DATE,
     PLAYBOOKS,
-    Q_BEFORE,
-    ROOT_CAUSE,
     SimulatedSaaS,
+    effect_if,
 )
 from churnlab.stats import wilson_interval
 
@@ -230,11 +228,13 @@ def true_arm_effects(truth_interventions: pd.DataFrame, params: dict,
 
     An enrolled account churns at its episode's planned date (``t`` days after
     assignment) with probability ``q_before`` without a play and ``q_before (1 - r)``
-    with play k, ``r`` the planted relative effect for its root cause (for pricing the
-    mix of small and big discounts). So the play changes the churn risk within ``h``
-    days by ``-q r [t <= h]`` and the days kept out of ``h`` by ``q r max(h - t, 0)``:
-    averaged over the enrolled, these are the estimands of the risk and RMST differences.
-    Other churn paths (quiet lapses, no-warning churn) are the same in every arm.
+    with play k, ``r`` the planted relative effect for its root cause and segment (for
+    pricing the mix of small and big discounts): the truth column ``effect_if__<play>``
+    holds ``q_before r``. So the play changes the churn risk within ``h`` days by
+    ``-q r [t <= h]`` and the days kept out of ``h`` by ``q r max(h - t, 0)``: averaged
+    over the enrolled, the estimands of the risk and RMST differences. Other churn paths
+    (quiet lapses, no-warning churn) are the same in every arm. ``params`` is kept for
+    the recorded worlds written before the effect columns existed.
     """
     t = truth_interventions.copy()
     t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
@@ -242,18 +242,13 @@ def true_arm_effects(truth_interventions: pd.DataFrame, params: dict,
     e[S.STARTED_AT] = pd.to_datetime(e[S.STARTED_AT])
     m = e.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")
     days = (pd.to_datetime(m[PLANNED_CHURN_DATE]) - m[S.STARTED_AT]).dt.days.to_numpy(float)
-    q = m[Q_BEFORE].to_numpy(float)
-    root = m[ROOT_CAUSE].map({r: i for i, r in enumerate(S.ROOT_CAUSES)}).to_numpy()
     rows = []
     for name in PLAYBOOKS:
-        rel = np.asarray(params["playbook_effects"][name], dtype=float)[root]
-        if name == "pricing_concession":
-            big = np.minimum(rel * params["big_discount_boost"], 0.9)
-            rel = (1 - BIG_DISCOUNT_SHARE) * rel + BIG_DISCOUNT_SHARE * big
+        cut = m[effect_if(name)].to_numpy(float)
         for h in horizons:
             rows.append({"arm": name, "horizon": h,
-                         "true_risk_diff": float(np.mean(-q * rel * (days <= h))),
-                         "true_rmst_diff": float(np.mean(q * rel * np.clip(h - days, 0, None)))})
+                         "true_risk_diff": float(np.mean(-cut * (days <= h))),
+                         "true_rmst_diff": float(np.mean(cut * np.clip(h - days, 0, None)))})
     return pd.DataFrame(rows)
 
 
@@ -264,3 +259,35 @@ def arm_effects_from_truth(truth_dir, enrolment: pd.DataFrame, horizons=(90, 180
     params = json.loads((truth_dir / "params.json").read_text())
     return true_arm_effects(pd.read_parquet(truth_dir / "interventions.parquet"), params,
                             enrolment, horizons)
+
+
+def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.DataFrame,
+                            budget: float = 0.5) -> dict:
+    """Evaluation only: the ARR the plays would keep on held-out enrolled accounts when
+    the CS team works ``budget`` of them, ranked by uplift x ARR or by risk x ARR, each
+    account getting the model's recommended play; measured with the planted effects.
+
+    ``held_out``: account_id, started_at, arr, p_no_play, best_play, uplift (the
+    validation's held-out rows). Also: the oracle (true best play, true ranking), a
+    random half, and how often the recommended play is the truly best one.
+    """
+    t = truth_interventions.copy()
+    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
+    h = held_out.copy()
+    h[S.STARTED_AT] = pd.to_datetime(h[S.STARTED_AT])
+    cols = [effect_if(k) for k in PLAYBOOKS]
+    m = h.merge(t[[S.ACCOUNT_ID, S.STARTED_AT, *cols]], on=[S.ACCOUNT_ID, S.STARTED_AT],
+                how="left")
+    arr = m[S.ARR].to_numpy(float)
+    true = m[cols].to_numpy(float)
+    pick = np.array([PLAYBOOKS.index(p) for p in m["best_play"]])
+    kept = true[np.arange(len(m)), pick] * arr
+    k = int(round(budget * len(m)))
+    top = lambda score: np.argsort(-np.asarray(score, dtype=float), kind="stable")[:k]  # noqa: E731
+    return {"accounts": len(m), "worked": k,
+            "arr_kept_uplift": float(kept[top(m["uplift"] * arr)].sum()),
+            "arr_kept_risk": float(kept[top(m["p_no_play"] * arr)].sum()),
+            "arr_kept_random": float(kept.sum() * k / max(len(m), 1)),
+            "arr_kept_oracle": float(np.sort(true.max(axis=1) * arr)[::-1][:k].sum()),
+            "best_play_hit_rate": float((true[np.arange(len(m)), pick]
+                                         >= true.max(axis=1) - 1e-12).mean())}

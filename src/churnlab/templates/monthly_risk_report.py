@@ -41,7 +41,7 @@ import warnings
 from IPython.display import HTML, Markdown
 
 from churnlab.pipeline.month import load_month
-from churnlab.present.experiments import plot_arm_effects
+from churnlab.present.experiments import plot_arm_effects, plot_qini, targeting_table
 from churnlab.present.html import table_html
 from churnlab.present.outputs import write_outputs
 from churnlab.present.report_plots import (
@@ -65,6 +65,7 @@ from churnlab.present.report_text import (
     tier_summary_table,
     title,
     top_accounts,
+    uplift_words,
 )
 
 warnings.filterwarnings("ignore")
@@ -138,6 +139,19 @@ plot_arm_effects(r.experiments) if r.experiments is not None and r.experiments.r
 
 # %%
 HTML(table_html(experiments_table(r), tier_col=None)) if len(experiments_table(r)) else None
+
+# %% [markdown]
+# ## Targeting by the plays' effect, beside risk
+
+# %%
+Markdown(uplift_words(r))
+
+# %%
+plot_qini(r.uplift) if r.uplift is not None and r.uplift.curve is not None else None
+
+# %%
+targets = targeting_table(r.targeting, top_n)
+HTML(table_html(targets, tier_col=None)) if len(targets) else None
 
 # %% [markdown]
 # ## NPS detractors and their open tasks
