@@ -18,6 +18,7 @@ from churnlab.features import snapshot as F
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.pipeline.book import book, check_model_date
+from churnlab.pipeline.expansion import Expansion, run_expansion
 from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.months import (
     HORIZONS,
@@ -73,6 +74,7 @@ class MonthlyRisk:
     experiments: Readout | None = None          # the save experiments' read-out (whole book)
     uplift: UpliftValidation | None = None      # the uplift model's held-out validation
     targeting: pd.DataFrame | None = None       # red/yellow by uplift x ARR (if validated)
+    growth: Expansion | None = None             # expansions, attribution, milestone comparison
 
     @property
     def p_col(self) -> str:
@@ -276,6 +278,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     experiments = run_experiments(wh, as_of)
     uplift = validate_uplift(uplift_rows(wh, experiments), experiments.guards.readout_days)
     targeting = target_book(uplift, accounts, snap)
+    growth = run_expansion(wh, as_of, snapshot=snap)
 
     return MonthlyRisk(month=month, as_of=as_of, prev_as_of=prev_as_of,
                        horizon_days=int(horizon_days), segment=segment or "",
@@ -288,7 +291,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                        expansion=expansion, model_card=dict(model.card),
                        notes=notes, cuts=cuts, recaps=b.recaps,
                        top_n=int(top_n), roles=sorted(role_cols), experiments=experiments,
-                       uplift=uplift, targeting=targeting)
+                       uplift=uplift, targeting=targeting, growth=growth)
 
 
 def load_month(month_file: str = "", *, month: str, data_dir, model_path,

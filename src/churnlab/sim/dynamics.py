@@ -124,6 +124,18 @@ class LifecycleMixin:
         self.iv_id[acc] = -1
         self.eval_id[acc] = -1
 
+    def _expansion_prob(self, acc, day, annual) -> tuple[np.ndarray, np.ndarray]:
+        """Chance that a healthy account near its plan limit expands at this boundary,
+        times the planted effect of each value milestone held in the window before; and
+        whether a milestone with an effect above 1 was held (it also lowers the bar)."""
+        prob = np.where(annual, self.p.expansion_prob[1], self.p.expansion_prob[0])
+        boosted = np.zeros(acc.size, dtype=bool)
+        for name, effect in self.p.milestone_expansion_effects.items():
+            recent = day - self.last_milestone[name][acc] <= self.p.milestone_window_days
+            prob = np.where(recent, prob * effect, prob)
+            boosted |= recent & (effect > 1)
+        return np.minimum(prob, 0.95), boosted
+
     def _renew(self, acc, day, recovered, burn) -> None:
         """Pass a contract boundary: annual terms start a new row (with expansion,
         downgrade, discount or term changes); monthly ones change row only on a change."""
@@ -134,8 +146,10 @@ class LifecycleMixin:
         k = acc.size
         r = rng.random((6, k))
         usage = self.util[acc] * (0.25 + 0.75 * u)
-        expand_ok = (usage > 0.8) & (u > 0.6)
-        expand = expand_ok & (r[0] < np.where(annual, 0.7, 0.2))
+        prob, milestone = self._expansion_prob(acc, day, annual)
+        # a recent value milestone also brings accounts with some headroom left to expand
+        expand_ok = (usage > np.where(milestone, 0.6, 0.8)) & (u > np.where(milestone, 0.5, 0.6))
+        expand = expand_ok & (r[0] < prob)
         down = ((u < 0.4) & (r[1] < np.where(annual, 0.3, 0.04))) | (
             recovered & (r[1] < np.where(annual, 0.5, 0.3)))
         down &= ~expand

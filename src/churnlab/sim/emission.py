@@ -43,6 +43,12 @@ class EmissionMixin:
         self.log.add(event_type, acc[pos], sec, val)
         return pos, sec
 
+    def _mark_milestone(self, event_type, acc, sec) -> None:
+        """Remember the latest day of a milestone whose expansion effect is planted."""
+        if event_type in self.last_milestone and acc.size:
+            days = sec // SECONDS_PER_DAY
+            np.maximum.at(self.last_milestone[event_type], acc, days)
+
     def _emit(self, d0, d1) -> None:
         cal, obs = self.cal, self.obs
         if d0 in self._week_start_set:
@@ -195,7 +201,8 @@ class EmissionMixin:
             self.log.add("first_value_reached", idx[hit],
                          fv[hit] * SECONDS_PER_DAY + self._tod(hit.sum()))
         qbr_rate = np.array([0.2, 0.9, 1.0])[seg] / 91.0
-        emit("qbr_held", qbr_rate * np.clip(0.9 - 0.4 * (1 - u) - 0.6 * dis, 0.05, 1))
+        pos, sec = emit("qbr_held", qbr_rate * np.clip(0.9 - 0.4 * (1 - u) - 0.6 * dis, 0.05, 1))
+        self._mark_milestone("qbr_held", idx[pos], sec)
         # ---- weekly aggregates, once the week is complete
         if d1 - 7 >= 0 and (d1 - 7) in self._week_start_set:
             self._emit_week(d1 - 7, cal.season(d1 - 7))

@@ -292,6 +292,12 @@ class SimulationParams:
     playbook_segment_factors: dict = field(
         default_factory=lambda: dict(DEFAULT_SEGMENT_FACTORS))
     big_discount_boost: float = 1.3
+    # value milestones: a QBR held in the window before a contract boundary multiplies
+    # the chance that a healthy account near its plan limit expands (capped at 95%)
+    # (monthly, longer terms): the base chance before any milestone effect
+    expansion_prob: tuple[float, float] = (0.12, 0.45)
+    milestone_expansion_effects: dict = field(default_factory=lambda: {"qbr_held": 1.8})
+    milestone_window_days: int = 120
     # simulation
     burn_in_days: int = 182
 

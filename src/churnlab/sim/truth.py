@@ -291,3 +291,15 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
             "arr_kept_oracle": float(np.sort(true.max(axis=1) * arr)[::-1][:k].sum()),
             "best_play_hit_rate": float((true[np.arange(len(m)), pick]
                                          >= true.max(axis=1) - 1e-12).mean())}
+
+
+def planted_milestone_effects(truth_dir) -> pd.DataFrame:
+    """The simulator's planted value-milestone effects on expansion: milestone, the
+    factor on the chance of expanding at a contract boundary when it was held in the
+    window before, the window, and the expected sign of a fair comparison."""
+    params = json.loads((Path(truth_dir) / "params.json").read_text())
+    effects = params.get("milestone_expansion_effects", {})
+    return pd.DataFrame({"milestone": list(effects), "factor": list(effects.values()),
+                         "window_days": params.get("milestone_window_days"),
+                         "sign": ["more" if f > 1 else "less" if f < 1 else "none"
+                                  for f in effects.values()]})

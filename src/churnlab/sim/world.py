@@ -164,6 +164,9 @@ class World(LifecycleMixin, ShocksMixin, EmissionMixin):
         self.cooldown = np.full(n, -NEVER, np.int64)
         self.iv_day = np.full(n, NEVER, np.int64)
         self.iv_arm = np.full(n, -1, np.int64)
+        # the day of each account's latest value milestone with a planted expansion effect
+        self.last_milestone = {k: np.full(n, -NEVER, np.int64)
+                               for k in self.p.milestone_expansion_effects}
         self.iv_id = np.full(n, -1, np.int64)
         self.iv_discount = np.zeros(n)
         self.nw_day = np.full(n, NEVER, np.int64)

@@ -41,6 +41,7 @@ import warnings
 from IPython.display import HTML, Markdown
 
 from churnlab.pipeline.month import load_month
+from churnlab.present.expansion import attribution_table, comparison_words
 from churnlab.present.experiments import plot_arm_effects, plot_qini, targeting_table
 from churnlab.present.html import table_html
 from churnlab.present.outputs import write_outputs
@@ -160,7 +161,14 @@ HTML(table_html(targets, tier_col=None)) if len(targets) else None
 HTML(table_html(detractor_table(r, top_n)))
 
 # %% [markdown]
-# ## Expansion candidates
+# ## Expansion: ARR won, the milestones before it, and candidates
+
+# %%
+Markdown(r.growth.summary() + "\n\n" + comparison_words(r.growth)) if r.growth is not None else None
+
+# %%
+attribution = attribution_table(r.growth) if r.growth is not None else None
+HTML(table_html(attribution, tier_col=None)) if attribution is not None and len(attribution) else None
 
 # %%
 HTML(table_html(expansion_table(r, top_n)))
