@@ -1,6 +1,7 @@
 """Does targeting by the plays' uplift keep more ARR than targeting by risk?
 
-For each seed: simulate the demo world, read out its save experiments, fit the uplift
+For each seed: simulate the demo world with the growth effects planted (play effects that
+vary by segment: ``SimulationParams.growth_effects()``), read out its save experiments, fit the uplift
 T-learner on 70% of the enrolled accounts and rank the held-out 30% two ways (uplift x ARR
 and risk-without-a-play x ARR); the CS team works the top half, each account getting the
 model's recommended play; the ARR kept is measured with the planted effects
@@ -25,6 +26,7 @@ from churnlab.fmt import markdown_table
 from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.uplift import uplift_rows, validate_uplift
 from churnlab.sim.generate import simulate_saas, write_simulation
+from churnlab.sim.params import SimulationParams
 from churnlab.sim.truth import targeting_against_truth
 from churnlab.storage import write_frame, write_text
 
@@ -32,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def one_seed(seed: int, accounts: int, months: int) -> dict:
-    sim = simulate_saas(accounts, months, seed=seed)
+    sim = simulate_saas(accounts, months, seed=seed, params=SimulationParams.growth_effects())
     with tempfile.TemporaryDirectory() as tmp:
         write_simulation(sim, tmp)
         with open_warehouse(tmp) as wh:

@@ -21,8 +21,8 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=5000)
     a = ap.parse_args()
     for name, effects in (("without the QBR effect", {}), ("with it (x1.8)", None)):
-        params = SimulationParams() if effects is None else SimulationParams(
-            milestone_expansion_effects=effects)
+        params = (SimulationParams.growth_effects() if effects is None else
+                  SimulationParams.growth_effects(milestone_expansion_effects=effects))
         sim = simulate_saas(a.accounts, 36, seed=a.seed, params=params)
         with tempfile.TemporaryDirectory() as tmp:
             write_simulation(sim, tmp)

@@ -60,14 +60,15 @@ def test_each_expansion_is_credited_to_the_last_milestone_inside_the_window():
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    """The same seed with and without the planted QBR effect on expansion."""
+    """The same seed, growth effects planted, with and without the QBR effect."""
     out = {}
     for name, effects in (("none", {}), ("qbr", {"qbr_held": 1.8})):
         path = tmp_path_factory.getbasetemp() / f"churnlab-expansion-{name}"
         if not (path / "truth" / "params.json").is_file():
             write_simulation(simulate_saas(
                 5000, 36, seed=42,
-                params=SimulationParams(milestone_expansion_effects=effects)), path)
+                params=SimulationParams.growth_effects(milestone_expansion_effects=effects)),
+                path)
         with open_warehouse(path) as wh:
             out[name] = (path, run_expansion(wh))
     return out

@@ -299,7 +299,9 @@ def test_contributions_add_up_exactly_to_the_risk_score(sim_data, kind):
     assert list(phi.columns) == model.feature_names_
     assert phi.index.equals(snapshot.index)
     risk = model.risk_score(snapshot)
-    np.testing.assert_allclose(phi.sum(axis=1).to_numpy() + base, risk, rtol=1e-6, atol=1e-6)
+    # xgboost adds its tree outputs in float32 (eps 1.2e-7): over a couple of hundred
+    # contributions the sum can drift a few units in the sixth digit
+    np.testing.assert_allclose(phi.sum(axis=1).to_numpy() + base, risk, rtol=2e-5, atol=2e-5)
 
 
 # ---------------------------------------------------------------- artifacts

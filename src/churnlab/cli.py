@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"only {SHORT_MONTHS} months of history (overrides --months)")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                    help="file format of the input tables (profiles other than demo)")
+    p.add_argument("--growth-effects", action="store_true",
+                   help="demo profile: plant save-play effects that vary by segment and a "
+                        "QBR effect on expansion (recorded in truth/params.json)")
 
     p = command("demo", "the main job on the embedded synthetic demo: simulate, validate, "
                 "features, landmarks, champion, latest month's report", cmd_demo)

@@ -36,6 +36,7 @@ from churnlab.present.outputs import write_explain_outputs
 from churnlab.signals.analysis import analyse_signals
 from churnlab.signals.summary import summarise_signals
 from churnlab.sim.generate import simulate_saas, write_simulation
+from churnlab.sim.params import SimulationParams
 from churnlab.sim.profiles import (
     SHORT_MONTHS,
     simulate_profile,
@@ -85,8 +86,10 @@ def cmd_simulate(args) -> int:
     if args.format != "parquet":
         raise InputError("the demo profile writes Parquet only")
     args.months = months
+    params = SimulationParams.growth_effects() if args.growth_effects else None
     sim = simulate_saas(n_accounts=args.accounts, n_months=args.months, seed=args.seed,
-                        start=args.start.date().isoformat(), progress=not args.quiet)
+                        start=args.start.date().isoformat(), progress=not args.quiet,
+                        params=params)
     out = write_simulation(sim, args.out)
     summary = summarise_simulation(sim)
     print(f"simulated {args.accounts} accounts x {args.months} months (seed {args.seed}) "

@@ -116,7 +116,8 @@ def strata(rows: pd.DataFrame, limit_col: str | None) -> pd.Series:
     new = np.where(rows["tenure_days"].astype(float) < 365, "first year", "later")
     term = pd.Series(term, index=rows.index) + "|" + new
     level = rows[limit_col] if limit_col and limit_col in rows else rows[S.ARR]
-    band = pd.qcut(level.rank(method="first"), 3, labels=["low", "mid", "high"])
+    band = (pd.qcut(level.rank(method="first"), 3, labels=["low", "mid", "high"])
+            if len(rows) >= 3 else pd.Series("all", index=rows.index))
     seg = rows[S.SEGMENT].astype(str) if S.SEGMENT in rows else "all"
     return seg + "|" + term + "|" + band.astype(str)
 

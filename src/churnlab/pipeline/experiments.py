@@ -72,9 +72,9 @@ def run_experiments(wh, as_of=None, model=None, guards: Guards = Guards()) -> Re
     (the last day a churn can be confirmed at ``as_of``)."""
     as_of = observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     if S.INTERVENTIONS not in wh.tables:
-        return read_out(pd.DataFrame(), False, guards).__class__(
-            False, "The data have no interventions table: there are no save experiments "
-            "to read out.", pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), guards=guards)
+        return Readout(False, "The data have no interventions table: there are no save "
+                       "experiments to read out.", pd.DataFrame(), pd.DataFrame(),
+                       pd.DataFrame(), guards=guards)
     end = as_of - pd.Timedelta(days=S.GRACE_DAYS)
     iv = wh.query(f"SELECT * FROM {S.INTERVENTIONS} WHERE {S.STARTED_AT} < "
                   f"DATE '{end.date().isoformat()}'")

@@ -197,8 +197,10 @@ DEFAULT_PLAYBOOK_EFFECTS = {
 
 
 # how much of the root-cause effect each playbook keeps by segment (SMB, Mid-Market,
-# Enterprise): executives and the product team move big accounts, price moves small ones
-DEFAULT_SEGMENT_FACTORS = {
+# Enterprise): executives and the product team move big accounts, price moves small ones.
+# Planted with ``growth_effects()``; the default world keeps every factor at 1 (so the
+# demo world, and every test pinned to it, stays the one it was).
+SEGMENT_FACTORS = {
     "immediate_problem_resolution": (1.0, 1.0, 1.0),
     "executive_engagement": (0.2, 1.0, 1.8),
     "product_team_involvement": (0.5, 1.0, 1.5),
@@ -289,17 +291,26 @@ class SimulationParams:
     detect_lag_days: tuple[int, int] = (7, 42)
     control_share: float = 0.3
     playbook_effects: dict = field(default_factory=lambda: dict(DEFAULT_PLAYBOOK_EFFECTS))
-    playbook_segment_factors: dict = field(
-        default_factory=lambda: dict(DEFAULT_SEGMENT_FACTORS))
+    playbook_segment_factors: dict = field(default_factory=dict)
     big_discount_boost: float = 1.3
-    # value milestones: a QBR held in the window before a contract boundary multiplies
-    # the chance that a healthy account near its plan limit expands (capped at 95%)
+    # value milestones (planted with growth_effects()): a QBR held in the window before a
+    # contract boundary multiplies the chance that a healthy account near its plan limit
+    # expands (capped at 95%) and lowers the usage bar
     # (monthly, longer terms): the base chance before any milestone effect
-    expansion_prob: tuple[float, float] = (0.12, 0.45)
-    milestone_expansion_effects: dict = field(default_factory=lambda: {"qbr_held": 1.8})
+    expansion_prob: tuple[float, float] = (0.2, 0.7)
+    milestone_expansion_effects: dict = field(default_factory=dict)
     milestone_window_days: int = 120
     # simulation
     burn_in_days: int = 182
+
+    @classmethod
+    def growth_effects(cls, **overrides) -> "SimulationParams":
+        """The world with the retention-as-growth effects planted: play effects that vary
+        by segment (SEGMENT_FACTORS) and a QBR effect on expansion (x1.8)."""
+        base = dict(playbook_segment_factors=dict(SEGMENT_FACTORS),
+                    milestone_expansion_effects={"qbr_held": 1.8})
+        base.update(overrides)
+        return cls(**base)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -10,7 +10,6 @@ from churnlab.sim.params import (
     NEVER,
     PLAYBOOKS,
     SECONDS_PER_DAY,
-    expected_relative_effect,
     relative_effect,
 )
 from churnlab.sim.parts import choice, health_score
@@ -186,7 +185,7 @@ class ShocksMixin:
     def _mean_relative_effect(self) -> float:
         p = self.p
         roots, segs = np.arange(len(S.ROOT_CAUSES)), np.arange(3)
-        eff = np.mean([expected_relative_effect(p, name, roots[:, None], segs[None, :]).mean()
+        eff = np.mean([relative_effect(p, name, roots[:, None], segs[None, :]).mean()
                        for name in PLAYBOOKS])
         return (1 - p.control_share) * eff
 
