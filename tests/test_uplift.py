@@ -4,6 +4,8 @@ the risk queue, and the comparison with risk targeting against the simulator's t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from _simdata import experiments_world
 
 from churnlab.actions.experiments import ARM
 from churnlab.actions.uplift import fit_uplift, qini_coefficient, qini_curve, split_accounts
+from churnlab.cli import main
 from churnlab.data import contract as S
 from churnlab.data.warehouse import open_warehouse
 from churnlab.pipeline.experiments import run_experiments
@@ -93,3 +96,16 @@ def test_targeting_against_the_truth_never_beats_the_oracle(tmp_path_factory):
     for k in ("arr_kept_uplift", "arr_kept_risk", "arr_kept_random"):
         assert 0 <= t[k] <= t["arr_kept_oracle"] + 1e-6
     assert t["worked"] == round(0.5 * t["accounts"])
+
+
+def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(tmp_path):
+    out = tmp_path / "g"
+    assert main(["-q", "simulate", "--accounts", "800", "--months", "24", "--seed", "3",
+                 "--growth-effects", "--out", str(out)]) == 0
+    params = json.loads((out / "truth" / "params.json").read_text())
+    assert params["playbook_segment_factors"]["executive_engagement"] == [0.2, 1.0, 1.8]
+    assert params["milestone_expansion_effects"] == {"qbr_held": 1.8}
+    t = pd.read_parquet(out / "truth" / "interventions.parquet")
+    # the recorded cut is q_before x the planted relative effect for cause and segment
+    ratio = (t["effect_if__executive_engagement"] / t["q_before"]).groupby(t[S.SEGMENT]).max()
+    assert ratio.get("SMB", 0) < ratio.get("Enterprise", 1)
