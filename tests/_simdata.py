@@ -110,3 +110,13 @@ def experiments_world(base: Path) -> Path:
     if not (out / "truth" / "params.json").is_file():
         write_simulation(simulate_saas(5000, 36, seed=11), out)
     return out
+
+
+def assert_paired_without_outputs(script: Path) -> None:
+    """The jupytext script and its committed .ipynb hold the same cells, no outputs."""
+    import jupytext
+    import nbformat
+
+    paired = nbformat.read(Path(script).with_suffix(".ipynb"), as_version=4)
+    assert [c.source for c in jupytext.read(script).cells] == [c.source for c in paired.cells]
+    assert all(not c.get("outputs") for c in paired.cells if c.cell_type == "code")

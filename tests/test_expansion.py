@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jupytext
 import nbformat
 import pandas as pd
 import pytest
+from _simdata import assert_paired_without_outputs
 
 from churnlab.actions.expansion import attribute, contract_changes
 from churnlab.data import contract as S
@@ -107,10 +107,7 @@ def test_a_world_without_milestones_says_so_and_still_counts_changes(tmp_path):
 
 
 def test_the_script_and_the_committed_notebook_05_are_the_same_cells_without_outputs():
-    script = jupytext.read(SCRIPT)
-    paired = nbformat.read(SCRIPT.with_suffix(".ipynb"), as_version=4)
-    assert [c.source for c in script.cells] == [c.source for c in paired.cells]
-    assert all(not c.get("outputs") for c in paired.cells if c.cell_type == "code")
+    assert_paired_without_outputs(SCRIPT)
 
 
 @pytest.mark.slow

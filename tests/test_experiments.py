@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jupytext
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from _simdata import experiments_world, simulated_data, trained
+from _simdata import assert_paired_without_outputs, experiments_world, simulated_data, trained
 from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 
@@ -292,10 +291,7 @@ def test_the_command_writes_the_readout_and_replaces_its_folder(demo_world, demo
 
 # ------------------------------------------------------------------ notebook 04
 def test_the_script_and_the_committed_notebook_04_are_the_same_cells_without_outputs():
-    script = jupytext.read(SCRIPT)
-    paired = nbformat.read(SCRIPT.with_suffix(".ipynb"), as_version=4)
-    assert [c.source for c in script.cells] == [c.source for c in paired.cells]
-    assert all(not c.get("outputs") for c in paired.cells if c.cell_type == "code")
+    assert_paired_without_outputs(SCRIPT)
 
 
 @pytest.mark.slow

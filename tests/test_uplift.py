@@ -108,4 +108,5 @@ def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(
     t = pd.read_parquet(out / "truth" / "interventions.parquet")
     # the recorded cut is q_before x the planted relative effect for cause and segment
     ratio = (t["effect_if__executive_engagement"] / t["q_before"]).groupby(t[S.SEGMENT]).max()
-    assert ratio.get("SMB", 0) < ratio.get("Enterprise", 1)
+    assert {"SMB", "Enterprise"} <= set(ratio.index)
+    assert ratio["SMB"] < ratio["Enterprise"]

@@ -20,7 +20,6 @@ import pandas as pd
 
 from churnlab.actions.experiment_stats import accounts_per_arm
 from churnlab.actions.experiments import (
-    ARM,
     Guards,
     Readout,
     arm_names,
@@ -151,5 +150,3 @@ def plan_next(readout: Readout, effect: float = 0.10, arms: int = 2,
     months = n * arms / inflow if inflow > 0 else float("inf")
     return Plan(effect if p0 > effect else p0 / 2, p0, inflow, n, arms, vr, months, h)
 
-
-__all__ = ["ARM", "PRE_RISK", "Plan", "plan_next", "run_experiments"]

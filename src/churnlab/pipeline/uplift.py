@@ -49,7 +49,6 @@ class UpliftValidation:
     n_train: int = 0
     n_test: int = 0
     test: pd.DataFrame | None = None        # held-out rows with their predictions
-    features: list | None = None
 
 
 def uplift_rows(wh, readout: Readout) -> pd.DataFrame:
@@ -113,7 +112,7 @@ def validate_uplift(rows: pd.DataFrame, horizon: int = 180, test_share: float = 
     out = UpliftValidation("validated" if ok else "not validated", sentence,
                            curve=curve, qini=q, qini_lo=float(lo), qini_hi=float(hi),
                            n_train=len(train), n_test=len(test),
-                           test=pd.concat([test, pred], axis=1), features=features)
+                           test=pd.concat([test, pred], axis=1))
     if ok:
         out.model = fit_uplift(rows, features, horizon, seed=seed)
     return out
