@@ -4,14 +4,23 @@ randomised save experiments, and targeting by it rather than by risk.
 Ascarza (2018, "Retention futility") found that the customers most at risk are often not
 the ones a retention play changes. So, from the accounts enrolled in randomised plays:
 
-* **T-learner**: one classifier per arm (control and each play) of churn within the
-  read-out horizon, on the account's features before assignment (the snapshot at the
-  first day of the assignment's month) and its contract columns; an account's uplift for
-  play k is ``P(churn | control) - P(churn | k)``: the fall in its churn probability if
-  it got k. Each classifier is an L2-regularised logistic regression on standardised
-  features (``C`` small: a few hundred accounts per arm cannot carry 200 free weights);
-  a T-learner because it assumes nothing about how the plays differ, and logistic
-  because it stays calibrated enough to multiply by ARR.
+* **a pooled learner** (an "S-learner" with structured interactions): one L2 logistic
+  regression of churn within the read-out horizon on every enrolled account, with the
+  account's features before assignment (the snapshot at the first day of the
+  assignment's month) and its contract columns as the shared baseline, an offset per
+  play, and per play an interaction with a few **effect modifiers**: the account's
+  segment and plan (the groups plays are tailored by) and one score per root cause (the
+  mean standardised level of the signals the data's signal map points at that cause,
+  risk signals up and protective ones down, over the last 90 days): plays are designed
+  per root cause, so that is where their effects should differ. Every other feature also
+  interacts with every play, under a penalty 100 times stronger, so that an effect
+  modifier nobody thought of can still be found when the data are large enough.
+  Why pooled: with ~80 accounts per play, one model per arm (a T-learner) spends most
+  of its few hundred outcomes re-learning the baseline risk, and its per-arm noise
+  becomes the "uplift"; measured on 20 simulated worlds it chose the truly best play for
+  25% of accounts (chance: 20%) and kept less ARR than risk ranking (see
+  benchmarks/RESULTS_uplift_5000.md for the pooled learner's figures).
+  An account's uplift for play k is ``P(churn | no play) - P(churn | k)``.
 * **validation on held-out accounts** (a seeded split by account, stratified by arm): the
   Qini curve: ranking held-out accounts by predicted uplift (a treated account by the
   uplift of the play it got, a control account by its best play's), the churns
@@ -29,15 +38,40 @@ import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from churnlab.actions.experiments import ARM
 from churnlab.data import contract as S
+from churnlab.data.contract import FAMILY_ROOT_CAUSE
 
 MIN_PER_ARM = 40          # accounts (with a known outcome) an arm needs to be modelled
 MAX_LEVELS = 12           # categorical contract columns with at most this many values
+MODIFIER_COLUMNS = (S.SEGMENT, S.PLAN)   # categorical effect modifiers (when present)
+CAUSE_WINDOW = "90d"      # the window of the root-cause scores
+CAUSE_SUFFIXES = ("sum", "mean", "any", "events")   # which 90-day feature, in order
 CONTROL = "control"
+# penalties (inverse L2 strength) of the three blocks of the pooled learner
+C_BASE = 0.05             # the shared baseline: a few hundred outcomes, ~200 features
+C_MODIFIER = 1.0          # play offsets and play x modifier interactions
+C_OTHER = 0.01            # play x every other feature
+
+
+def cause_columns(columns, signal_map) -> dict[str, list[tuple[str, float]]]:
+    """Per root cause, the 90-day feature of each signal the map points at it, with the
+    sign that makes it a risk score (+1 for risk signals, -1 for protective ones;
+    signals of unknown direction are left out). Empty without a signal map."""
+    if signal_map is None:
+        return {}
+    have = set(columns)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for spec in signal_map:
+        sign = {"risk": 1.0, "protective": -1.0}.get(spec.direction)
+        cause = spec.root_cause or FAMILY_ROOT_CAUSE.get(spec.family)
+        col = next((f"{spec.event_type}__{s}_{CAUSE_WINDOW}" for s in CAUSE_SUFFIXES
+                    if f"{spec.event_type}__{s}_{CAUSE_WINDOW}" in have), None)
+        if sign is not None and cause in S.ROOT_CAUSES and col is not None:
+            out.setdefault(cause, []).append((col, sign))
+    return out
 
 
 @dataclass
@@ -45,8 +79,10 @@ class UpliftModel:
     arms: list[str]                       # control first, then the plays
     features: list[str]                   # numeric inputs (after one-hot encoding)
     categories: dict[str, list[str]]      # categorical column -> levels one-hot encoded
-    models: dict = field(default_factory=dict)
+    modifiers: dict[str, list[str]] = field(default_factory=dict)   # effect modifiers
+    causes: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     horizon: int = 180
+    prep: dict = field(default_factory=dict)   # fitted imputer, scalers, classifier
 
     @property
     def plays(self) -> list[str]:
@@ -55,11 +91,46 @@ class UpliftModel:
     def design(self, rows: pd.DataFrame) -> np.ndarray:
         return design_matrix(rows, self.features, self.categories)
 
+    def _blocks(self, rows: pd.DataFrame, fit: bool = False):
+        """Standardised baseline features and effect modifiers of ``rows``."""
+        x = self.design(rows)
+        scores = np.zeros((len(rows), 0))
+        if self.causes:
+            cols = sorted({c for pairs in self.causes.values() for c, _ in pairs})
+            raw = rows.reindex(columns=cols).apply(pd.to_numeric, errors="coerce")
+            if fit:
+                self.prep["cause_mean"] = raw.mean()
+                self.prep["cause_sd"] = raw.std().replace(0, 1).fillna(1)
+            z = ((raw - self.prep["cause_mean"]) / self.prep["cause_sd"]).fillna(0.0)
+            scores = np.column_stack([sum(sign * z[c].to_numpy(float) for c, sign in pairs)
+                                      / len(pairs) for pairs in self.causes.values()])
+        m = np.column_stack([design_matrix(rows, [], self.modifiers), scores])
+        return self._standardise("x", x, fit), self._standardise("m", m, fit)
+
+    def _standardise(self, name: str, a: np.ndarray, fit: bool) -> np.ndarray:
+        """Median-impute and standardise with the training rows' statistics."""
+        if a.shape[1] == 0:
+            return a
+        if fit:
+            imp = SimpleImputer(strategy="median", keep_empty_features=True).fit(a)
+            self.prep[name] = (imp, StandardScaler().fit(imp.transform(a)))
+        imp, sc = self.prep[name]
+        return sc.transform(imp.transform(a))
+
+    def _matrix(self, x, m, arms) -> np.ndarray:
+        parts = [x * np.sqrt(C_BASE)]
+        for k in self.plays:
+            d = (np.asarray(arms) == k).astype(float)[:, None]
+            parts += [d * np.sqrt(C_MODIFIER), d * m * np.sqrt(C_MODIFIER),
+                      d * x * np.sqrt(C_OTHER)]
+        return np.column_stack(parts)
+
     def churn_probabilities(self, rows: pd.DataFrame) -> pd.DataFrame:
         """P(churn within the horizon) under each arm, one column per arm."""
-        x = self.design(rows)
-        return pd.DataFrame({a: self.models[a].predict_proba(x)[:, 1] for a in self.arms},
-                            index=rows.index)
+        x, m = self._blocks(rows)
+        clf = self.prep["clf"]
+        return pd.DataFrame({a: clf.predict_proba(self._matrix(x, m, [a] * len(rows)))[:, 1]
+                             for a in self.arms}, index=rows.index)
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Per row: p_no_play, uplift_<play> for each play, best_play and uplift (the
@@ -75,9 +146,10 @@ class UpliftModel:
         return out
 
 
-def _categorical(rows: pd.DataFrame) -> dict[str, list[str]]:
+def _categorical(rows: pd.DataFrame, columns=(S.SEGMENT, S.PLAN, S.REGION, S.INDUSTRY)
+                 ) -> dict[str, list[str]]:
     out = {}
-    for c in (S.SEGMENT, S.PLAN, S.REGION, S.INDUSTRY):
+    for c in columns:
         if c in rows and rows[c].nunique() <= MAX_LEVELS and rows[c].nunique() > 1:
             out[c] = sorted(rows[c].dropna().astype(str).unique())
     return out
@@ -91,28 +163,29 @@ def design_matrix(rows: pd.DataFrame, features, categories) -> np.ndarray:
     return np.column_stack([num, *dummies]) if dummies else num
 
 
-def fit_uplift(rows: pd.DataFrame, features, horizon: int = 180, c: float = 0.05,
+def fit_uplift(rows: pd.DataFrame, features, horizon: int = 180, signal_map=None,
                seed: int = 0) -> UpliftModel | None:
-    """Fit the T-learner on ``rows`` (one per enrolled account with a known outcome:
-    ``arm_name``, ``churned_in_horizon`` and the features). None when control or every
-    play has fewer than MIN_PER_ARM accounts."""
+    """Fit the pooled learner on ``rows`` (one per enrolled account with a known outcome:
+    ``arm_name``, ``churned_in_horizon`` and the features). Arms with fewer than
+    MIN_PER_ARM accounts are left out; None without control and at least one play, or
+    when the outcome never (or always) happens."""
     counts = rows[ARM].value_counts()
     arms = [a for a in counts.index if counts[a] >= MIN_PER_ARM]
-    if CONTROL not in arms or len(arms) < 2:
+    y_all = rows["churned_in_horizon"].to_numpy(int)
+    if CONTROL not in arms or len(arms) < 2 or len(np.unique(y_all)) < 2:
         return None
     arms = [CONTROL] + sorted(a for a in arms if a != CONTROL)
+    rows = rows[rows[ARM].isin(arms)]
     usable = [f for f in features if rows[f].notna().any() and rows[f].nunique() > 1]
-    model = UpliftModel(arms, usable, _categorical(rows), horizon=horizon)
-    x = model.design(rows)
+    model = UpliftModel(arms, usable, _categorical(rows),
+                        modifiers=_categorical(rows, MODIFIER_COLUMNS),
+                        causes=cause_columns(rows.columns, signal_map), horizon=horizon)
+    x, m = model._blocks(rows, fit=True)
     y = rows["churned_in_horizon"].to_numpy(int)
-    for a in arms:
-        m = (rows[ARM] == a).to_numpy()
-        clf = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                            StandardScaler(),
-                            LogisticRegression(C=c, max_iter=2000, random_state=seed))
-        if len(np.unique(y[m])) < 2:
-            return None
-        model.models[a] = clf.fit(x[m], y[m])
+    if len(np.unique(y)) < 2:
+        return None
+    model.prep["clf"] = LogisticRegression(C=1.0, max_iter=5000, random_state=seed).fit(
+        model._matrix(x, m, rows[ARM].to_numpy()), y)
     return model
 
 

@@ -2,7 +2,7 @@
 accounts, and (only when it validates) rank the at-risk book by expected ARR saved.
 
 ``uplift_rows`` joins each enrolled account with a known outcome at the horizon to its
-features before assignment; ``validate_uplift`` fits the T-learner
+features before assignment; ``validate_uplift`` fits the pooled learner
 (:mod:`churnlab.actions.uplift`) on a seeded 70% of the accounts and draws the Qini curve
 on the other 30%, with a bootstrap interval of the Qini coefficient; ``target_book``
 ranks red and yellow accounts by uplift x ARR beside their risk rank.
@@ -77,14 +77,15 @@ def _not_enough(rows: pd.DataFrame, h: int) -> UpliftValidation:
 
 
 def validate_uplift(rows: pd.DataFrame, horizon: int = 180, test_share: float = 0.3,
-                    seed: int = 0, n_boot: int = 300) -> UpliftValidation:
+                    seed: int = 0, n_boot: int = 300, signal_map=None) -> UpliftValidation:
     """Fit on a seeded share of the accounts, Qini on the rest, bootstrap the Qini
-    coefficient; refit on everything when it validates."""
+    coefficient; refit on everything when it validates. ``signal_map`` (the data's)
+    gives the learner its root-cause scores; without it, segment and plan only."""
     if rows.empty:
         return _not_enough(rows, horizon)
     features = feature_columns(rows)
     train, test = split_accounts(rows, test_share, seed)
-    model = fit_uplift(train, features, horizon, seed=seed)
+    model = fit_uplift(train, features, horizon, signal_map, seed=seed)
     if model is None or (test[ARM] == CONTROL).sum() < 5:
         return _not_enough(rows, horizon)
     test = test[test[ARM].isin(model.arms)]
@@ -114,7 +115,7 @@ def validate_uplift(rows: pd.DataFrame, horizon: int = 180, test_share: float = 
                            n_train=len(train), n_test=len(test),
                            test=pd.concat([test, pred], axis=1))
     if ok:
-        out.model = fit_uplift(rows, features, horizon, seed=seed)
+        out.model = fit_uplift(rows, features, horizon, signal_map, seed=seed)
     return out
 
 

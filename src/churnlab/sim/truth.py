@@ -262,14 +262,16 @@ def arm_effects_from_truth(truth_dir, enrolment: pd.DataFrame, horizons=(90, 180
 
 
 def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.DataFrame,
-                            budget: float = 0.5) -> dict:
+                            budget: float = 0.5, average_play: str | None = None) -> dict:
     """Evaluation only: the ARR the plays would keep on held-out enrolled accounts when
     the CS team works ``budget`` of them, ranked by uplift x ARR or by risk x ARR, each
     account getting the model's recommended play; measured with the planted effects.
 
     ``held_out``: account_id, started_at, arr, p_no_play, best_play, uplift (the
     validation's held-out rows). Also: the oracle (true best play, true ranking), a
-    random half, and how often the recommended play is the truly best one.
+    random half, how often the recommended play is the truly best one, and, with
+    ``average_play`` (the play that did best on average in the experiments), the queue a
+    team without an uplift model runs: ranked by risk x ARR, everyone given that play.
     """
     t = truth_interventions.copy()
     t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
@@ -284,13 +286,17 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
     kept = true[np.arange(len(m)), pick] * arr
     k = int(round(budget * len(m)))
     top = lambda score: np.argsort(-np.asarray(score, dtype=float), kind="stable")[:k]  # noqa: E731
-    return {"accounts": len(m), "worked": k,
-            "arr_kept_uplift": float(kept[top(m["uplift"] * arr)].sum()),
-            "arr_kept_risk": float(kept[top(m["p_no_play"] * arr)].sum()),
-            "arr_kept_random": float(kept.sum() * k / max(len(m), 1)),
-            "arr_kept_oracle": float(np.sort(true.max(axis=1) * arr)[::-1][:k].sum()),
-            "best_play_hit_rate": float((true[np.arange(len(m)), pick]
-                                         >= true.max(axis=1) - 1e-12).mean())}
+    out = {"accounts": len(m), "worked": k,
+           "arr_kept_uplift": float(kept[top(m["uplift"] * arr)].sum()),
+           "arr_kept_risk": float(kept[top(m["p_no_play"] * arr)].sum()),
+           "arr_kept_random": float(kept.sum() * k / max(len(m), 1)),
+           "arr_kept_oracle": float(np.sort(true.max(axis=1) * arr)[::-1][:k].sum()),
+           "best_play_hit_rate": float((true[np.arange(len(m)), pick]
+                                        >= true.max(axis=1) - 1e-12).mean())}
+    if average_play in PLAYBOOKS:
+        same = true[:, PLAYBOOKS.index(average_play)] * arr
+        out["arr_kept_risk_average_play"] = float(same[top(m["p_no_play"] * arr)].sum())
+    return out
 
 
 def planted_milestone_effects(truth_dir) -> pd.DataFrame:
