@@ -185,6 +185,7 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
             "library_versions": package_versions(), "data_fingerprint": fingerprint,
             "months_ahead_offsets": [round(float(a), 4) for a in
                                      getattr(model, "month_offsets_", [])],
+            "boosting_rounds": getattr(model, "n_trees_", None),
             "method": survival_base.__doc__.split("Approach")[1].split("Remaining lifetime")[0].strip()
                       if champion.startswith("hazard") else model.__doc__}
     model.card_ = card

@@ -40,7 +40,7 @@ class _HazardModel(SurvivalModel):
         if y.sum() == 0:
             raise SurvivalInputError("landmark rows: no churn within a fully observed month")
         self.n_person_months_, self.n_events_ = len(pm), int(y.sum())
-        self._fit_hazard(self._design(pm), y)
+        self._fit_hazard(self._design(pm), y, pd.to_datetime(pm[F.LANDMARK]).to_numpy())
         self.month_offsets_ = (self._months_ahead_offsets(rows) if self.recalibrate
                                else np.zeros(1))
 
@@ -73,7 +73,7 @@ class _HazardModel(SurvivalModel):
             pm, y = person_months(train)
             if y.sum() == 0 or (half == h).sum() == 0:
                 return np.zeros(1)
-            sub = clone(self)
+            sub = clone(self).set_params(**self._refit_params())
             sub.recalibrate, sub.feature_names_ = False, self.feature_names_
             sub._fit_hazard(sub._design(pm), y)
             for k in range(PROJECTION_MONTHS):
@@ -102,6 +102,10 @@ class _HazardModel(SurvivalModel):
         for a in est[1:]:
             out.append(a - est[0] if np.isfinite(a) else out[-1])
         return np.asarray(out)
+
+    def _refit_params(self) -> dict:
+        """Parameters the cross-fitted halves take from the fitted model."""
+        return {}
 
     def month_offset(self, k: int) -> float:
         """Log-odds offset of the k-th projected month (0 = the next month)."""
@@ -157,46 +161,90 @@ def monotone_signs(columns, signal_map) -> dict[str, int]:
     return out
 
 
+def _array(x: pd.DataFrame) -> np.ndarray:
+    """The design as the float32 array xgboost works in (columns in the model's order)."""
+    return x.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
 class HazardXGB(_HazardModel):
-    """Gradient-boosted monthly hazard (xgboost binary:logistic)."""
+    """Gradient-boosted monthly hazard (xgboost binary:logistic).
+
+    The number of boosting rounds is chosen by early stopping on a time-ordered split:
+    the person-months of the last ``validation_months`` landmark dates are held out, a
+    probe is boosted on the earlier ones until the held-out log-loss has not improved
+    for ``early_stopping`` rounds (at most ``n_estimators``), and the model is refitted
+    on every person-month with the probe's best round count; the cross-fitted halves of
+    the months-ahead offsets reuse that count. So the round count adapts to the book
+    (a few thousand accounts over-fit 300 rounds; a large book may use them all).
+    ``early_stopping=0`` boosts ``n_estimators`` rounds."""
 
     kind = "hazard_xgb"
+    MIN_VALIDATION_EVENTS = 20      # fewer held-out churns: no early stopping
 
     def __init__(self, n_estimators: int = 300, max_depth: int = 4, learning_rate: float = 0.05,
                  subsample: float = 0.8, colsample_bytree: float = 0.5,
                  min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0,
-                 signal_map=None, monotone: bool = True):
+                 signal_map=None, monotone: bool = True, early_stopping: int = 30,
+                 validation_months: int = 3):
         self.n_estimators, self.max_depth, self.learning_rate = n_estimators, max_depth, \
             learning_rate
         self.subsample, self.colsample_bytree = subsample, colsample_bytree
         self.min_child_weight, self.n_jobs, self.random_state = min_child_weight, n_jobs, \
             random_state
         self.signal_map, self.monotone = signal_map, monotone
+        self.early_stopping, self.validation_months = early_stopping, validation_months
 
-    def _fit_hazard(self, x, y):
+    def _fit_hazard(self, x, y, when=None):
         """Where the signal map declares a direction, the trees are constrained to it
         (xgboost ``monotone_constraints``, :func:`monotone_signs`): more of a risk signal
         never lowers the hazard, more of a protective one never raises it."""
         import xgboost as xgb
 
         params = {k: v for k, v in self.get_params().items()
-                  if k not in ("signal_map", "monotone")}
+                  if k not in ("signal_map", "monotone", "early_stopping", "validation_months")}
         self.monotone_ = (monotone_signs(x.columns, self.signal_map) if self.monotone
                           else {})
         if self.monotone_:
             params["monotone_constraints"] = tuple(self.monotone_.get(c, 0) for c in x.columns)
+        held = self._validation_rows(y, when)
+        xa = _array(x)      # numpy, not pandas: xgboost's DataFrame conversion is slow
+        if held is not None:
+            probe = xgb.XGBClassifier(objective="binary:logistic", tree_method="hist",
+                                      eval_metric="logloss",
+                                      early_stopping_rounds=self.early_stopping, **params)
+            probe.fit(xa[~held], y[~held], eval_set=[(xa[held], y[held])], verbose=False)
+            params["n_estimators"] = int(probe.best_iteration) + 1
+        self.n_trees_ = int(params["n_estimators"])
         self.booster_ = xgb.XGBClassifier(objective="binary:logistic", tree_method="hist",
-                                          eval_metric="logloss", **params).fit(x, y)
+                                          eval_metric="logloss", **params).fit(xa, y)
+        self.booster_.get_booster().feature_names = list(x.columns)   # as before: named
+
+    def _validation_rows(self, y, when) -> np.ndarray | None:
+        """The person-months of the last ``validation_months`` landmark dates, or None
+        when early stopping is off or either side would be too thin to judge."""
+        if not self.early_stopping or when is None:
+            return None
+        dates = np.unique(when)
+        if len(dates) <= 2 * self.validation_months:
+            return None
+        held = np.asarray(when >= dates[-self.validation_months])
+        if y[held].sum() < self.MIN_VALIDATION_EVENTS or y[~held].sum() < \
+                self.MIN_VALIDATION_EVENTS:
+            return None
+        return held
+
+    def _refit_params(self) -> dict:
+        return {"n_estimators": self.n_trees_, "early_stopping": 0}
 
     def _margin(self, x):
-        return self.booster_.predict(x, output_margin=True).astype(float)
+        return self.booster_.predict(_array(x), output_margin=True).astype(float)
 
     def contributions(self, snapshot):
         """TreeSHAP (xgboost pred_contribs) on the log-odds of the next month's hazard."""
         import xgboost as xgb
 
         x = self._design(snapshot)
-        dm = xgb.DMatrix(x, feature_names=list(x.columns))
+        dm = xgb.DMatrix(_array(x), feature_names=list(x.columns))
         c = self.booster_.get_booster().predict(dm, pred_contribs=True).astype(float)
         phi = pd.DataFrame(c[:, :-1], columns=x.columns, index=snapshot.index)
         return self._fold(phi), float(c[0, -1]) if len(c) else 0.0
@@ -211,7 +259,7 @@ class HazardLogit(_HazardModel):
         self.C, self.max_iter = C, max_iter
 
 
-    def _fit_hazard(self, x, y):
+    def _fit_hazard(self, x, y, when=None):
         from sklearn.linear_model import LogisticRegression
 
         self.median_, self.mean_, self.scale_ = fit_scaling(x)
