@@ -331,3 +331,43 @@ def test_bad_landmark_rows_are_refused_with_the_column_named():
         CoxModel(features=["x"]).fit(rows.assign(**{F.DURATION: 3, F.EVENT: 0}))
     with pytest.raises(ValueError, match="unknown model kind"):
         make_model("forest")
+
+
+def _rounds_world(n_dates: int, n: int, signal: bool, seed: int = 0):
+    """Person-month rows over ``n_dates`` monthly dates: noise features, and (with
+    ``signal``) a non-linear hazard in x1 that takes many trees to learn."""
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(n_dates * n, 4)), columns=["x1", "x2", "x3", "x4"])
+    when = np.repeat(pd.date_range("2025-01-01", periods=n_dates, freq="MS").to_numpy(), n)
+    logit = -2.5 + (2.0 * np.sin(2.5 * x["x1"]) + x["x2"] ** 2 - 1 if signal else 0)
+    y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+    return x, y, when
+
+
+def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_data():
+    from churnlab.models.hazard import HazardXGB
+
+    x, y, when = _rounds_world(9, 1500, signal=False)
+    m = HazardXGB(n_estimators=300, n_jobs=1, monotone=False)
+    held = m._validation_rows(y, when)
+    assert set(when[held]) == set(np.unique(when)[-3:]) and not held[~np.isin(
+        when, np.unique(when)[-3:])].any()
+    m._fit_hazard(x, y, when)
+    noise_rounds = m.n_trees_
+    # pure noise: the held-out log-loss stops improving early
+    assert noise_rounds < 100
+    xs, ys, ws = _rounds_world(9, 1500, signal=True)
+    s = HazardXGB(n_estimators=300, n_jobs=1, monotone=False)
+    s._fit_hazard(xs, ys, ws)
+    assert s.n_trees_ > noise_rounds + 50
+    # the cross-fitted halves reuse the count; off, or too few held-out churns: the cap
+    assert s._refit_params() == {"n_estimators": s.n_trees_, "early_stopping": 0}
+    off = HazardXGB(n_estimators=40, n_jobs=1, monotone=False, early_stopping=0)
+    off._fit_hazard(xs, ys, ws)
+    assert off.n_trees_ == 40
+    thin = HazardXGB(n_estimators=40, n_jobs=1, monotone=False)
+    few = np.where(np.isin(ws, np.unique(ws)[-3:]), 0, ys)
+    few[np.flatnonzero(np.isin(ws, np.unique(ws)[-3:]))[:5]] = 1
+    assert thin._validation_rows(few, ws) is None
+    thin._fit_hazard(xs, few, ws)
+    assert thin.n_trees_ == 40
