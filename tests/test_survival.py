@@ -348,7 +348,7 @@ def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_d
     from churnlab.models.hazard import HazardXGB
 
     x, y, when = _rounds_world(9, 1500, signal=False)
-    m = HazardXGB(n_estimators=300, n_jobs=1, monotone=False)
+    m = HazardXGB(n_estimators=300, n_jobs=1, monotone=False, early_stopping=30)
     held = m._validation_rows(y, when)
     assert set(when[held]) == set(np.unique(when)[-3:]) and not held[~np.isin(
         when, np.unique(when)[-3:])].any()
@@ -357,15 +357,15 @@ def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_d
     # pure noise: the held-out log-loss stops improving early
     assert noise_rounds < 100
     xs, ys, ws = _rounds_world(9, 1500, signal=True)
-    s = HazardXGB(n_estimators=300, n_jobs=1, monotone=False)
+    s = HazardXGB(n_estimators=300, n_jobs=1, monotone=False, early_stopping=30)
     s._fit_hazard(xs, ys, ws)
     assert s.n_trees_ > noise_rounds + 50
     # the cross-fitted halves reuse the count; off, or too few held-out churns: the cap
     assert s._refit_params() == {"n_estimators": s.n_trees_, "early_stopping": 0}
-    off = HazardXGB(n_estimators=40, n_jobs=1, monotone=False, early_stopping=0)
+    off = HazardXGB(n_estimators=40, n_jobs=1, monotone=False)      # the default: off
     off._fit_hazard(xs, ys, ws)
     assert off.n_trees_ == 40
-    thin = HazardXGB(n_estimators=40, n_jobs=1, monotone=False)
+    thin = HazardXGB(n_estimators=40, n_jobs=1, monotone=False, early_stopping=30)
     few = np.where(np.isin(ws, np.unique(ws)[-3:]), 0, ys)
     few[np.flatnonzero(np.isin(ws, np.unique(ws)[-3:]))[:5]] = 1
     assert thin._validation_rows(few, ws) is None

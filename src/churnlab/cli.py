@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "that uses it says 'not validated'")
     p.add_argument("--n-estimators", type=_positive_int, default=None,
                    help="trees of the gradient-boosted hazard (default: 300)")
+    p.add_argument("--early-stopping", type=_positive_int, default=None, metavar="ROUNDS",
+                   help="choose the gradient-boosted hazard's trees (at most --n-estimators) "
+                        "by early stopping on the last 3 landmark months: stop after ROUNDS "
+                        "rounds without a better held-out log-loss (off by default: see "
+                        "benchmarks/RESULTS_train_budget.md)")
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
 
     p = command("score", "score active accounts with a saved model", cmd_score)

@@ -238,6 +238,8 @@ def cmd_train(args) -> int:
                              f"{end.date()}")
         t0 = time.perf_counter()
         options = {"n_estimators": args.n_estimators} if args.n_estimators else {}
+        if args.early_stopping:
+            options["early_stopping"] = args.early_stopping
         model, card = train_champion(wh, args.as_of, args.model_dir,
                                      progress=not args.quiet, n_origins=args.origins,
                                      lookback_months=args.lookback_months,

@@ -27,8 +27,9 @@ the month (that is when annual accounts leave) and is spread evenly otherwise, s
 ``P(churn before renewal) == P(churn within days_to_renewal)`` exactly and the renewal
 month's whole risk counts before the renewal.
 
-Two hazard learners: gradient-boosted trees (xgboost ``binary:logistic``) and an L2
-logistic regression. lifelines Cox PH (stratified by term class after the PH test,
+Two hazard learners: gradient-boosted trees (xgboost ``binary:logistic``; optionally
+with the number of rounds chosen by early stopping on the last three landmark months of
+the window) and an L2 logistic regression. lifelines Cox PH (stratified by term class after the PH test,
 account-clustered robust errors) and a parametric AFT (Weibull vs log-normal by AIC) run
 on the landmark time axis (days since the landmark) with a compact screened feature set;
 a 90-day logistic classifier and the health score are the baselines. All models share
@@ -304,10 +305,25 @@ def fit_scaling(x: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     missing values), then the mean and standard deviation of the imputed column (a
     constant column keeps scale 1). Returns ``(median, mean, scale)``."""
     median = x.median().fillna(0.0)
-    z = x.fillna(median)
+    z = _impute(x, median)
     return median, z.mean(), z.std().replace(0, 1.0).fillna(1.0)
+
+
+def _impute(x: pd.DataFrame, median: pd.Series) -> pd.DataFrame:
+    """``x.fillna(median)``, in one numpy step when ``median`` covers x's columns
+    (pandas fills a wide frame column by column: 60% of a logistic hazard's backtest)."""
+    if not median.index.equals(x.columns):
+        return x.fillna(median)
+    a = x.to_numpy(dtype=float)
+    a = np.where(np.isnan(a), median.to_numpy(dtype=float)[None, :], a)
+    return pd.DataFrame(a, index=x.index, columns=x.columns)
 
 
 def apply_scaling(x: pd.DataFrame, median, mean, scale) -> pd.DataFrame:
     """Impute with ``median`` and standardise with ``mean`` and ``scale``."""
-    return (x.fillna(median) - mean) / scale
+    if not (median.index.equals(x.columns) and mean.index.equals(x.columns)
+            and scale.index.equals(x.columns)):
+        return (x.fillna(median) - mean) / scale
+    z = (_impute(x, median).to_numpy() - mean.to_numpy(dtype=float)[None, :]) \
+        / scale.to_numpy(dtype=float)[None, :]
+    return pd.DataFrame(z, index=x.index, columns=x.columns)
