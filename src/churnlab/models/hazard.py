@@ -169,7 +169,7 @@ def _array(x: pd.DataFrame) -> np.ndarray:
 class HazardXGB(_HazardModel):
     """Gradient-boosted monthly hazard (xgboost binary:logistic).
 
-    The number of boosting rounds is chosen by early stopping on a time-ordered split:
+    With ``early_stopping`` set, the number of rounds is chosen on a time-ordered split:
     the person-months of the last ``validation_months`` landmark dates are held out, a
     probe is boosted on the earlier ones until the held-out log-loss has not improved
     for ``early_stopping`` rounds (at most ``n_estimators``), and the model is refitted
