@@ -10,7 +10,12 @@ import pytest
 from _simdata import simulated_data, trained
 
 from churnlab.data import contract as S
-from churnlab.evaluation.backtest import default_origins, run_backtest
+from churnlab.evaluation.backtest import (
+    default_origins,
+    run_backtest,
+    screened_backtest,
+    training_sample,
+)
 from churnlab.evaluation.metrics import calibration_table, concordance_difference
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
@@ -170,3 +175,90 @@ def test_metrics_are_nan_rather_than_an_error_outside_the_follow_up():
     assert np.isnan(m["auc_180"]) and np.isfinite(m["auc_90"])
     none = test.assign(**{F.EVENT: False})                     # no churn at all
     assert np.isnan(evaluate_scores(none, risk, none, None, None)["uno_c"])
+
+
+# ------------------------------------------------- the screened backtest (issue 14, item 3)
+SCREEN_MODELS = ("hazard_logit", "cox", "aft", "calendar")     # cheap, and two baselines
+
+
+@pytest.fixture(scope="module", params=["demo", "consumer"])
+def screened(request, sim_data, tmp_path_factory):
+    """The same backtest run in full and screened on a sample of 500 accounts, on the
+    demo-shaped world and on a consumer world (one plan, monthly only, single user)."""
+    from churnlab.data import lifecycle
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.sim.profiles import simulate_profile, write_profile
+
+    data = sim_data
+    if request.param == "consumer":
+        data = tmp_path_factory.getbasetemp() / "churnlab-screen-consumer"
+        if not data.exists():
+            write_profile(simulate_profile("consumer", 1500, 20, seed=4), data)
+    with open_warehouse(data) as wh:
+        as_of = lifecycle.observation_end(wh)
+        origins = default_origins(as_of, n_origins=2)
+        lm = make_landmarks(wh, monthly_dates(min(origins) - pd.DateOffset(months=6),
+                                              as_of - pd.Timedelta(days=1)), obs_end=as_of)
+        smap = wh.signal_map
+    full = run_backtest(lm, origins, SCREEN_MODELS, lookback_months=6, signal_map=smap)
+    bt, screen = screened_backtest(lm, origins, SCREEN_MODELS, lookback_months=6,
+                                   signal_map=smap, max_train_accounts=500)
+    return lm, full, bt, screen
+
+
+@pytest.mark.slow
+def test_the_screen_samples_the_same_accounts_at_every_origin_and_only_past_the_cap(screened):
+    lm = screened[0]
+    n = lm[S.ACCOUNT_ID].nunique()
+    assert training_sample(lm, n) is None and training_sample(lm, None) is None
+    a, b = training_sample(lm, 500, seed=3), training_sample(lm, 500, seed=3)
+    assert len(a) == len(set(a)) == 500 and set(a) <= set(lm[S.ACCOUNT_ID])
+    assert np.array_equal(a, b) and not np.array_equal(a, training_sample(lm, 500, seed=4))
+
+
+@pytest.mark.slow
+def test_finalists_are_judged_exactly_as_in_a_full_backtest_and_the_rest_on_the_sample(screened):
+    lm, full, bt, screen = screened
+    assert screen["accounts"] == 500 and screen["of"] == lm[S.ACCOUNT_ID].nunique() > 500
+    finalists = screen["finalists"]
+    assert finalists and set(finalists) <= set(SURVIVAL_KINDS) & set(SCREEN_MODELS)
+    key = ["model", "origin"]
+    m = bt.metrics.set_index(key).sort_index()
+    f = full.metrics.set_index(key).sort_index()
+    assert list(m.index) == list(f.index)           # every model at every origin
+    numeric = [c for c in f.columns if c != "train_accounts"
+               and pd.api.types.is_numeric_dtype(f[c])]
+    for kind in finalists:                          # the same numbers as the full run
+        pd.testing.assert_frame_equal(m.loc[kind, numeric], f.loc[kind, numeric])
+        assert (m.loc[kind, "train_accounts"] > 500).all()
+    rest = [k for k in SCREEN_MODELS if k not in finalists]
+    for kind in rest:                               # trained on the sample only
+        assert (m.loc[kind, "train_accounts"] <= 500).all()
+    assert set(bt.folds["screen_train_accounts"]) <= set(range(501))
+    # the champion the rule picks is the full backtest's, with the same figures
+    from churnlab.evaluation.champion import choose_champion
+
+    champion = choose_champion(full.summary())
+    assert choose_champion(bt.summary()) == champion and champion in finalists
+    # every model is judged on the same accounts at an origin as in the full run
+    for (kind, origin), g in bt.scores.groupby(["model", "origin"]):
+        same = full.scores[(full.scores["model"] == kind) & (full.scores["origin"] == origin)]
+        assert sorted(g[S.ACCOUNT_ID]) == sorted(same[S.ACCOUNT_ID])
+
+
+def test_a_saved_champion_is_reused_only_for_the_same_backtest_sample():
+    from types import SimpleNamespace
+
+    from churnlab.evaluation.backtest import BACKTEST_ACCOUNTS
+    from churnlab.pipeline.train import reusable
+
+    card = {"as_of": "2026-11-01", "data_fingerprint": "f", "origins": ["x", "y", "z"],
+            "options": {}, "random_state": 0}
+    old = SimpleNamespace(card=card, backtest_=object())    # saved before the screen existed
+    assert reusable(old, "2026-11-01", "f")
+    assert reusable(old, "2026-11-01", "f", backtest_accounts=BACKTEST_ACCOUNTS)
+    assert not reusable(old, "2026-11-01", "f", backtest_accounts=0)
+    full = SimpleNamespace(card={**card, "backtest_accounts": 0}, backtest_=object())
+    assert reusable(full, "2026-11-01", "f", backtest_accounts=0)
+    assert reusable(full, "2026-11-01", "f", backtest_accounts=None)
+    assert not reusable(full, "2026-11-01", "f")

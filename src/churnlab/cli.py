@@ -30,6 +30,7 @@ from churnlab.commands import (
     cmd_validate,
 )
 from churnlab.errors import ChurnlabError, DataError, InputError, ModelError, RenderError
+from churnlab.evaluation.backtest import BACKTEST_ACCOUNTS
 from churnlab.sim.profile_specs import PROFILES
 from churnlab.sim.profiles import SHORT_MONTHS
 
@@ -200,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "by early stopping on the last 3 landmark months: stop after ROUNDS "
                         "rounds without a better held-out log-loss (off by default: see "
                         "benchmarks/RESULTS_train_budget.md)")
+    p.add_argument("--backtest-accounts", type=int, default=BACKTEST_ACCOUNTS, metavar="N",
+                   help=f"past N accounts the backtest's models train on a seeded sample of N "
+                        f"(judged on every account; the champion is refitted on all); 0: "
+                        f"every account (default: {BACKTEST_ACCOUNTS:,})")
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
 
     p = command("score", "score active accounts with a saved model", cmd_score)

@@ -244,6 +244,7 @@ def cmd_train(args) -> int:
                                      progress=not args.quiet, n_origins=args.origins,
                                      lookback_months=args.lookback_months,
                                      random_state=args.seed,
+                                     backtest_accounts=max(0, args.backtest_accounts),
                                      backtest=not args.no_backtest, **options)
     print(f"champion {card['model_id']} ({time.perf_counter() - t0:.0f}s) -> {args.model_dir}")
     if not card["validated"]:
@@ -252,6 +253,10 @@ def cmd_train(args) -> int:
     plan = card["backtest_plan"]
     if plan["adapted"]:
         print(f"backtest shortened: {plan['note']}")
+    if card.get("backtest_screen"):
+        sc = card["backtest_screen"]
+        print(f"backtest screened on {sc['accounts']:,} of {sc['of']:,} accounts; finalists "
+              f"on every account: {', '.join(sc['finalists'])}")
     print(pd.DataFrame(card["backtest_summary"]).set_index("model").round(3).to_string())
     for kind, why in card["failed_models"].items():
         print(f"left out: {kind} ({why})")

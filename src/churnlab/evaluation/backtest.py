@@ -14,7 +14,12 @@ from churnlab.errors import DataError, InputError
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.features import snapshot as F
 from churnlab.models.baselines import make_model
-from churnlab.models.survival_base import BASELINE_KINDS, SURVIVAL_KINDS, training_rows
+from churnlab.models.survival_base import (
+    BASELINE_KINDS,
+    RENEWAL_AWARE_KINDS,
+    SURVIVAL_KINDS,
+    training_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,10 @@ def default_origins(as_of, n_origins: int = 3, step_months: int = 2,
     return [last - pd.DateOffset(months=step_months * i) for i in range(n_origins)][::-1]
 
 
+# past this many accounts the backtest screens every model on a seeded sample of them and
+# backtests only the finalists on every account: see benchmarks/RESULTS_train_budget.md
+BACKTEST_ACCOUNTS = 5_000
+SCREEN_MARGIN = 0.01    # survival models within this of the screen's best Uno C go on
 MIN_LOOKBACK_MONTHS = 3       # the shortest training window a backtest origin may have
 FOLLOW_UPS = (180, 90)        # days after an origin that must be observed, longest first
 
@@ -117,15 +126,36 @@ def plan_backtest(as_of, data_start, n_origins: int = 3, step_months: int = 2,
         f"--origins/--lookback-months that fit, or use a later --as-of")
 
 
+def training_sample(landmarks: pd.DataFrame, max_accounts: int | None,
+                    seed: int = 0) -> np.ndarray | None:
+    """The account ids the backtest trains on: None (every account) when the landmarks
+    hold at most ``max_accounts`` accounts (or no cap), else a seeded random sample of
+    ``max_accounts`` of them, the same at every origin. Deterministic for the same data."""
+    ids = np.sort(pd.unique(landmarks[S.ACCOUNT_ID]))
+    if not max_accounts or len(ids) <= max_accounts:
+        return None
+    return np.random.default_rng(seed).choice(ids, size=int(max_accounts), replace=False)
+
+
 def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                  lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                  signal_map=None, random_state: int = 0, progress: bool = False,
-                 **options) -> Backtest:
+                 max_train_accounts: int | None = None, **options) -> Backtest:
     """For each origin: train every model on landmarks before it (labels censored as
     observable at the origin, :func:`training_rows`), score the landmark rows *at* the
     origin (features before it), and judge them on outcomes seen at the landmarks'
-    observation end."""
+    observation end.
+
+    ``max_train_accounts``: past this many accounts, every model is trained on the rows
+    of the same seeded sample of that many accounts (:func:`training_sample`) and still
+    judged on *every* account at the origin. Model choice compares the models at equal
+    data; the champion is then refitted on all rows, so the backtest's figures are a
+    slightly conservative estimate of it (``folds`` records ``train_accounts``)."""
     rows, mrows, frows, failures = [], [], [], []
+    sample = training_sample(landmarks, max_train_accounts, random_state)
+    if sample is not None:
+        log.info("backtest: training on a sample of %d accounts (of %d); judged on all",
+                 len(sample), landmarks[S.ACCOUNT_ID].nunique())
     pairs = [(pd.Timestamp(o), k) for o in origins for k in models]
     it = pairs
     if progress:
@@ -137,6 +167,8 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
         if origin not in cache:
             first = origin - pd.DateOffset(months=lookback_months)
             train = training_rows(landmarks[lm >= first], origin, grace_days)
+            if sample is not None:
+                train = train[train[S.ACCOUNT_ID].isin(sample)].reset_index(drop=True)
             test = landmarks[lm == origin].reset_index(drop=True)
             if test.empty:
                 raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
@@ -148,6 +180,7 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                           "last_label_date": (pd.to_datetime(train[F.LANDMARK]) +
                                               pd.to_timedelta(train[F.DURATION], "D")).max(),
                           "last_churn_date": cd.max(), "rows": len(train),
+                          "train_accounts": int(train[S.ACCOUNT_ID].nunique()),
                           "events": int(train[F.EVENT].sum()), "test_rows": len(test)})
         train, test = cache[origin]
         try:                    # one model's failure never stops the others
@@ -189,3 +222,62 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
     return Backtest(pd.DataFrame(mrows), pd.concat(rows, ignore_index=True),
                     pd.DataFrame(frows),
                     pd.DataFrame(failures, columns=["model", "origin", "error"]))
+
+
+def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
+                      lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
+                      signal_map=None, random_state: int = 0, progress: bool = False,
+                      max_train_accounts: int | None = BACKTEST_ACCOUNTS,
+                      margin: float = SCREEN_MARGIN, **options) -> tuple[Backtest, dict | None]:
+    """:func:`run_backtest` on every account when the book has at most
+    ``max_train_accounts`` accounts. Past that, in two stages: a *screen* trains every
+    model on a seeded sample of ``max_train_accounts`` accounts (judged on every account
+    at each origin), then the *finalists*, the survival models whose screened mean Uno C
+    is within ``margin`` of the best and the best renewal-aware one (a small sample
+    favours models with few parameters; the champion rule prefers renewal-aware ones),
+    are backtested again on every account. The
+    finalists' rows come from the full run, so the champion's figures are what a full
+    backtest gives; the other models' rows are the screen's (trained on less data, a
+    little pessimistic) and ``metrics['train_accounts']`` says which is which.
+
+    Returns ``(backtest, screen)``; ``screen`` is None without a sample, else
+    ``{"accounts": sample size, "of": accounts in the landmarks, "finalists": [...]}``."""
+    common = dict(lookback_months=lookback_months, grace_days=grace_days,
+                  signal_map=signal_map, random_state=random_state, progress=progress)
+    if training_sample(landmarks, max_train_accounts, random_state) is None:
+        return _with_accounts(run_backtest(landmarks, origins, models, **common, **options)), None
+    screen = _with_accounts(run_backtest(landmarks, origins, models,
+                                         max_train_accounts=max_train_accounts,
+                                         **common, **options))
+    summary = screen.summary()
+    survival = summary.loc[[k for k in summary.index if k in SURVIVAL_KINDS], "uno_c"]
+    aware = survival[survival.index.isin(RENEWAL_AWARE_KINDS)]
+    finalists = [k for k in models if k in survival.index and
+                 (survival[k] >= survival.max() - margin or
+                  (len(aware) and k == aware.idxmax()))]
+    log.info("backtest: screened %d models on %d accounts; finalists on every account: %s",
+             len(models), max_train_accounts, ", ".join(finalists))
+    full = _with_accounts(run_backtest(landmarks, origins, tuple(finalists), **common,
+                                       **options))
+    keep = ~screen.metrics["model"].isin(finalists)
+    metrics = pd.concat([full.metrics, screen.metrics[keep]], ignore_index=True)
+    order = {k: i for i, k in enumerate(models)}
+    metrics = metrics.sort_values(["origin", "model"], key=lambda c: c.map(order)
+                                  if c.name == "model" else c, kind="stable")
+    scores = pd.concat([full.scores, screen.scores[~screen.scores["model"].isin(finalists)]],
+                       ignore_index=True)
+    folds = full.folds.assign(screen_train_accounts=screen.folds["train_accounts"].to_numpy())
+    failures = pd.concat([f for f in (full.failures, screen.failures[
+        ~screen.failures["model"].isin(finalists)]) if len(f)] or [full.failures],
+        ignore_index=True)
+    return (Backtest(metrics.reset_index(drop=True), scores, folds, failures),
+            {"accounts": int(max_train_accounts),
+             "of": int(landmarks[S.ACCOUNT_ID].nunique()), "finalists": finalists})
+
+
+def _with_accounts(bt: Backtest) -> Backtest:
+    """``metrics['train_accounts']``: the accounts each model trained on at its origin."""
+    if len(bt.metrics) and len(bt.folds):
+        per = bt.folds.set_index("origin")["train_accounts"]
+        bt.metrics["train_accounts"] = bt.metrics["origin"].map(per).astype(int)
+    return bt

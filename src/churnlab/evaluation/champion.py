@@ -12,7 +12,13 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.errors import DataError, InputError
-from churnlab.evaluation.backtest import FOLLOW_UPS, BacktestPlan, plan_backtest, run_backtest
+from churnlab.evaluation.backtest import (
+    BACKTEST_ACCOUNTS,
+    FOLLOW_UPS,
+    BacktestPlan,
+    plan_backtest,
+    screened_backtest,
+)
 from churnlab.evaluation.metrics import concordance_difference
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
@@ -22,6 +28,7 @@ from churnlab.models.registry import package_versions, save_model
 from churnlab.models.survival_base import (
     BASELINE_KINDS,
     CHAMPION_FILE,
+    RENEWAL_AWARE_KINDS,
     SURVIVAL_KINDS,
     training_rows,
 )
@@ -31,8 +38,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_MONTHS = 12
 UNVALIDATED_KIND = "hazard_xgb"   # fitted by --no-backtest (renewal-aware, the usual champion)
-
-RENEWAL_AWARE_KINDS = ("hazard_xgb", "hazard_logit")   # put churn mass on renewal dates
 
 
 def choose_champion(summary: pd.DataFrame, tie: float = 0.005) -> str:
@@ -85,7 +90,8 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
                    n_origins: int = 3, step_months: int = 2, lookback_months: int | None = None,
                    models=SURVIVAL_KINDS + BASELINE_KINDS, landmarks: pd.DataFrame | None = None,
                    random_state: int = 0, grace_days: int = S.GRACE_DAYS,
-                   backtest: bool = True, **options):
+                   backtest: bool = True, backtest_accounts: int | None = BACKTEST_ACCOUNTS,
+                   **options):
     """Backtest, choose the champion, refit it on every label observable at ``as_of``
     and persist it.
 
@@ -102,6 +108,10 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     models : kinds to backtest (the champion is chosen among SURVIVAL_KINDS).
     landmarks : precomputed landmarks covering the window with labels seen at
         ``as_of`` (built here otherwise).
+    backtest_accounts : past this many accounts the backtest screens every model on a
+        seeded sample of that many and backtests the finalists on every account
+        (:func:`screened_backtest`; None or 0: every model on every account). The card's
+        ``backtest_screen`` says what was done; the final fit always uses every account.
     backtest : False fits :data:`UNVALIDATED_KIND` on what there is without a backtest;
         the card says ``"validated": false`` and every output that uses it says so.
     options : model options (``n_estimators``, ``max_depth``, ``n_features``...).
@@ -138,9 +148,11 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
         landmarks = censor_at(landmarks, as_of, grace_days) if \
             pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of else landmarks
     bt, summary, failed, order = None, pd.DataFrame(), {}, [UNVALIDATED_KIND]
+    screen = None
     if backtest:
-        bt = run_backtest(landmarks, origins, models, lookback_months, grace_days,
-                          wh.signal_map, random_state, progress, **options)
+        bt, screen = screened_backtest(landmarks, origins, models, lookback_months,
+                                       grace_days, wh.signal_map, random_state, progress,
+                                       max_train_accounts=backtest_accounts or None, **options)
         summary = bt.summary()
         failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
         order = champion_order(summary.drop(index=[k for k in failed if k in summary.index]))
@@ -176,6 +188,8 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
             "random_state": random_state, "lookback_months": lookback_months,
             "origins": [str(o.date()) for o in origins],
             "validated": bool(backtest),
+            "backtest_accounts": int(backtest_accounts or 0),
+            "backtest_screen": screen,
             "backtest_plan": plan.to_dict() if plan is not None else None,
             "lead_over_baselines": baseline_leads(bt, champion) if backtest else {},
             "backtest_summary": json.loads(summary.reset_index().to_json(orient="records"))

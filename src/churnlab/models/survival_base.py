@@ -88,6 +88,9 @@ BACKTEST_TABLES = ("metrics", "scores", "folds", "failures")   # saved beside th
 SURVIVAL_KINDS = ("hazard_xgb", "hazard_logit", "cox", "aft")
 
 
+RENEWAL_AWARE_KINDS = ("hazard_xgb", "hazard_logit")   # put churn mass on renewal dates
+
+
 BASELINE_KINDS = ("logistic_90d", "health", "calendar", "tenure")
 
 # what the calendar-only and tenure-only baselines may see: the contract calendar and

@@ -18,7 +18,7 @@ import pandas as pd
 
 from churnlab.data import lifecycle
 from churnlab.errors import ModelError
-from churnlab.evaluation.backtest import HistoryTooShortError
+from churnlab.evaluation.backtest import BACKTEST_ACCOUNTS, HistoryTooShortError
 from churnlab.evaluation.champion import train_champion
 from churnlab.models.registry import load_model
 from churnlab.models.survival_base import CHAMPION_FILE
@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def reusable(model, as_of, fingerprint: str, n_origins: int = 3, options: dict | None = None,
-             random_state: int = 0) -> bool:
-    """True when ``model`` (loaded with its card) may stand for a new training run."""
+             random_state: int = 0, backtest_accounts: int | None = BACKTEST_ACCOUNTS) -> bool:
+    """True when ``model`` (loaded with its card) may stand for a new training run (a
+    card from before the backtest's account sample counts as the default's)."""
     c = model.card
     return (c.get("as_of") == str(pd.Timestamp(as_of).date())
+            and c.get("backtest_accounts", BACKTEST_ACCOUNTS) == int(backtest_accounts or 0)
             and c.get("data_fingerprint") == fingerprint
             and len(c.get("origins", [])) == n_origins
             and c.get("options", {}) == (options or {})
@@ -39,7 +41,7 @@ def reusable(model, as_of, fingerprint: str, n_origins: int = 3, options: dict |
 
 
 def find_reusable(wh, as_of, model_dir, n_origins: int = 3, n_estimators: int | None = None,
-                  random_state: int = 0):
+                  random_state: int = 0, backtest_accounts: int | None = BACKTEST_ACCOUNTS):
     """The champion saved in ``model_dir`` when :func:`reusable` for this request, else
     None."""
     options = {"n_estimators": int(n_estimators)} if n_estimators else {}
@@ -51,18 +53,20 @@ def find_reusable(wh, as_of, model_dir, n_origins: int = 3, n_estimators: int | 
         log.warning("      not reusing %s: %s", model_dir, exc)
         return None
     return model if reusable(model, as_of, wh.fingerprint(), n_origins, options,
-                             random_state) else None
+                             random_state, backtest_accounts) else None
 
 
 def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
                   n_estimators: int | None = None, random_state: int = 0,
-                  progress: bool = False, **kwargs):
+                  progress: bool = False, backtest_accounts: int | None = BACKTEST_ACCOUNTS,
+                  **kwargs):
     """The champion in ``model_dir`` when :func:`reusable`; otherwise a new one trained
     into ``model_dir`` (a temporary folder when None). Returns the loaded model (with
     ``card`` and ``backtest_``)."""
     as_of = lifecycle.observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     options = {"n_estimators": int(n_estimators)} if n_estimators else {}
-    model = find_reusable(wh, as_of, model_dir, n_origins, n_estimators, random_state)
+    model = find_reusable(wh, as_of, model_dir, n_origins, n_estimators, random_state,
+                          backtest_accounts)
     if model is not None:
         log.info("      reusing the champion %s in %s", model.card["model_id"], model_dir)
         return model
@@ -72,8 +76,8 @@ def load_or_train(wh, as_of=None, model_dir=None, n_origins: int = 3,
              as_of.date(), model_dir)
     try:
         model, _ = train_champion(wh, as_of, model_dir, progress=progress,
-                                  n_origins=n_origins, random_state=random_state, **options,
-                                  **kwargs)
+                                  n_origins=n_origins, random_state=random_state,
+                                  backtest_accounts=backtest_accounts, **options, **kwargs)
     except HistoryTooShortError as exc:
         log.warning("%s; training without a backtest: every output says 'not validated'", exc)
         model, _ = train_champion(wh, as_of, model_dir, progress=progress,

@@ -167,6 +167,13 @@ def validation_words(card: dict) -> str:
     line += "."
     if plan.get("adapted"):
         line += f" Shortened: {plan['note']}."
+    screen = card.get("backtest_screen")
+    if screen:
+        line += (f" To keep training within budget, every model was first screened on a "
+                 f"random {screen['accounts']:,} of the {screen['of']:,} accounts; the "
+                 f"finalists ({', '.join(screen['finalists'])}) were then backtested on every "
+                 f"account, so the champion's figures are a full backtest's and the other "
+                 f"models' (trained on less data) are a little pessimistic.")
     return line
 
 
