@@ -131,13 +131,39 @@ def calibration_table(p, y, n_bins: int = 10) -> pd.DataFrame:
     return out
 
 
+def weighted_harrell(t, e, pred_time, weights) -> np.ndarray:
+    """Harrell's C as lifelines' ``concordance_index(t, pred_time, e)`` computes it, once
+    per column of ``weights`` (n x B, each row's multiplicity: a bootstrap resample as
+    counts), in matrix products instead of B resamples.
+
+    lifelines' comparable pairs: a churned row i and any row j that left later
+    (t_i < t_j), or at the same time without churning (t_i == t_j, j censored); the pair
+    is concordant when i's predicted time is shorter, half when tied. A resample's pair
+    of copies of one row is never comparable, as here (i == j is not). Exact for integer
+    weights (float64 sums of 0, 0.5 and 1)."""
+    t, e = np.asarray(t, float), np.asarray(e, bool)
+    p, w = np.asarray(pred_time, float), np.asarray(weights, float)
+    died = np.flatnonzero(e)
+    num = np.zeros(w.shape[1])
+    den = np.zeros(w.shape[1])
+    step = max(1, 4_000_000 // max(len(t), 1))       # died rows per block (~32 MB each)
+    for lo in range(0, len(died), step):
+        i = died[lo:lo + step]
+        later = (t[i, None] < t[None, :]) | ((t[i, None] == t[None, :]) & ~e[None, :])
+        score = later * ((p[i, None] < p[None, :]) + 0.5 * (p[i, None] == p[None, :]))
+        num += (w[i] * (score @ w)).sum(axis=0)
+        den += (w[i] * (later.astype(float) @ w)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
 def concordance_difference(scores: pd.DataFrame, model_a: str, model_b: str,
                            n_bootstrap: int = 200, random_state: int = 0,
                            tau: int = 90) -> dict:
     """Harrell's C (time censored at ``tau``) of ``model_a`` minus ``model_b``, averaged
-    over origins, on the same rows, with a paired account bootstrap standard error."""
-    from lifelines.utils import concordance_index
-
+    over origins, on the same rows, with a paired account bootstrap standard error (the
+    resamples as multiplicities, :func:`weighted_harrell`: at 50,000 accounts this took
+    two minutes as 100 calls of lifelines' ``concordance_index`` per origin)."""
     rng = np.random.default_rng(random_state)
     diffs, boots = [], np.zeros(n_bootstrap)
     n_origins = scores["origin"].nunique()
@@ -150,12 +176,11 @@ def concordance_difference(scores: pd.DataFrame, model_a: str, model_b: str,
         e = lab[F.EVENT].to_numpy().astype(bool) & (t <= tau)
         t = np.minimum(t, tau + 1)
         a, b = wide[model_a].to_numpy(), wide[model_b].to_numpy()
-
-        def c(idx):
-            return concordance_index(t[idx], -a[idx], e[idx]) - \
-                concordance_index(t[idx], -b[idx], e[idx])
-        all_idx = np.arange(len(t))
-        diffs.append(c(all_idx))
-        for i in range(n_bootstrap):
-            boots[i] += c(rng.integers(0, len(t), len(t))) / n_origins
+        n = len(t)
+        counts = np.ones((n, n_bootstrap + 1))       # column 0: the sample itself
+        for i in range(n_bootstrap):                 # the same resamples as one by one
+            counts[:, i + 1] = np.bincount(rng.integers(0, n, n), minlength=n)
+        d = weighted_harrell(t, e, -a, counts) - weighted_harrell(t, e, -b, counts)
+        diffs.append(d[0])
+        boots += d[1:] / n_origins
     return {"difference": float(np.mean(diffs)), "se": float(np.std(boots, ddof=1))}
