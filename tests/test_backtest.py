@@ -276,11 +276,11 @@ def test_weighted_concordance_equals_lifelines_on_every_bootstrap_resample():
     n = 600
     t = rng.integers(1, 30, n).astype(float)          # many tied times
     e = rng.uniform(size=n) < 0.35
-    p = rng.integers(0, 12, n) + 0.1 * t               # tied scores, some signal
+    p = rng.integers(0, 12, n) + 0.5 * t               # tied scores, some signal
     resamples = [rng.integers(0, n, n) for _ in range(8)]
     counts = np.column_stack([np.ones(n)] + [np.bincount(ix, minlength=n) for ix in resamples])
     got = weighted_harrell(t, e, p, counts)
     want = [concordance_index(t, p, e)] + [concordance_index(t[ix], p[ix], e[ix])
                                            for ix in resamples]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
-    assert got[0] > 0.55                               # the signal is seen
+    assert got[0] > 0.6                                # the signal is seen
