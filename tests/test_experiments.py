@@ -314,3 +314,48 @@ def test_notebook_04_runs_with_a_model_and_quotes_the_readout(tmp_path_factory, 
     assert "pre_assignment_risk" in r.enrolment and r.enrolment["pre_assignment_risk"].notna(
     ).mean() > 0.9
     assert "accounts per arm" in text
+
+
+@pytest.mark.parametrize("world", ["demo_world", "consumer_null"])
+def test_contracts_at_assignment_are_read_only_for_the_plays_accounts_and_days(world, request):
+    """The contract at each play's start, read for those (account, day) pairs only (all
+    active accounts at every start day is ~20 GB at 50,000 accounts), equals the same
+    rows of the unrestricted query."""
+    from churnlab.data.lifecycle import active_at_dates_sql
+    from churnlab.pipeline.experiments import _contracts
+
+    with open_warehouse(request.getfixturevalue(world)) as wh:
+        iv = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.STARTED_AT} FROM {S.INTERVENTIONS}")
+        day = pd.to_datetime(iv[S.STARTED_AT]).dt.normalize()
+        got = _contracts(wh, day.unique())
+        every = wh.query(active_at_dates_sql(sorted(day.unique()), name=S.STARTED_AT))
+    key = [S.ACCOUNT_ID, S.STARTED_AT]
+    pairs = iv.assign(**{S.STARTED_AT: day})[key].drop_duplicates()
+    every[S.STARTED_AT] = pd.to_datetime(every[S.STARTED_AT])
+    want = every.merge(pairs, on=key)[got.columns]
+    got = got.assign(**{S.STARTED_AT: pd.to_datetime(got[S.STARTED_AT])})
+    assert len(every) > 3 * len(got) > 0
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True),
+                                  check_dtype=False)
+
+
+@pytest.mark.parametrize("world", ["demo_world", "consumer_null"])
+def test_snapshots_of_the_enrolled_accounts_equal_their_rows_of_the_whole_book(world, request):
+    """Assignment snapshots read only the enrolled accounts' events; each row must be the
+    one the whole book's snapshot has (string ids on the demo, integer ids on the
+    consumer world), an unknown id adds nothing and no id gives no row."""
+    from churnlab.features.snapshot import make_snapshots
+
+    with open_warehouse(request.getfixturevalue(world)) as wh:
+        iv = wh.query(f"SELECT {S.ACCOUNT_ID}, {S.STARTED_AT} FROM {S.INTERVENTIONS}")
+        dates = sorted(pd.to_datetime(iv[S.STARTED_AT]).dt.to_period("M")
+                       .dt.to_timestamp().unique())[-3:]
+        whole = make_snapshots(wh, dates)
+        ids = list(iv[S.ACCOUNT_ID].unique())
+        part = make_snapshots(wh, dates, accounts=ids + ids[:3])
+        none = make_snapshots(wh, dates, accounts=[])
+    want = whole[whole[S.ACCOUNT_ID].isin(ids)].reset_index(drop=True)
+    assert 0 < len(part) < len(whole)
+    pd.testing.assert_frame_equal(part, want)
+    assert none.empty and list(none.columns) == list(whole.columns)

@@ -99,7 +99,8 @@ def dates_sql(dates, name: str = "landmark") -> str:
     return f"SELECT col0 AS {name} FROM (VALUES {rows}) AS t(col0)"
 
 
-def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "landmark") -> str:
+def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "landmark",
+                        only: str = "") -> str:
     """SQL: one row per (date, account active at that date) with its contract then, for
     many dates in one query (subscriptions joined to a small table of dates).
 
@@ -110,6 +111,10 @@ def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "land
     Spans are built once from all subscriptions: a subscription that starts after the
     date can only extend or add spans after it, never move the start of the span that
     covers the date, so nothing after the date is used.
+
+    ``only``: an SQL condition on ``s`` (the subscription) and ``d`` (the date) that keeps
+    the (account, date) pairs wanted, e.g. the accounts with a play started that day;
+    without it every active account at every date (rows = accounts x dates).
     """
     t = f"d.{name}"
     renewal = next_renewal_expr(f"c.{S.START_DATE}", f"c.{S.TERM_MONTHS}", f"c.{S.END_DATE}",
@@ -120,6 +125,7 @@ def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "land
     covering AS (
         SELECT {t}, s.* FROM {S.SUBSCRIPTIONS} s JOIN d
           ON s.{S.START_DATE} <= {t} AND (s.{S.END_DATE} IS NULL OR s.{S.END_DATE} > {t})
+        {f"WHERE {only}" if only else ""}
         QUALIFY row_number() OVER (PARTITION BY {t}, s.{S.ACCOUNT_ID}
                                    ORDER BY s.{S.START_DATE} DESC, s.{S.SUBSCRIPTION_ID}) = 1
     ), spans AS ({spans_sql(grace_days)}),
@@ -128,6 +134,7 @@ def active_at_dates_sql(dates, grace_days: int = S.GRACE_DAYS, name: str = "land
         FROM {S.SUBSCRIPTIONS} s JOIN d
           ON s.{S.START_DATE} <= {year_ago}
          AND (s.{S.END_DATE} IS NULL OR s.{S.END_DATE} > {year_ago})
+        {f"WHERE {only}" if only else ""}
         GROUP BY {t}, s.{S.ACCOUNT_ID}
     )
     SELECT c.{name}, c.{S.ACCOUNT_ID}, c.{S.SUBSCRIPTION_ID}, c.{S.PLAN}, c.{S.TERM_MONTHS},
