@@ -284,3 +284,15 @@ def test_weighted_concordance_equals_lifelines_on_every_bootstrap_resample():
                                            for ix in resamples]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     assert got[0] > 0.6                                # the signal is seen
+
+
+@pytest.mark.slow
+def test_a_screen_with_no_survival_model_returns_the_screen_instead_of_failing(screened):
+    """Only baselines (or every survival model failing the screen): no finalist, and the
+    screen's rows come back rather than an empty second backtest's error."""
+    lm, full = screened[0], screened[1]
+    origins = sorted(full.folds["origin"])
+    bt, screen = screened_backtest(lm, origins, ("calendar",), lookback_months=6,
+                                   max_train_accounts=500)
+    assert screen["finalists"] == [] and set(bt.metrics["model"]) == {"calendar"}
+    assert (bt.metrics["train_accounts"] <= 500).all() and len(bt.metrics) == len(origins)

@@ -202,9 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "rounds without a better held-out log-loss (off by default: see "
                         "benchmarks/RESULTS_train_budget.md)")
     p.add_argument("--backtest-accounts", type=int, default=BACKTEST_ACCOUNTS, metavar="N",
-                   help=f"past N accounts the backtest's models train on a seeded sample of N "
-                        f"(judged on every account; the champion is refitted on all); 0: "
-                        f"every account (default: {BACKTEST_ACCOUNTS:,})")
+                   help=f"past N accounts the backtest screens every model on a seeded sample "
+                        f"of N and backtests the finalists on every account (the champion is "
+                        f"refitted on all); 0: every model on every account (default: "
+                        f"{BACKTEST_ACCOUNTS:,})")
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
 
     p = command("score", "score active accounts with a saved model", cmd_score)

@@ -255,6 +255,10 @@ def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + 
     finalists = [k for k in models if k in survival.index and
                  (survival[k] >= survival.max() - margin or
                   (len(aware) and k == aware.idxmax()))]
+    screen_info = {"accounts": int(max_train_accounts),
+                   "of": int(landmarks[S.ACCOUNT_ID].nunique()), "finalists": finalists}
+    if not finalists:       # no survival model passed the screen: the champion fit says so
+        return screen, screen_info
     log.info("backtest: screened %d models on %d accounts; finalists on every account: %s",
              len(models), max_train_accounts, ", ".join(finalists))
     full = _with_accounts(run_backtest(landmarks, origins, tuple(finalists), **common,
@@ -270,9 +274,7 @@ def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + 
     failures = pd.concat([f for f in (full.failures, screen.failures[
         ~screen.failures["model"].isin(finalists)]) if len(f)] or [full.failures],
         ignore_index=True)
-    return (Backtest(metrics.reset_index(drop=True), scores, folds, failures),
-            {"accounts": int(max_train_accounts),
-             "of": int(landmarks[S.ACCOUNT_ID].nunique()), "finalists": finalists})
+    return Backtest(metrics.reset_index(drop=True), scores, folds, failures), screen_info
 
 
 def _with_accounts(bt: Backtest) -> Backtest:
