@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 
 from churnlab.data import contract as S
 from churnlab.data.signal_map import default_signal_map_path
+
+# the suite runs on pytest-xdist's workers: backtests stay in one process each (the
+# parallel backtest has its own test, tests/test_backtest.py)
+os.environ.setdefault("CHURNLAB_JOBS", "1")
 
 
 def make_tiny_tables() -> dict[str, pd.DataFrame]:

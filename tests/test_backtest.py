@@ -203,7 +203,7 @@ def screened(request, sim_data, tmp_path_factory):
     full = run_backtest(lm, origins, SCREEN_MODELS, lookback_months=6, signal_map=smap)
     bt, screen = screened_backtest(lm, origins, SCREEN_MODELS, lookback_months=6,
                                    signal_map=smap, max_train_accounts=500)
-    return lm, full, bt, screen
+    return lm, full, bt, screen, smap
 
 
 @pytest.mark.slow
@@ -218,7 +218,7 @@ def test_the_screen_samples_the_same_accounts_at_every_origin_and_only_past_the_
 
 @pytest.mark.slow
 def test_finalists_are_judged_exactly_as_in_a_full_backtest_and_the_rest_on_the_sample(screened):
-    lm, full, bt, screen = screened
+    lm, full, bt, screen = screened[:4]
     assert screen["accounts"] == 500 and screen["of"] == lm[S.ACCOUNT_ID].nunique() > 500
     finalists = screen["finalists"]
     assert finalists and set(finalists) <= set(SURVIVAL_KINDS) & set(SCREEN_MODELS)
@@ -296,3 +296,36 @@ def test_a_screen_with_no_survival_model_returns_the_screen_instead_of_failing(s
                                    max_train_accounts=500)
     assert screen["finalists"] == [] and set(bt.metrics["model"]) == {"calendar"}
     assert (bt.metrics["train_accounts"] <= 500).all() and len(bt.metrics) == len(origins)
+
+
+# ------------------------------------------------- the backtest in worker processes
+@pytest.mark.slow
+def test_the_backtest_in_two_processes_equals_the_serial_one_value_for_value(screened):
+    """Both worlds (the demo-shaped one and the one-plan, monthly-only consumer world):
+    the fits in two worker processes give the serial run's metrics, scores and folds, in
+    the same order: the same numbers up to floating-point summation order (a worker's
+    linear algebra runs on one thread, the serial run's on two; measured up to ~1e-12
+    relative on the integrated Brier score), and the folds exactly (conftest runs the
+    suite with CHURNLAB_JOBS=1)."""
+    lm, full, smap = screened[0], screened[1], screened[4]
+    origins = list(full.folds["origin"])
+    par = run_backtest(lm, origins, SCREEN_MODELS, lookback_months=6, jobs=2, signal_map=smap)
+    pd.testing.assert_frame_equal(par.metrics, full.metrics, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(par.scores, full.scores, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(par.folds, full.folds, check_exact=True)
+
+
+def test_worker_processes_only_while_an_origin_fits_the_copy_budget(monkeypatch):
+    from churnlab.errors import InputError
+    from churnlab.evaluation import backtest as B
+
+    assert B._jobs(2, B.PARALLEL_MAX_BYTES) == 2
+    assert B._jobs(2, B.PARALLEL_MAX_BYTES + 1) == 1      # each worker would copy it
+    assert B._jobs(1, 0) == 1 and B._jobs(0, 0) == 1
+    monkeypatch.setenv("CHURNLAB_JOBS", "3")
+    assert B.default_jobs() == 3 and B._jobs(None, 0) == 3
+    monkeypatch.setenv("CHURNLAB_JOBS", "two")
+    with pytest.raises(InputError, match="CHURNLAB_JOBS"):
+        B.default_jobs()
+    monkeypatch.delenv("CHURNLAB_JOBS")
+    assert 1 <= B.default_jobs() <= 4

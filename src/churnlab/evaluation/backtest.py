@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -140,7 +141,8 @@ def training_sample(landmarks: pd.DataFrame, max_accounts: int | None,
 def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                  lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                  signal_map=None, random_state: int = 0, progress: bool = False,
-                 max_train_accounts: int | None = None, **options) -> Backtest:
+                 max_train_accounts: int | None = None, jobs: int | None = None,
+                 **options) -> Backtest:
     """For each origin: train every model on landmarks before it (labels censored as
     observable at the origin, :func:`training_rows`), score the landmark rows *at* the
     origin (features before it), and judge them on outcomes seen at the landmarks'
@@ -150,72 +152,47 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
     of the same seeded sample of that many accounts (:func:`training_sample`) and still
     judged on *every* account at the origin. Model choice compares the models at equal
     data; the champion is then refitted on all rows, so the backtest's figures are a
-    slightly conservative estimate of it (``folds`` records ``train_accounts``)."""
+    slightly conservative estimate of it (``folds`` records ``train_accounts``).
+
+    ``jobs``: the fits run in this many worker processes (default :func:`default_jobs`);
+    one when an origin's training rows are too large to copy into each worker
+    (:data:`PARALLEL_MAX_BYTES`). The figures are the same either way."""
     rows, mrows, frows, failures = [], [], [], []
     sample = training_sample(landmarks, max_train_accounts, random_state)
     if sample is not None:
         log.info("backtest: training on a sample of %d accounts (of %d); judged on all",
                  len(sample), landmarks[S.ACCOUNT_ID].nunique())
-    pairs = [(pd.Timestamp(o), k) for o in origins for k in models]
-    it = pairs
+    lm = pd.to_datetime(landmarks[F.LANDMARK])
+    folds = {}
+    for origin in dict.fromkeys(pd.Timestamp(o) for o in origins):
+        first = origin - pd.DateOffset(months=lookback_months)
+        train = training_rows(landmarks[lm >= first], origin, grace_days)
+        if sample is not None:
+            train = train[train[S.ACCOUNT_ID].isin(sample)].reset_index(drop=True)
+        test = landmarks[lm == origin].reset_index(drop=True)
+        if test.empty:
+            raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
+                             "be landmark dates")
+        folds[origin] = (train, test)
+        frows.append(_fold_row(origin, train, test))
+    tasks = [(kind, origin, *folds[origin]) for origin in folds for kind in models]
+    jobs = _jobs(jobs, max(t[2].memory_usage(index=False).sum() for t in tasks))
+    if jobs > 1:
+        log.info("backtest: %d fits in %d processes", len(tasks), jobs)
+        done = _in_processes(tasks, jobs, random_state, signal_map, options)
+    else:
+        done = (_fit_and_judge(*t, random_state, signal_map, options) for t in tasks)
     if progress:
         from tqdm.auto import tqdm
-        it = tqdm(pairs, desc="backtest", unit="fit")
-    lm = pd.to_datetime(landmarks[F.LANDMARK])
-    cache = {}
-    for origin, kind in it:
-        if origin not in cache:
-            first = origin - pd.DateOffset(months=lookback_months)
-            train = training_rows(landmarks[lm >= first], origin, grace_days)
-            if sample is not None:
-                train = train[train[S.ACCOUNT_ID].isin(sample)].reset_index(drop=True)
-            test = landmarks[lm == origin].reset_index(drop=True)
-            if test.empty:
-                raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
-                                 "be landmark dates")
-            cache = {origin: (train, test)}
-            cd = pd.to_datetime(train[F.CHURN_DATE])
-            frows.append({"origin": origin, "train_first": pd.to_datetime(train[F.LANDMARK]).min(),
-                          "train_last": pd.to_datetime(train[F.LANDMARK]).max(),
-                          "last_label_date": (pd.to_datetime(train[F.LANDMARK]) +
-                                              pd.to_timedelta(train[F.DURATION], "D")).max(),
-                          "last_churn_date": cd.max(), "rows": len(train),
-                          "train_accounts": int(train[S.ACCOUNT_ID].nunique()),
-                          "events": int(train[F.EVENT].sum()), "test_rows": len(test)})
-        train, test = cache[origin]
-        try:                    # one model's failure never stops the others
-            t0 = time.perf_counter()
-            model = make_model(kind, random_state, signal_map, **options).fit(train)
-            t_fit = time.perf_counter() - t0
-            risk = model.risk_score(test)
-            p90, surv_fn, p_renewal = None, None, None
-            if model.has_survival:
-                p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
-                p_renewal = 1 - model.predict_survival_at(
-                    test, np.maximum(test["days_to_renewal"].to_numpy(float), 0))
-                risk = p90      # survival models are ranked by P(churn within 90 days)
-                surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
-            if not np.isfinite(np.asarray(risk, float)).all():
-                raise FloatingPointError("non-finite risk scores")
-            m = evaluate_scores(test, risk, train, surv_fn, p90, p_renewal=p_renewal)
-            # where the time goes (not on the card: reruns must give identical files)
-            log.info("backtest: %s at %s: fit %.1f s, score and judge %.1f s on %d rows",
-                     kind, origin.date(), t_fit, time.perf_counter() - t0 - t_fit, len(train))
-        except MemoryError:
-            raise
-        except Exception as exc:        # noqa: BLE001 - recorded, shown on the card
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.warning("backtest: %s failed at origin %s (%s); left out of the champion "
-                        "choice", kind, origin.date(), reason)
-            failures.append({"model": kind, "origin": origin, "error": reason})
+        done = tqdm(done, total=len(tasks), desc="backtest", unit="fit")
+    for m, scored, failure, message in done:
+        if failure is not None:
+            log.warning(message)
+            failures.append(failure)
             continue
-        mrows.append({"model": kind, "origin": origin, **m})
-        rows.append(pd.DataFrame({"origin": origin, "model": kind,
-                                  S.ACCOUNT_ID: test[S.ACCOUNT_ID], "risk": risk,
-                                  "p90": p90 if p90 is not None else np.nan,
-                                  "p_renewal": p_renewal if p_renewal is not None else np.nan,
-                                  F.DURATION: test[F.DURATION], F.EVENT: test[F.EVENT],
-                                  S.ARR: test[S.ARR], "term_months": test[S.TERM_MONTHS]}))
+        log.info(message)
+        mrows.append(m)
+        rows.append(scored)
     if not rows:
         raise DataError("every model failed in the backtest: " + "; ".join(
             f"{f['model']} at {f['origin'].date()}: {f['error']}" for f in failures))
@@ -224,11 +201,101 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                     pd.DataFrame(failures, columns=["model", "origin", "error"]))
 
 
+# the fits of a backtest run in worker processes (each takes a copy of its origin's rows)
+# while an origin's training rows hold at most this many bytes; past it (the finalists of a
+# large book) one process, so that memory does not double
+PARALLEL_MAX_BYTES = 400 * 2**20
+
+
+def default_jobs() -> int:
+    """Worker processes for the backtest: ``$CHURNLAB_JOBS``, else the machine's cores
+    (at most 4: the fits are memory-bound past that)."""
+    env = os.environ.get("CHURNLAB_JOBS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise InputError(f"CHURNLAB_JOBS={env!r}: expected a whole number of processes")
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _jobs(jobs: int | None, train_bytes: int) -> int:
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    return jobs if train_bytes <= PARALLEL_MAX_BYTES else 1
+
+
+def _in_processes(tasks, jobs: int, random_state, signal_map, options):
+    """The tasks' results in order, computed by ``jobs`` worker processes (loky: fresh
+    interpreters, safe with xgboost's and DuckDB's threads). Each worker's numerical
+    libraries get its share of the cores; the workers are stopped at the end, so that
+    they hold no memory while the rest of training runs."""
+    from joblib.externals.loky import get_reusable_executor
+
+    share = str(max(1, (os.cpu_count() or 1) // jobs))
+    executor = get_reusable_executor(max_workers=jobs, env={
+        v: share for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    try:
+        futures = [executor.submit(_fit_and_judge, *t, random_state, signal_map, options)
+                   for t in tasks]
+        for f in futures:
+            yield f.result()
+    finally:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+def _fold_row(origin, train: pd.DataFrame, test: pd.DataFrame) -> dict:
+    landmark = pd.to_datetime(train[F.LANDMARK])
+    return {"origin": origin, "train_first": landmark.min(), "train_last": landmark.max(),
+            "last_label_date": (landmark + pd.to_timedelta(train[F.DURATION], "D")).max(),
+            "last_churn_date": pd.to_datetime(train[F.CHURN_DATE]).max(), "rows": len(train),
+            "train_accounts": int(train[S.ACCOUNT_ID].nunique()),
+            "events": int(train[F.EVENT].sum()), "test_rows": len(test)}
+
+
+def _fit_and_judge(kind: str, origin, train: pd.DataFrame, test: pd.DataFrame,
+                   random_state: int, signal_map, options: dict):
+    """One model at one origin: ``(metrics, scored rows, None, log line)``, or
+    ``(None, None, failure, warning)`` when it fails (one model's failure never stops
+    the others). Runs in a worker process when the backtest is parallel."""
+    try:
+        t0 = time.perf_counter()
+        model = make_model(kind, random_state, signal_map, **options).fit(train)
+        t_fit = time.perf_counter() - t0
+        risk = model.risk_score(test)
+        p90, surv_fn, p_renewal = None, None, None
+        if model.has_survival:
+            p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
+            p_renewal = 1 - model.predict_survival_at(
+                test, np.maximum(test["days_to_renewal"].to_numpy(float), 0))
+            risk = p90      # survival models are ranked by P(churn within 90 days)
+            surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
+        if not np.isfinite(np.asarray(risk, float)).all():
+            raise FloatingPointError("non-finite risk scores")
+        m = evaluate_scores(test, risk, train, surv_fn, p90, p_renewal=p_renewal)
+    except MemoryError:
+        raise
+    except Exception as exc:        # noqa: BLE001 - recorded, shown on the card
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return None, None, {"model": kind, "origin": origin, "error": reason}, (
+            f"backtest: {kind} failed at origin {origin.date()} ({reason}); left out of the "
+            "champion choice")
+    # where the time goes (logged, not on the card: reruns must give identical files)
+    message = (f"backtest: {kind} at {origin.date()}: fit {t_fit:.1f} s, score and judge "
+               f"{time.perf_counter() - t0 - t_fit:.1f} s on {len(train)} rows")
+    scored = pd.DataFrame({"origin": origin, "model": kind, S.ACCOUNT_ID: test[S.ACCOUNT_ID],
+                           "risk": risk, "p90": p90 if p90 is not None else np.nan,
+                           "p_renewal": p_renewal if p_renewal is not None else np.nan,
+                           F.DURATION: test[F.DURATION], F.EVENT: test[F.EVENT],
+                           S.ARR: test[S.ARR], "term_months": test[S.TERM_MONTHS]})
+    return {"model": kind, "origin": origin, **m}, scored, None, message
+
+
 def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                       lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                       signal_map=None, random_state: int = 0, progress: bool = False,
                       max_train_accounts: int | None = BACKTEST_ACCOUNTS,
-                      margin: float = SCREEN_MARGIN, **options) -> tuple[Backtest, dict | None]:
+                      margin: float = SCREEN_MARGIN, jobs: int | None = None,
+                      **options) -> tuple[Backtest, dict | None]:
     """:func:`run_backtest` on every account when the book has at most
     ``max_train_accounts`` accounts. Past that, in two stages: a *screen* trains every
     model on a seeded sample of ``max_train_accounts`` accounts (judged on every account
@@ -243,7 +310,8 @@ def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + 
     Returns ``(backtest, screen)``; ``screen`` is None without a sample, else
     ``{"accounts": sample size, "of": accounts in the landmarks, "finalists": [...]}``."""
     common = dict(lookback_months=lookback_months, grace_days=grace_days,
-                  signal_map=signal_map, random_state=random_state, progress=progress)
+                  signal_map=signal_map, random_state=random_state, progress=progress,
+                  jobs=jobs)
     if training_sample(landmarks, max_train_accounts, random_state) is None:
         return _with_accounts(run_backtest(landmarks, origins, models, **common, **options)), None
     screen = _with_accounts(run_backtest(landmarks, origins, models,

@@ -16,7 +16,7 @@ from churnlab.models.survival_base import (
     SurvivalInputError,
     SurvivalModel,
     apply_scaling,
-    calendar_inputs,
+    calendar_design,
     fit_scaling,
     person_months,
     renewal_offsets,
@@ -30,8 +30,8 @@ class _HazardModel(SurvivalModel):
     derived_inputs = tuple(DERIVED)
 
     def _design(self, snapshot, elapsed=0.0) -> pd.DataFrame:
-        x = calendar_inputs(snapshot, elapsed)
-        return x[self.feature_names_ + list(self.derived_inputs)].astype(float)
+        return calendar_design(snapshot, self.feature_names_ + list(self.derived_inputs),
+                               elapsed)
 
     recalibrate = True      # estimate the months-ahead offsets in fit (see below)
 

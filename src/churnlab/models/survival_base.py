@@ -171,23 +171,45 @@ def person_months(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 # ------------------------------------------------------------------ calendar
-def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.DataFrame:
-    """Model inputs of the snapshot ``elapsed_days`` later on its contract calendar:
-    days to renewal decrease and reset to the term at a renewal, tenure grows,
-    everything else is held. Adds the derived ``renewal_in_month`` / ``is_monthly``."""
-    x = snapshot
+def calendar_columns(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> dict:
+    """The inputs that move on the contract calendar, ``elapsed_days`` after the
+    snapshot: days to renewal decrease and reset to the term at a renewal, tenure grows
+    (both left as they are at 0 days), and the derived ``renewal_in_month`` /
+    ``is_monthly``. Arrays in the snapshot's row order."""
+    out = {}
+    dtr = snapshot["days_to_renewal"].to_numpy(float)
     if elapsed_days:
-        x = snapshot.copy()
-        term_days = np.maximum(x[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
-        dtr = x["days_to_renewal"].to_numpy(float) - elapsed_days
+        term_days = np.maximum(snapshot[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
+        dtr = dtr - elapsed_days
         k = np.ceil(np.maximum(-dtr, 0) / term_days + 1e-12) * (dtr <= 0)
-        x["days_to_renewal"] = dtr + k * term_days
-        x["tenure_days"] = x["tenure_days"].to_numpy(float) + elapsed_days
-    else:
-        x = snapshot.copy()
-    x["renewal_in_month"] = (x["days_to_renewal"].to_numpy(float) <= MONTH_DAYS).astype(float)
-    x["is_monthly"] = (x[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
+        dtr = dtr + k * term_days
+        out["days_to_renewal"] = dtr
+        out["tenure_days"] = snapshot["tenure_days"].to_numpy(float) + elapsed_days
+    out["renewal_in_month"] = (dtr <= MONTH_DAYS).astype(float)
+    out["is_monthly"] = (snapshot[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
+    return out
+
+
+def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.DataFrame:
+    """Model inputs of the snapshot ``elapsed_days`` later on its contract calendar
+    (:func:`calendar_columns`), every other column held."""
+    x = snapshot.copy()
+    for c, v in calendar_columns(snapshot, elapsed_days).items():
+        x[c] = v
     return x
+
+
+def calendar_design(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0
+                    ) -> pd.DataFrame:
+    """``calendar_inputs(snapshot, elapsed_days)[columns].astype(float)``, value for
+    value, without copying the columns a model does not use (the hazard models build
+    one design per projected month)."""
+    moving = calendar_columns(snapshot, elapsed_days)
+    x = snapshot[[c for c in columns if c not in moving]].astype(float)
+    for c in columns:
+        if c in moving:
+            x[c] = moving[c]
+    return x[list(columns)]
 
 
 def renewal_offsets(snapshot: pd.DataFrame, n_months: int) -> np.ndarray:
