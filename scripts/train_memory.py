@@ -1,5 +1,5 @@
 """Where training's memory goes: resident memory sampled every 0.2 s while
-``train_champion`` runs, reported as the peak between consecutive log lines (each line
+``train_champion`` runs (this process and the backtest's workers, summed), reported as the peak between consecutive log lines (each line
 marks a step: landmarks, each backtest fit, the champion's refit, saving).
 
     .venv/bin/python scripts/train_memory.py --data /tmp/w50k --as-of 2026-11-01
@@ -23,11 +23,18 @@ marks: list[tuple[float, str]] = []
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of this process and its children (the backtest's worker
+    processes), summed: an upper bound, as pages the workers share are counted twice."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:        # a worker that has just exited
+            pass
+    return total / 2**20
 
 
 class Marker(logging.Handler):

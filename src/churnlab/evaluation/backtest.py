@@ -163,8 +163,10 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
         log.info("backtest: training on a sample of %d accounts (of %d); judged on all",
                  len(sample), landmarks[S.ACCOUNT_ID].nunique())
     lm = pd.to_datetime(landmarks[F.LANDMARK])
-    folds = {}
-    for origin in dict.fromkeys(pd.Timestamp(o) for o in origins):
+    origins = list(dict.fromkeys(pd.Timestamp(o) for o in origins))
+
+    def fold(origin):
+        """The origin's training rows (before it) and scored rows (at it)."""
         first = origin - pd.DateOffset(months=lookback_months)
         train = training_rows(landmarks[lm >= first], origin, grace_days)
         if sample is not None:
@@ -173,18 +175,29 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
         if test.empty:
             raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
                              "be landmark dates")
-        folds[origin] = (train, test)
         frows.append(_fold_row(origin, train, test))
-    tasks = [(kind, origin, *folds[origin]) for origin in folds for kind in models]
-    jobs = _jobs(jobs, max(t[2].memory_usage(index=False).sum() for t in tasks))
+        return train, test
+
+    folds = {origins[0]: fold(origins[0])}
+    jobs = _jobs(jobs, folds[origins[0]][0].memory_usage(index=False).sum())
+    n_fits = len(origins) * len(models)
     if jobs > 1:
-        log.info("backtest: %d fits in %d processes", len(tasks), jobs)
-        done = _in_processes(tasks, jobs, random_state, signal_map, options)
-    else:
-        done = (_fit_and_judge(*t, random_state, signal_map, options) for t in tasks)
+        log.info("backtest: %d fits in %d processes", n_fits, jobs)
+        folds.update((o, fold(o)) for o in origins[1:])
+        done = _in_processes([(kind, o, *folds[o]) for o in origins for kind in models],
+                             jobs, random_state, signal_map, options)
+    else:       # one origin's rows at a time: a large book's folds do not all fit at once
+        def serial():
+            for o in origins:
+                train, test = folds.pop(o) if o in folds else fold(o)
+                for kind in models:
+                    yield _fit_and_judge(kind, o, train, test, random_state, signal_map,
+                                         options)
+                del train, test
+        done = serial()
     if progress:
         from tqdm.auto import tqdm
-        done = tqdm(done, total=len(tasks), desc="backtest", unit="fit")
+        done = tqdm(done, total=n_fits, desc="backtest", unit="fit")
     for m, scored, failure, message in done:
         if failure is not None:
             log.warning(message)
@@ -240,7 +253,7 @@ def _in_processes(tasks, jobs: int, random_state, signal_map, options):
         for f in futures:
             yield f.result()
     finally:
-        executor.shutdown(wait=True, kill_workers=True)
+        executor.shutdown(wait=True)
 
 
 def _fold_row(origin, train: pd.DataFrame, test: pd.DataFrame) -> dict:
