@@ -84,6 +84,9 @@ EVENT = "churned"
 CHURN_DATE = "churn_date"
 
 
+TYPE_CODE = "type_code"     # the event aggregates' event type: its position in the map
+
+
 ACCOUNT_COLUMNS = (S.SEGMENT, S.INDUSTRY, S.REGION, S.CSM_OWNER,
                    S.IS_STRATEGIC_LOGO, S.IS_REFERENCE, S.EXPANSION_POTENTIAL)
 
@@ -131,7 +134,8 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
                accounts: Sequence | None = None) -> str:
     """SQL of the event aggregates at every as-of date in **one pass over the events**:
     one row per (landmark, account, event type) with window sums and counts, the
-    latest value and the recency.
+    latest value and the recency; the event type is given as ``type_code``, its
+    position in the signal map.
 
     Each event is joined to the as-of dates whose look-back holds it (a range join on
     a small table of dates), so the events are read once for all dates. Ages are whole
@@ -148,6 +152,10 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
         for s in signal_map if GRAIN_DAYS.get(s.grain, 0))
     grain = f"CASE e.{S.EVENT_TYPE} {grain_cases} ELSE 0 END" if grain_cases else "0"
     known = ", ".join(_lit(s.event_type) for s in signal_map)
+    # the event type as its position in the signal map: an integer column is cheaper to
+    # return than ~750k strings per date at 50k accounts (benchmarks/RESULTS_scale.md)
+    type_code = "CASE event_type " + " ".join(
+        f"WHEN {_lit(s.event_type)} THEN {i}" for i, s in enumerate(signal_map)) + " END"
     aggs = []
     for w in sorted(set(windows) | {r}):
         aggs.append(f"sum(value) FILTER (WHERE age < {w}) AS sum_{w}")
@@ -179,7 +187,7 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
          AND e0.available <= CAST(d.{LANDMARK} AS TIMESTAMP)
          AND e0.available > CAST(d.{LANDMARK} AS TIMESTAMP) - INTERVAL {int(lookback)} DAY
     )
-    SELECT {LANDMARK}, {S.ACCOUNT_ID}, event_type, {", ".join(aggs)}
+    SELECT {LANDMARK}, {S.ACCOUNT_ID}, {type_code} AS {TYPE_CODE}, {", ".join(aggs)}
     FROM ev GROUP BY {LANDMARK}, {S.ACCOUNT_ID}, event_type
     """
 
@@ -200,9 +208,10 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
     # each aggregate row's position among the (landmark, account) rows, found once
     pos = accounts.get_indexer(pd.MultiIndex.from_frame(long[keys]))
     keep = pos >= 0
-    stat_cols = long.columns.drop(keys + ["event_type"])
+    stat_cols = long.columns.drop(keys + [TYPE_CODE])
     values = long[stat_cols].to_numpy(dtype=float)[keep]
-    codes, names = pd.factorize(long["event_type"].to_numpy()[keep])
+    codes = long[TYPE_CODE].to_numpy(dtype=np.int64)[keep]
+    names = [spec.event_type for spec in signal_map]
     pos, order = pos[keep], np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     by_type: dict[str, np.ndarray] = {}
