@@ -156,7 +156,8 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
 
     ``jobs``: the fits run in this many worker processes (default :func:`default_jobs`);
     one when an origin's training rows are too large to copy into each worker
-    (:data:`PARALLEL_MAX_BYTES`). The figures are the same either way."""
+    (:data:`PARALLEL_MAX_BYTES`). The figures agree either way up to floating-point
+    summation order (a worker's linear algebra runs on fewer threads)."""
     rows, mrows, frows, failures = [], [], [], []
     sample = training_sample(landmarks, max_train_accounts, random_state)
     if sample is not None:
@@ -215,14 +216,15 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
 
 
 # the fits of a backtest run in worker processes (each takes a copy of its origin's rows)
-# while an origin's training rows hold at most this many bytes; past it (the finalists of a
-# large book) one process, so that memory does not double
+# while an origin's training rows hold at most this many bytes (pandas' shallow count: the
+# numeric columns, which are nearly all of it); past it (the finalists of a large book) one
+# process, so that memory does not double
 PARALLEL_MAX_BYTES = 400 * 2**20
 
 
 def default_jobs() -> int:
-    """Worker processes for the backtest: ``$CHURNLAB_JOBS``, else the machine's cores
-    (at most 4: the fits are memory-bound past that)."""
+    """Worker processes for the backtest: ``$CHURNLAB_JOBS``, else the machine's cores,
+    at most 4 (each worker holds a copy of its origin's rows; more than 2 is unmeasured)."""
     env = os.environ.get("CHURNLAB_JOBS", "").strip()
     if env:
         try:
@@ -239,8 +241,8 @@ def _jobs(jobs: int | None, train_bytes: int) -> int:
 
 def _in_processes(tasks, jobs: int, random_state, signal_map, options):
     """The tasks' results in order, computed by ``jobs`` worker processes (loky: fresh
-    interpreters, safe with xgboost's and DuckDB's threads). Each worker's numerical
-    libraries get its share of the cores; the workers are stopped at the end, so that
+    interpreters, safe with xgboost's and DuckDB's threads). Each worker's BLAS/OpenMP
+    pools get its share of the cores (xgboost keeps its own ``n_jobs``); the workers are stopped at the end, so that
     they hold no memory while the rest of training runs."""
     from joblib.externals.loky import get_reusable_executor
 
