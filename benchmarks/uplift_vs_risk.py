@@ -37,14 +37,19 @@ from churnlab.storage import write_frame, write_text
 HERE = Path(__file__).resolve().parent
 
 
-def one_seed(seed: int, accounts: int, months: int) -> dict:
+def world_rows(seed: int, accounts: int, months: int):
+    """A growth-effects world, its enrolled accounts with outcomes and its signal map."""
     sim = simulate_saas(accounts, months, seed=seed, params=SimulationParams.growth_effects())
     with tempfile.TemporaryDirectory() as tmp:
         write_simulation(sim, tmp)
         with open_warehouse(tmp) as wh:
-            r = run_experiments(wh)
-            rows = uplift_rows(wh, r)
+            rows = uplift_rows(wh, run_experiments(wh))
             signal_map = wh.signal_map
+    return sim, rows, signal_map
+
+
+def one_seed(seed: int, accounts: int, months: int) -> dict:
+    sim, rows, signal_map = world_rows(seed, accounts, months)
     v = validate_uplift(rows, seed=seed, n_boot=200, signal_map=signal_map)
     out = {"seed": seed, "accounts_with_outcome": len(rows), "status": v.status,
            "qini": v.qini, "qini_lo": v.qini_lo, "qini_hi": v.qini_hi}
@@ -76,6 +81,8 @@ def main() -> None:
     se = d.std(ddof=1) / np.sqrt(len(d))
     d2 = df["arr_kept_uplift"] - df["arr_kept_risk_average_play"]
     se2 = d2.std(ddof=1) / np.sqrt(len(d2))
+    # what perfect knowledge of every account's effect would gain by ranking alone
+    ceiling = df["arr_kept_oracle"] / df["arr_kept_oracle_risk_ranking"] - 1
     summary = pd.DataFrame([{
         "seeds": len(df), "accounts": a.accounts,
         "mean enrolled with outcome": df["accounts_with_outcome"].mean(),
@@ -92,6 +99,11 @@ def main() -> None:
         "uplift - risk with average play (95% CI hi)": d2.mean() + 1.96 * se2,
         "seeds uplift > risk with average play": int((d2 > 0).sum()),
         "recommended play truly best": df["best_play_hit_rate"].mean(),
+        "ceiling: true best play ranked by true uplift (oracle)": df["arr_kept_oracle"].mean(),
+        "ceiling: true best play ranked by true risk": df["arr_kept_oracle_risk_ranking"].mean(),
+        "ceiling: true best play ranked by ARR alone": df["arr_kept_oracle_arr_ranking"].mean(),
+        "ceiling: oracle over true-risk ranking, % (mean)": 100 * ceiling.mean(),
+        "ceiling: oracle over true-risk ranking, % (max seed)": 100 * ceiling.max(),
         "validated (Qini 90% CI > 0)": int((df["status"] == "validated").sum())}])
     md = ["# Uplift vs risk targeting, measured against the planted play effects", "",
           f"`.venv/bin/python benchmarks/uplift_vs_risk.py --seeds {a.seeds} --first-seed "
@@ -100,6 +112,10 @@ def main() -> None:
           "is worked with the model's recommended play; ARR kept = planted cut of the "
           "churn probability x ARR, summed (per world, then averaged over worlds).", "",
           markdown_table(summary.T.reset_index().set_axis(["", "value"], axis=1)), "",
+          "The ceiling rows give every account its truly best play and change only the "
+          "ranking: by the true cut x ARR (the most any uplift model could keep), by the "
+          "true churn risk x ARR, by ARR alone. Their gap bounds what ranking by uplift "
+          "can gain over ranking by risk in these worlds, however good the model.", "",
           "Per seed:", "", markdown_table(df.round(4)), ""]
     write_text(HERE / f"RESULTS_uplift_{a.accounts}.md", "\n".join(md))
     print("\n".join(md[:6]))

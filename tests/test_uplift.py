@@ -26,6 +26,7 @@ from churnlab.data.signal_map import load_signal_map
 from churnlab.data.warehouse import open_warehouse
 from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.uplift import Y, target_book, uplift_rows, validate_uplift
+from churnlab.sim.params import PLAYBOOKS, effect_if
 from churnlab.sim.truth import targeting_against_truth
 
 
@@ -156,9 +157,30 @@ def test_targeting_against_the_truth_never_beats_the_oracle(tmp_path_factory):
     v = validate_uplift(rows, n_boot=100)
     assert v.test is not None
     t = targeting_against_truth(v.test, truth)
-    for k in ("arr_kept_uplift", "arr_kept_risk", "arr_kept_random"):
+    for k in ("arr_kept_uplift", "arr_kept_risk", "arr_kept_random",
+              "arr_kept_oracle_risk_ranking", "arr_kept_oracle_arr_ranking"):
         assert 0 <= t[k] <= t["arr_kept_oracle"] + 1e-6
     assert t["worked"] == round(0.5 * t["accounts"])
+
+
+def test_the_ranking_ceiling_ranks_the_true_best_play_by_true_risk_and_by_arr():
+    # four equal-ARR accounts but one big one; the riskiest are the ones plays barely move
+    plays = list(PLAYBOOKS)
+    q = np.array([0.9, 0.8, 0.3, 0.2])
+    best = np.array([0.05, 0.04, 0.2, 0.15])          # the true best play's cut of q
+    arr = np.array([100.0, 100.0, 100.0, 1000.0])
+    start = pd.Timestamp("2026-01-01")
+    truth = pd.DataFrame({S.ACCOUNT_ID: list("abcd"), S.STARTED_AT: start, "q_before": q})
+    for i, k in enumerate(plays):
+        truth[effect_if(k)] = best if i == 0 else best / 2
+    held = pd.DataFrame({S.ACCOUNT_ID: list("abcd"), S.STARTED_AT: start, S.ARR: arr,
+                         "p_no_play": q, "best_play": plays[0], "uplift": best})
+    t = targeting_against_truth(held, truth)
+    kept = best * arr                                  # 5, 4, 20, 150
+    assert t["arr_kept_oracle"] == pytest.approx(150 + 20)
+    assert t["arr_kept_oracle_risk_ranking"] == pytest.approx(150 + 5)   # d (180), a (90)
+    assert t["arr_kept_oracle_arr_ranking"] == pytest.approx(150 + kept[0])  # d, then a
+    assert t["arr_kept_uplift"] == pytest.approx(t["arr_kept_oracle"])
 
 
 def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(tmp_path):

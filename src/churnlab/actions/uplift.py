@@ -164,11 +164,12 @@ def design_matrix(rows: pd.DataFrame, features, categories) -> np.ndarray:
 
 
 def fit_uplift(rows: pd.DataFrame, features, horizon: int = 180, signal_map=None,
-               seed: int = 0) -> UpliftModel | None:
+               seed: int = 0, modifiers=MODIFIER_COLUMNS) -> UpliftModel | None:
     """Fit the pooled learner on ``rows`` (one per enrolled account with a known outcome:
     ``arm_name``, ``churned_in_horizon`` and the features). Arms with fewer than
     MIN_PER_ARM accounts are left out; None without control and at least one play, or
-    when the outcome never (or always) happens."""
+    when the outcome never (or always) happens. ``modifiers``: the categorical columns
+    whose levels each play's effect may differ by (those with 2 to MAX_LEVELS values)."""
     counts = rows[ARM].value_counts()
     arms = [a for a in counts.index if counts[a] >= MIN_PER_ARM]
     if CONTROL not in arms or len(arms) < 2:
@@ -177,7 +178,7 @@ def fit_uplift(rows: pd.DataFrame, features, horizon: int = 180, signal_map=None
     rows = rows[rows[ARM].isin(arms)]
     usable = [f for f in features if rows[f].notna().any() and rows[f].nunique() > 1]
     model = UpliftModel(arms, usable, _categorical(rows),
-                        modifiers=_categorical(rows, MODIFIER_COLUMNS),
+                        modifiers=_categorical(rows, modifiers),
                         causes=cause_columns(rows.columns, signal_map), horizon=horizon)
     x, m = model._blocks(rows, fit=True)
     y = rows["churned_in_horizon"].to_numpy(int)

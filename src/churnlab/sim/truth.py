@@ -272,14 +272,20 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
     random half, how often the recommended play is the truly best one, and, with
     ``average_play`` (the play that did best on average in the experiments), the queue a
     team without an uplift model runs: ranked by risk x ARR, everyone given that play.
+
+    The ceiling of ranking itself: every account given its truly best play, ranked by
+    the true cut x ARR (the oracle), by the true churn risk x ARR
+    (``arr_kept_oracle_risk_ranking``) and by ARR alone (``arr_kept_oracle_arr_ranking``).
+    Where the oracle keeps little more than the true-risk ranking, no uplift estimate can
+    beat risk targeting by more than that: the plays' effects then follow risk and ARR.
     """
     t = truth_interventions.copy()
     t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
     h = held_out.copy()
     h[S.STARTED_AT] = pd.to_datetime(h[S.STARTED_AT])
     cols = [effect_if(k) for k in PLAYBOOKS]
-    m = h.merge(t[[S.ACCOUNT_ID, S.STARTED_AT, *cols]], on=[S.ACCOUNT_ID, S.STARTED_AT],
-                how="left")
+    m = h.merge(t[[S.ACCOUNT_ID, S.STARTED_AT, "q_before", *cols]],
+                on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")
     arr = m[S.ARR].to_numpy(float)
     true = m[cols].to_numpy(float)
     pick = np.array([PLAYBOOKS.index(p) for p in m["best_play"]])
@@ -291,6 +297,9 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
            "arr_kept_risk": float(kept[top(m["p_no_play"] * arr)].sum()),
            "arr_kept_random": float(kept.sum() * k / max(len(m), 1)),
            "arr_kept_oracle": float(np.sort(true.max(axis=1) * arr)[::-1][:k].sum()),
+           "arr_kept_oracle_risk_ranking": float(
+               (true.max(axis=1) * arr)[top(m["q_before"].to_numpy(float) * arr)].sum()),
+           "arr_kept_oracle_arr_ranking": float((true.max(axis=1) * arr)[top(arr)].sum()),
            "best_play_hit_rate": float((true[np.arange(len(m)), pick]
                                         >= true.max(axis=1) - 1e-12).mean())}
     if average_play in PLAYBOOKS:
