@@ -54,7 +54,6 @@ import time
 from pathlib import Path
 
 import joblib
-from papermill.exceptions import PapermillExecutionError
 
 from churnlab.actions.risk_language import DEFAULT_CUTS, RiskCuts
 from churnlab.catalog import REPORT_TEMPLATE
@@ -66,7 +65,7 @@ from churnlab.pipeline.month import compute_month
 from churnlab.pipeline.months import HORIZONS, check_month, month_dates, parse_month
 from churnlab.pipeline.train import load_or_train
 from churnlab.present.html import notebook_html
-from churnlab.present.notebook import run_notebook
+from churnlab.present.notebook import NotebookCellError, run_notebook
 from churnlab.storage import atomic_dir, folder_lock, write_json
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
             try:
                 nb_path = run_notebook(REPORT_TEMPLATE, tmp / "report.ipynb", params,
                                        progress=progress)
-            except PapermillExecutionError as exc:
+            except NotebookCellError as exc:
                 raise RenderError(f"the report notebook failed in cell {exc.exec_count}: "
                                   f"{exc.ename}: {exc.evalue}") from exc
             finally:

@@ -2,7 +2,10 @@
 
 papermill cannot read a jupytext ``.py`` itself, so the script is read with jupytext
 and the notebook object handed to papermill, in-process. A failing cell raises
-(``papermill.PapermillExecutionError``) and nothing is written at ``output``.
+:class:`NotebookCellError` and nothing is written at ``output``.
+
+papermill (with nbformat and jsonschema) is imported only when a notebook runs: it costs
+~2 s at import, which every other command would otherwise pay.
 """
 
 from __future__ import annotations
@@ -13,6 +16,19 @@ from typing import Any, Mapping
 from churnlab.storage import atomic_path
 
 KERNEL = "python3"
+# the kernel is local and lives for one notebook: its start-up chatter (ipykernel 7 warns
+# on every start that localhost TCP is unencrypted) is not the user's business; errors
+# still show, and whatever the notebook's own code prints or warns stays in its outputs
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+class NotebookCellError(RuntimeError):
+    """A cell of an executed notebook raised: its execution count, error name and value
+    (papermill's ``PapermillExecutionError``, which stays the ``__cause__``)."""
+
+    def __init__(self, exec_count, ename: str, evalue: str):
+        super().__init__(f"cell {exec_count}: {ename}: {evalue}")
+        self.exec_count, self.ename, self.evalue = exec_count, ename, evalue
 
 
 def read_notebook(source: str | Path):
@@ -47,13 +63,17 @@ def run_notebook(source: str | Path, output: str | Path,
     notebook to ``output`` atomically. Raises on the first failing cell."""
     import nbformat
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     nb = read_notebook(source)
     output = Path(output)
     with atomic_path(output) as tmp:
-        executed = papermill.execute_notebook(
-            nb, None, parameters=dict(parameters or {}), kernel_name=kernel_name,
-            cwd=str(cwd) if cwd else str(Path(source).resolve().parent),
-            progress_bar=progress, log_output=False)
+        try:
+            executed = papermill.execute_notebook(
+                nb, None, parameters=dict(parameters or {}), kernel_name=kernel_name,
+                cwd=str(cwd) if cwd else str(Path(source).resolve().parent),
+                progress_bar=progress, log_output=False, extra_arguments=KERNEL_ARGUMENTS)
+        except PapermillExecutionError as exc:
+            raise NotebookCellError(exc.exec_count, exc.ename, exc.evalue) from exc
         nbformat.write(executed, tmp)
     return output
