@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from churnlab.errors import RenderError
 from churnlab.present.notebook import NotebookCellError, run_notebook
 
 
@@ -20,6 +21,7 @@ def test_a_failing_cell_raises_with_its_number_and_error_and_writes_nothing(tmp_
     assert (err.value.exec_count, err.value.ename) == (2, "ValueError")
     assert "boom at 1" in err.value.evalue
     assert type(err.value.__cause__).__name__ == "PapermillExecutionError"
+    assert isinstance(err.value, RenderError) and err.value.exit_code == 4
     assert list(out.parent.iterdir()) == []          # no partial or temporary file
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from churnlab.errors import RenderError
 from churnlab.storage import atomic_path
 
 KERNEL = "python3"
@@ -22,7 +23,7 @@ KERNEL = "python3"
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
-class NotebookCellError(RuntimeError):
+class NotebookCellError(RenderError):
     """A cell of an executed notebook raised: its execution count, error name and value
     (papermill's ``PapermillExecutionError``, which stays the ``__cause__``)."""
 
