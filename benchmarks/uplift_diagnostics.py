@@ -20,7 +20,6 @@ Writes benchmarks/RESULTS_uplift_diagnostics_<accounts>.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from churnlab.storage import write_text
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from uplift_vs_risk import world_rows  # noqa: E402
+from uplift_vs_risk import seed_args, world_rows  # noqa: E402
 
 TRUE_CAUSE = "true_root_cause"
 
@@ -54,18 +53,20 @@ def one_seed(seed: int, accounts: int, months: int) -> tuple[dict, pd.DataFrame]
     features = feature_columns(rows.drop(columns=[TRUE_CAUSE]))
     train, test = split_accounts(rows, 0.3, seed)
     out = {"seed": seed, "enrolled": len(rows)}
-    scores = None
     for name, modifiers in (("signals", MODIFIER_COLUMNS),
                             ("true cause", (*MODIFIER_COLUMNS, TRUE_CAUSE))):
         model = fit_uplift(train, features, 180, signal_map, seed=seed, modifiers=modifiers)
+        if model is None:
+            raise SystemExit(f"seed {seed}: too few randomised accounts ({len(rows)} enrolled) "
+                             "for an uplift model; try more accounts")
         held = test[test[ARM].isin(model.arms)]
         r = targeting_against_truth(pd.concat([held, model.predict(held)], axis=1),
                                     sim.truth_interventions)
         out[f"hit rate, {name}"] = r["best_play_hit_rate"]
         out[f"uplift - risk, {name}"] = r["arr_kept_uplift"] - r["arr_kept_risk"]
-        if scores is None:
-            model._blocks(rows, fit=True)
-            scores = _cause_scores(model, rows)
+        if name == "signals":       # the shipped learner's cause scores, over every row
+            scores = model.cause_scores(rows, fit=True)
+    # the ceiling uses the truth only (the same for both learners)
     out["ceiling, %"] = 100 * (r["arr_kept_oracle"] / r["arr_kept_oracle_risk_ranking"] - 1)
     named = scores.idxmax(axis=1)
     out["highest score names the cause"] = float((named == rows[TRUE_CAUSE]).mean())
@@ -74,22 +75,8 @@ def one_seed(seed: int, accounts: int, months: int) -> tuple[dict, pd.DataFrame]
     return out, scores.groupby(rows[TRUE_CAUSE].to_numpy()).mean()
 
 
-def _cause_scores(model, rows: pd.DataFrame) -> pd.DataFrame:
-    """The learner's root-cause scores of ``rows`` (standardised with ``rows``)."""
-    raw = rows.reindex(columns=sorted({c for p in model.causes.values() for c, _ in p}))
-    raw = raw.apply(pd.to_numeric, errors="coerce")
-    z = ((raw - model.prep["cause_mean"]) / model.prep["cause_sd"]).fillna(0.0)
-    return pd.DataFrame({cause: sum(sign * z[c] for c, sign in pairs) / len(pairs)
-                         for cause, pairs in model.causes.items()}, index=rows.index)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--first-seed", type=int, default=201)
-    ap.add_argument("--accounts", type=int, default=5000)
-    ap.add_argument("--months", type=int, default=36)
-    a = ap.parse_args()
+    a = seed_args()
     t0 = time.perf_counter()
     per_seed, means = [], []
     for i, seed in enumerate(range(a.first_seed, a.first_seed + a.seeds)):

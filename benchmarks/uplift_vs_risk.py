@@ -62,13 +62,18 @@ def one_seed(seed: int, accounts: int, months: int) -> dict:
     return out
 
 
-def main() -> None:
+def seed_args() -> argparse.Namespace:
+    """--seeds, --first-seed, --accounts, --months (shared with uplift_diagnostics)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=201)
     ap.add_argument("--accounts", type=int, default=5000)
     ap.add_argument("--months", type=int, default=36)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = seed_args()
     t0 = time.perf_counter()
     rows = []
     for i, seed in enumerate(range(a.first_seed, a.first_seed + a.seeds)):
@@ -77,6 +82,11 @@ def main() -> None:
               flush=True)
     df = pd.DataFrame(rows)
     write_frame(df, HERE / "results" / f"uplift_vs_risk_{a.accounts}.csv")
+    if "arr_kept_uplift" not in df:
+        raise SystemExit(f"no world of {a.accounts} accounts had enough randomised accounts "
+                         "for an uplift model (statuses: "
+                         f"{', '.join(sorted(df['status'].unique()))}); try more accounts")
+    df = df.dropna(subset=["arr_kept_uplift"])
     d = df["arr_kept_uplift"] - df["arr_kept_risk"]
     se = d.std(ddof=1) / np.sqrt(len(d))
     d2 = df["arr_kept_uplift"] - df["arr_kept_risk_average_play"]

@@ -91,19 +91,26 @@ class UpliftModel:
     def design(self, rows: pd.DataFrame) -> np.ndarray:
         return design_matrix(rows, self.features, self.categories)
 
+    def cause_scores(self, rows: pd.DataFrame, fit: bool = False) -> pd.DataFrame:
+        """One column per root cause: the mean standardised level of its signals (risk
+        up, protective down), standardised with the training rows' statistics (``fit``:
+        these rows become the training rows). No columns without a signal map."""
+        if not self.causes:
+            return pd.DataFrame(index=rows.index)
+        cols = sorted({c for pairs in self.causes.values() for c, _ in pairs})
+        raw = rows.reindex(columns=cols).apply(pd.to_numeric, errors="coerce")
+        if fit:
+            self.prep["cause_mean"] = raw.mean()
+            self.prep["cause_sd"] = raw.std().replace(0, 1).fillna(1)
+        z = ((raw - self.prep["cause_mean"]) / self.prep["cause_sd"]).fillna(0.0)
+        return pd.DataFrame({cause: sum(sign * z[c].to_numpy(float) for c, sign in pairs)
+                             / len(pairs) for cause, pairs in self.causes.items()},
+                            index=rows.index)
+
     def _blocks(self, rows: pd.DataFrame, fit: bool = False):
         """Standardised baseline features and effect modifiers of ``rows``."""
         x = self.design(rows)
-        scores = np.zeros((len(rows), 0))
-        if self.causes:
-            cols = sorted({c for pairs in self.causes.values() for c, _ in pairs})
-            raw = rows.reindex(columns=cols).apply(pd.to_numeric, errors="coerce")
-            if fit:
-                self.prep["cause_mean"] = raw.mean()
-                self.prep["cause_sd"] = raw.std().replace(0, 1).fillna(1)
-            z = ((raw - self.prep["cause_mean"]) / self.prep["cause_sd"]).fillna(0.0)
-            scores = np.column_stack([sum(sign * z[c].to_numpy(float) for c, sign in pairs)
-                                      / len(pairs) for pairs in self.causes.values()])
+        scores = self.cause_scores(rows, fit).to_numpy(float)
         m = np.column_stack([design_matrix(rows, [], self.modifiers), scores])
         return self._standardise("x", x, fit), self._standardise("m", m, fit)
 

@@ -264,7 +264,7 @@ def _in_worker(*args):
     """:func:`_fit_and_judge` in a worker, then the freed heap handed back to the system.
     Without the trim a worker's resident memory stays at its largest fit's, loky takes
     that for a leak (over 300 MB above its start) and replaces the worker: a fresh
-    interpreter, ~3 s of imports and a "worker stopped" warning per replacement."""
+    interpreter that imports everything again, and a "worker stopped" warning."""
     try:
         return _fit_and_judge(*args)
     finally:
