@@ -37,9 +37,14 @@ from churnlab.storage import write_frame, write_text
 HERE = Path(__file__).resolve().parent
 
 
-def world_rows(seed: int, accounts: int, months: int):
-    """A growth-effects world, its enrolled accounts with outcomes and its signal map."""
-    sim = simulate_saas(accounts, months, seed=seed, params=SimulationParams.growth_effects())
+WORLDS = {"growth": SimulationParams.growth_effects,
+          "futility": SimulationParams.futility_effects}
+
+
+def world_rows(seed: int, accounts: int, months: int, world: str = "growth"):
+    """A growth-effects world (``futility``: with Ascarza's futility planted too), its
+    enrolled accounts with outcomes and its signal map."""
+    sim = simulate_saas(accounts, months, seed=seed, params=WORLDS[world]())
     with tempfile.TemporaryDirectory() as tmp:
         write_simulation(sim, tmp)
         with open_warehouse(tmp) as wh:
@@ -48,8 +53,8 @@ def world_rows(seed: int, accounts: int, months: int):
     return sim, rows, signal_map
 
 
-def one_seed(seed: int, accounts: int, months: int) -> dict:
-    sim, rows, signal_map = world_rows(seed, accounts, months)
+def one_seed(seed: int, accounts: int, months: int, world: str = "growth") -> dict:
+    sim, rows, signal_map = world_rows(seed, accounts, months, world)
     v = validate_uplift(rows, seed=seed, n_boot=200, signal_map=signal_map)
     out = {"seed": seed, "accounts_with_outcome": len(rows), "status": v.status,
            "qini": v.qini, "qini_lo": v.qini_lo, "qini_hi": v.qini_hi}
@@ -63,12 +68,16 @@ def one_seed(seed: int, accounts: int, months: int) -> dict:
 
 
 def seed_args() -> argparse.Namespace:
-    """--seeds, --first-seed, --accounts, --months (shared with uplift_diagnostics)."""
+    """--seeds, --first-seed, --accounts, --months, --world (shared with
+    uplift_diagnostics)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=201)
     ap.add_argument("--accounts", type=int, default=5000)
     ap.add_argument("--months", type=int, default=36)
+    ap.add_argument("--world", choices=sorted(WORLDS), default="growth",
+                    help="growth: play effects by root cause and segment, proportional to "
+                         "risk; futility: the same, times the account's engagement")
     return ap.parse_args()
 
 
@@ -77,11 +86,12 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = []
     for i, seed in enumerate(range(a.first_seed, a.first_seed + a.seeds)):
-        rows.append(one_seed(seed, a.accounts, a.months))
+        rows.append(one_seed(seed, a.accounts, a.months, a.world))
         print(f"seed {seed} done ({i + 1}/{a.seeds}, {time.perf_counter() - t0:.0f}s)",
               flush=True)
     df = pd.DataFrame(rows)
-    write_frame(df, HERE / "results" / f"uplift_vs_risk_{a.accounts}.csv")
+    tag = f"{a.accounts}" if a.world == "growth" else f"{a.world}_{a.accounts}"
+    write_frame(df, HERE / "results" / f"uplift_vs_risk_{tag}.csv")
     if "arr_kept_uplift" not in df:
         raise SystemExit(f"no world of {a.accounts} accounts had enough randomised accounts "
                          "for an uplift model (statuses: "
@@ -117,7 +127,9 @@ def main() -> None:
         "validated (Qini 90% CI > 0)": int((df["status"] == "validated").sum())}])
     md = ["# Uplift vs risk targeting, measured against the planted play effects", "",
           f"`.venv/bin/python benchmarks/uplift_vs_risk.py --seeds {a.seeds} --first-seed "
-          f"{a.first_seed} --accounts {a.accounts}` ({time.perf_counter() - t0:.0f} s). "
+          f"{a.first_seed} --accounts {a.accounts}"
+          + ("" if a.world == "growth" else f" --world {a.world}")
+          + f"` ({time.perf_counter() - t0:.0f} s). "
           "Held-out 30% of each world's enrolled accounts; the top half by each ranking "
           "is worked with the model's recommended play; ARR kept = planted cut of the "
           "churn probability x ARR, summed (per world, then averaged over worlds).", "",
@@ -127,7 +139,7 @@ def main() -> None:
           "true churn risk x ARR, by ARR alone. Their gap bounds what ranking by uplift "
           "can gain over ranking by risk in these worlds, however good the model.", "",
           "Per seed:", "", markdown_table(df.round(4)), ""]
-    write_text(HERE / f"RESULTS_uplift_{a.accounts}.md", "\n".join(md))
+    write_text(HERE / f"RESULTS_uplift_{tag}.md", "\n".join(md))
     print("\n".join(md[:6]))
 
 

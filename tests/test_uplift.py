@@ -195,3 +195,51 @@ def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(
     ratio = (t["effect_if__executive_engagement"] / t["q_before"]).groupby(t[S.SEGMENT]).max()
     assert {"SMB", "Enterprise"} <= set(ratio.index)
     assert ratio["SMB"] < ratio["Enterprise"]
+
+
+@pytest.mark.parametrize("accounts,months,seed", [(2500, 36, 5), (1500, 18, 8)])
+def test_planted_futility_scales_every_play_by_engagement_so_effects_fall_with_risk(
+        accounts, months, seed):
+    # the second world is short: 18 months of history
+    from churnlab.sim.generate import simulate_saas
+    from churnlab.sim.params import SimulationParams, expected_relative_effect
+
+    sims = {name: simulate_saas(accounts, months, seed=seed, params=make())
+            for name, make in (("growth", SimulationParams.growth_effects),
+                               ("futility", SimulationParams.futility_effects))}
+    best = {}
+    for name, sim in sims.items():
+        t = sim.truth_interventions
+        root = t["root_cause"].map({c: i for i, c in enumerate(S.ROOT_CAUSES)}).to_numpy()
+        seg = t[S.SEGMENT].map({s: i for i, s in enumerate(S.SEGMENTS)}).to_numpy()
+        share = []
+        for k in PLAYBOOKS:
+            full = t["q_before"] * expected_relative_effect(sim.params, k, root, seg)
+            share.append(np.divide(t[effect_if(k)], full, out=np.full(len(t), np.nan),
+                                   where=full > 0))
+        share = np.column_stack(share)
+        # one engagement factor per account, the same for every play (that can move it)
+        assert np.nanmax(share, axis=1) - np.nanmin(share, axis=1) == pytest.approx(0, abs=1e-9)
+        share = np.nanmax(share, axis=1)
+        # a play the account got: its realised cut is the recorded expected cut
+        # (pricing draws its discount size, so it is left out)
+        got = t[t[S.ARM] != "control"]
+        got = got[got[S.PLAYBOOK] != "pricing_concession"]
+        cut = np.array([r[effect_if(r[S.PLAYBOOK])] for _, r in got.iterrows()])
+        assert np.allclose(got["true_effect"], cut, atol=1e-9)
+        best[name] = (t[[effect_if(k) for k in PLAYBOOKS]].max(axis=1), t["q_before"], share)
+    assert np.allclose(best["growth"][2], 1.0)
+    s = best["futility"][2]
+    assert s.min() >= 0 and s.max() <= 1 and (s == 0).mean() > 0.05 and (s == 1).mean() > 0.05
+    # the premise: without futility a play's cut follows risk; with it, it falls with risk
+    corr = {n: np.corrcoef(q, e)[0, 1] for n, (e, q, _) in best.items()}
+    assert corr["growth"] > 0.2 and corr["futility"] < -0.2, corr
+
+
+def test_simulate_with_futility_records_the_engagement_band(tmp_path):
+    out = tmp_path / "f"
+    assert main(["-q", "simulate", "--accounts", "800", "--months", "24", "--seed", "3",
+                 "--futility", "--out", str(out)]) == 0
+    params = json.loads((out / "truth" / "params.json").read_text())
+    assert params["responsive_health"] == [40.0, 70.0]
+    assert params["playbook_segment_factors"]["executive_engagement"] == [0.2, 1.0, 1.8]

@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--growth-effects", action="store_true",
                    help="demo profile: plant save-play effects that vary by segment and a "
                         "QBR effect on expansion (recorded in truth/params.json)")
+    p.add_argument("--futility", action="store_true",
+                   help="demo profile: the growth effects, each play's effect also scaled by "
+                        "the account's engagement, so the accounts most at risk are the ones "
+                        "the plays change least (Ascarza's retention futility)")
 
     p = command("demo", "the main job on the embedded synthetic demo: simulate, validate, "
                 "features, landmarks, champion, latest month's report", cmd_demo)

@@ -86,7 +86,8 @@ def cmd_simulate(args) -> int:
     if args.format != "parquet":
         raise InputError("the demo profile writes Parquet only")
     args.months = months
-    params = SimulationParams.growth_effects() if args.growth_effects else None
+    params = (SimulationParams.futility_effects() if args.futility
+              else SimulationParams.growth_effects() if args.growth_effects else None)
     sim = simulate_saas(n_accounts=args.accounts, n_months=args.months, seed=args.seed,
                         start=args.start.date().isoformat(), progress=not args.quiet,
                         params=params)

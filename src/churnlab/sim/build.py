@@ -213,8 +213,10 @@ def build(w: World, n_months: int, seed: int, kinds: dict) -> SimulatedSaaS:
     # (the uplift models' truth): q_before x the planted effect for its cause and segment
     iv_root, iv_seg = _cat(ic["root"], np.int64)[o], w.seg[iv_acc[o]]
     truth_interventions[S.SEGMENT] = np.asarray(S.SEGMENTS, dtype=object)[iv_seg]
+    # (times the account's responsiveness when futility is planted)
+    respond = _cat(ic["respond"])[o]
     for name in PLAYBOOKS:
-        truth_interventions[effect_if(name)] = q_before * expected_relative_effect(
+        truth_interventions[effect_if(name)] = q_before * respond * expected_relative_effect(
             w.p, name, iv_root, iv_seg)
 
     # ---- truth: accounts

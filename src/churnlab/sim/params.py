@@ -13,71 +13,27 @@ from churnlab.data import contract as S
 # ------------------------------------------------------------------ truth columns
 # The truth tables are not part of the input contract; their columns live here.
 CHURNED = "churned"
-
-
 CHURN_DATE = "churn_date"
-
-
 CHURN_PATH = "churn_path"
-
-
 ROOT_CAUSE = "root_cause"
-
-
 NO_WARNING_CHURN = "no_warning_churn"
-
-
 NO_WARNING_REASON = "no_warning_reason"
-
-
 EARLY_TERMINATION = "early_termination"
-
-
 BASE_HEALTH = "base_health"
-
-
 POOR_ONBOARDING = "poor_onboarding"
-
-
 N_EVALUATIONS = "n_evaluations"
-
-
 INTERVENTION_ARM = "intervention_arm"
-
-
 INTERVENTION_PLAYBOOK = "intervention_playbook"
-
-
 TRUE_EFFECT = "true_effect"
-
-
 SHOCK_TIME = "shock_time"
-
-
 SHOCK_TYPE = "shock_type"
-
-
 EFFECT_SIZE = "effect_size"
-
-
 OBSERVED = "observed"
-
-
 MONTH_START = "month_start"
-
-
 LATENT_HEALTH = "latent_health"
-
-
 EVALUATING = "evaluating"
-
-
 PLANNED_CHURN_DATE = "planned_churn_date"
-
-
 NO_WARNING_PENDING = "no_warning_pending"
-
-
 MONTHLY_HAZARD = "monthly_hazard"
 
 
@@ -85,17 +41,9 @@ ORACLE_RISK_90D = "oracle_risk_90d"
 
 
 EVALUATION_START = "evaluation_start"
-
-
 CHURN_PROBABILITY = "churn_probability"
-
-
 EVALUATION_OUTCOME = "outcome"
-
-
 Q_BEFORE = "q_before"
-
-
 Q_AFTER = "q_after"
 
 
@@ -119,11 +67,7 @@ BIG_DISCOUNT_SHARE = 0.2   # pricing concessions of 20-25% (their effect x big_d
 
 
 TRUTH_DIR = "truth"
-
-
 SIGNAL_EFFECTS_FILE = "signal_effects.yaml"
-
-
 PARAMS_FILE = "params.json"
 
 
@@ -222,6 +166,18 @@ def relative_effect(params, name: str, root, segment, big=False) -> np.ndarray:
     return np.minimum(rel, MAX_RELATIVE_EFFECT)
 
 
+def responsiveness(params, score) -> np.ndarray:
+    """The share of a play's planted effect an account of 0-100 latent health ``score``
+    receives (1 everywhere unless ``responsive_health`` is set)."""
+    get = params.get if isinstance(params, dict) else lambda k: getattr(params, k)
+    band = get("responsive_health")
+    score = np.asarray(score, dtype=float)
+    if not band:
+        return np.ones_like(score)
+    lo, hi = band
+    return np.clip((score - lo) / (hi - lo), 0.0, 1.0)
+
+
 def effect_if(playbook: str) -> str:
     """The truth column of a play's expected cut of the churn probability."""
     return f"effect_if__{playbook}"
@@ -293,6 +249,9 @@ class SimulationParams:
     playbook_effects: dict = field(default_factory=lambda: dict(DEFAULT_PLAYBOOK_EFFECTS))
     playbook_segment_factors: dict = field(default_factory=dict)
     big_discount_boost: float = 1.3
+    # Ascarza's retention futility (futility_effects(); None: off): a play's relative effect
+    # times (health score - lo) / (hi - lo), clipped to [0, 1], when the play starts
+    responsive_health: tuple[float, float] | None = None
     # value milestones (planted with growth_effects()): a QBR held in the window before a
     # contract boundary multiplies the chance that a healthy account near its plan limit
     # expands (capped at 95%) and lowers the usage bar
@@ -311,6 +270,13 @@ class SimulationParams:
                     milestone_expansion_effects={"qbr_held": 1.8})
         base.update(overrides)
         return cls(**base)
+
+    @classmethod
+    def futility_effects(cls, lo: float = 40.0, hi: float = 70.0, **overrides
+                         ) -> "SimulationParams":
+        """The growth world where a play's effect scales with engagement (Ascarza 2018):
+        the accounts most at risk are the ones the plays change least."""
+        return cls.growth_effects(responsive_health=(lo, hi), **overrides)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -11,6 +11,7 @@ from churnlab.sim.params import (
     PLAYBOOKS,
     SECONDS_PER_DAY,
     relative_effect,
+    responsiveness,
 )
 from churnlab.sim.parts import choice, health_score
 
@@ -164,6 +165,8 @@ class ShocksMixin:
         for j, name in enumerate(PLAYBOOKS):
             m = arm == j + 1
             rel[m] = relative_effect(p, name, roots[m], segs[m], big=disc[m] >= 20)
+        respond = responsiveness(p, health_score(self.health(acc)))
+        rel = rel * respond
         q_before = self.q[acc].copy()
         self.q[acc] = q_before * (1 - rel)
         self.iv_arm[acc] = arm
@@ -179,6 +182,7 @@ class ShocksMixin:
         c["q_before"].append(q_before)
         c["q_after"].append(self.q[acc].copy())
         c["episode"].append(self.eval_id[acc].copy())
+        c["respond"].append(respond)
         self.iv_outcome.extend(["pending"] * acc.size)
         self.iv_day[acc] = NEVER
 

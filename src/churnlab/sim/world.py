@@ -211,7 +211,8 @@ class World(LifecycleMixin, ShocksMixin, EmissionMixin):
         self.episode_q: list[float] = []
         self.episode_outcome: list[str] = []
         self.iv_cols: dict[str, list] = {k: [] for k in (
-            "acc", "day", "arm", "discount", "root", "q_before", "q_after", "episode")}
+            "acc", "day", "arm", "discount", "root", "q_before", "q_after", "episode",
+            "respond")}
         self.iv_outcome: list[str] = []
         self.churn_path = np.zeros(self.n, np.int64)  # index into CHURN_PATHS
         self.churn_root = np.full(self.n, -1, np.int64)
