@@ -1,14 +1,16 @@
 """Does targeting by the plays' uplift keep more ARR than targeting by risk?
 
 For each seed: simulate the demo world with the growth effects planted (play effects that
-vary by segment: ``SimulationParams.growth_effects()``), read out its save experiments, fit the pooled
-uplift learner on 70% of the enrolled accounts and rank the held-out 30% two ways (uplift x
-ARR and risk-without-a-play x ARR); the CS team works the top half, each account getting
-the model's recommended play; the ARR kept is measured with the planted effects
-(``sim.truth.targeting_against_truth``). Also the queue a team without an uplift model
-would run: by risk x ARR, everyone given the play with the lowest churn rate in the
-training accounts. Writes benchmarks/results/uplift_vs_risk.csv and
-benchmarks/RESULTS_uplift.md.
+vary by segment: ``SimulationParams.growth_effects()``; ``--world futility`` also scales
+them by engagement), read out its save experiments, fit the pooled uplift learner on 70%
+of the enrolled accounts and rank the held-out 30% two ways (uplift x ARR and
+risk-without-a-play x ARR); the CS team works the top half, each account getting the
+model's recommended play; the ARR kept is measured with the planted effects
+(``sim.truth.targeting_against_truth``). Also the queues a team without an uplift model
+would run, ranked by risk x ARR: everyone given the play with the lowest churn rate in
+the training accounts, or the playbook rules' play for the root cause (as the signals
+point at it, and as it truly is). Writes benchmarks/results/uplift_vs_risk_<accounts>.csv
+and benchmarks/RESULTS_uplift_<accounts>.md.
 
     .venv/bin/python benchmarks/uplift_vs_risk.py --seeds 20
 """
@@ -24,7 +26,10 @@ import numpy as np
 import pandas as pd
 
 from churnlab.actions.experiments import ARM
-from churnlab.actions.uplift import CONTROL
+from churnlab.actions.playbooks import PLAYBOOKS as RULES
+from churnlab.actions.root_cause import UNCLEAR
+from churnlab.actions.uplift import CONTROL, UpliftModel, cause_columns
+from churnlab.data import contract as S
 from churnlab.data.warehouse import open_warehouse
 from churnlab.fmt import markdown_table
 from churnlab.pipeline.experiments import run_experiments
@@ -63,7 +68,29 @@ def one_seed(seed: int, accounts: int, months: int, world: str = "growth") -> di
         rates = train[train[ARM] != CONTROL].groupby(ARM)[Y].mean()
         out["average_play"] = rates.idxmin()
         out.update(targeting_against_truth(v.test, sim.truth_interventions,
-                                           average_play=out["average_play"]))
+                                           average_play=out["average_play"],
+                                           risk_plays=rule_plays(sim, train, v.test,
+                                                                 signal_map)))
+    return out
+
+
+def rule_plays(sim, train: pd.DataFrame, test: pd.DataFrame, signal_map) -> dict:
+    """The risk queue's plays by the playbook rules (DOMAIN.md: the first playbook for
+    the root cause, ``actions.playbooks.PLAYBOOKS``), for two diagnoses of the cause: the
+    one the signals point at (the learner's root-cause scores, highest wins; a proxy for
+    the triage's, which reads the churn model's drivers) and the true one (a perfect
+    diagnosis, which no team has)."""
+    t = sim.truth_interventions[[S.ACCOUNT_ID, S.STARTED_AT, "root_cause"]].copy()
+    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
+    keys = test[[S.ACCOUNT_ID, S.STARTED_AT]].assign(
+        **{S.STARTED_AT: pd.to_datetime(test[S.STARTED_AT])})
+    true = keys.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")["root_cause"]
+    first = lambda causes: [RULES.get(c, RULES[UNCLEAR])[0] for c in causes]  # noqa: E731
+    out = {"rule_true_cause": first(true)}
+    scorer = UpliftModel([], [], {}, causes=cause_columns(train.columns, signal_map))
+    if scorer.causes:
+        scorer.cause_scores(train, fit=True)
+        out["rule_signal_cause"] = first(scorer.cause_scores(test).idxmax(axis=1))
     return out
 
 
@@ -79,6 +106,24 @@ def seed_args() -> argparse.Namespace:
                     help="growth: play effects by root cause and segment, proportional to "
                          "risk; futility: the same, times the account's engagement")
     return ap.parse_args()
+
+
+def rule_rows(df: pd.DataFrame) -> dict:
+    """Summary rows of the risk queue given the playbook rules' plays."""
+    out = {}
+    for name, label in (("rule_signal_cause", "the rule's play for the cause the signals "
+                         "point at"), ("rule_true_cause", "the rule's play for the true cause")):
+        col = f"arr_kept_risk_{name}"
+        if col not in df:
+            continue
+        d = df["arr_kept_uplift"] - df[col]
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        out[f"ARR kept, risk ranking + {label}"] = df[col].mean()
+        out[f"uplift - risk with {label} (mean)"] = d.mean()
+        out[f"uplift - risk with {label} (95% CI lo)"] = d.mean() - 1.96 * se
+        out[f"uplift - risk with {label} (95% CI hi)"] = d.mean() + 1.96 * se
+        out[f"seeds uplift > risk with {label}"] = int((d > 0).sum())
+    return out
 
 
 def main() -> None:
@@ -118,6 +163,7 @@ def main() -> None:
         "uplift - risk with average play (95% CI lo)": d2.mean() - 1.96 * se2,
         "uplift - risk with average play (95% CI hi)": d2.mean() + 1.96 * se2,
         "seeds uplift > risk with average play": int((d2 > 0).sum()),
+        **rule_rows(df),
         "recommended play truly best": df["best_play_hit_rate"].mean(),
         "ceiling: true best play ranked by true uplift (oracle)": df["arr_kept_oracle"].mean(),
         "ceiling: true best play ranked by true risk": df["arr_kept_oracle_risk_ranking"].mean(),

@@ -181,6 +181,11 @@ def test_the_ranking_ceiling_ranks_the_true_best_play_by_true_risk_and_by_arr():
     assert t["arr_kept_oracle_risk_ranking"] == pytest.approx(150 + 5)   # d (180), a (90)
     assert t["arr_kept_oracle_arr_ranking"] == pytest.approx(150 + kept[0])  # d, then a
     assert t["arr_kept_uplift"] == pytest.approx(t["arr_kept_oracle"])
+    # the risk queue with given plays: d and a (the riskiest by risk x ARR) are worked; a
+    # gets the second play (half the cut), d a play the simulator never planted (nothing)
+    given = targeting_against_truth(held, truth, risk_plays={
+        "x": [plays[1], plays[0], plays[0], "save_conversation"]})
+    assert given["arr_kept_risk_x"] == pytest.approx(kept[0] / 2)
 
 
 def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(tmp_path):

@@ -262,7 +262,8 @@ def arm_effects_from_truth(truth_dir, enrolment: pd.DataFrame, horizons=(90, 180
 
 
 def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.DataFrame,
-                            budget: float = 0.5, average_play: str | None = None) -> dict:
+                            budget: float = 0.5, average_play: str | None = None,
+                            risk_plays: dict | None = None) -> dict:
     """Evaluation only: the ARR the plays would keep on held-out enrolled accounts when
     the CS team works ``budget`` of them, ranked by uplift x ARR or by risk x ARR, each
     account getting the model's recommended play; measured with the planted effects.
@@ -278,6 +279,10 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
     (``arr_kept_oracle_risk_ranking``) and by ARR alone (``arr_kept_oracle_arr_ranking``).
     Where the oracle keeps little more than the true-risk ranking, no uplift estimate can
     beat risk targeting by more than that: the plays' effects then follow risk and ARR.
+
+    ``risk_plays``: named play assignments for the risk queue (one play per held-out
+    row, in its order; a play the simulator does not plant keeps nothing), each giving
+    ``arr_kept_risk_<name>``: ranked by risk x ARR, each account given that play.
     """
     t = truth_interventions.copy()
     t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
@@ -305,6 +310,10 @@ def targeting_against_truth(held_out: pd.DataFrame, truth_interventions: pd.Data
     if average_play in PLAYBOOKS:
         same = true[:, PLAYBOOKS.index(average_play)] * arr
         out["arr_kept_risk_average_play"] = float(same[top(m["p_no_play"] * arr)].sum())
+    for name, plays in (risk_plays or {}).items():
+        k_of = np.array([PLAYBOOKS.index(p) if p in PLAYBOOKS else -1 for p in plays])
+        given = np.where(k_of >= 0, true[np.arange(len(m)), np.maximum(k_of, 0)], 0.0) * arr
+        out[f"arr_kept_risk_{name}"] = float(given[top(m["p_no_play"] * arr)].sum())
     return out
 
 
