@@ -46,10 +46,15 @@ WORLDS = {"growth": SimulationParams.growth_effects,
           "futility": SimulationParams.futility_effects}
 
 
-def world_rows(seed: int, accounts: int, months: int, world: str = "growth"):
+def world_rows(seed: int, accounts: int, months: int, world: str = "growth",
+               diagnosis: float | None = None):
     """A growth-effects world (``futility``: with Ascarza's futility planted too), its
-    enrolled accounts with outcomes and its signal map."""
+    enrolled accounts with outcomes and its signal map. ``diagnosis``: the interventions
+    record the CSM's diagnosed cause, the true one with this probability (else another
+    cause at random)."""
     sim = simulate_saas(accounts, months, seed=seed, params=WORLDS[world]())
+    if diagnosis is not None:
+        sim.interventions = diagnose(sim, diagnosis, seed)
     with tempfile.TemporaryDirectory() as tmp:
         write_simulation(sim, tmp)
         with open_warehouse(tmp) as wh:
@@ -58,8 +63,21 @@ def world_rows(seed: int, accounts: int, months: int, world: str = "growth"):
     return sim, rows, signal_map
 
 
-def one_seed(seed: int, accounts: int, months: int, world: str = "growth") -> dict:
-    sim, rows, signal_map = world_rows(seed, accounts, months, world)
+def diagnose(sim, accuracy: float, seed: int) -> pd.DataFrame:
+    """The interventions with a ``diagnosed_cause``: the true root cause with probability
+    ``accuracy``, else one of the other three at random (seeded)."""
+    rng = np.random.default_rng([seed, 7])
+    true = sim.interventions[[S.INTERVENTION_ID]].merge(
+        sim.truth_interventions[[S.INTERVENTION_ID, "root_cause"]], how="left")["root_cause"]
+    causes = list(S.ROOT_CAUSES)
+    other = [rng.choice([c for c in causes if c != t]) for t in true]
+    right = rng.random(len(true)) < accuracy
+    return sim.interventions.assign(**{S.DIAGNOSED_CAUSE: np.where(right, true, other)})
+
+
+def one_seed(seed: int, accounts: int, months: int, world: str = "growth",
+             diagnosis: float | None = None) -> dict:
+    sim, rows, signal_map = world_rows(seed, accounts, months, world, diagnosis)
     v = validate_uplift(rows, seed=seed, n_boot=200, signal_map=signal_map)
     out = {"seed": seed, "accounts_with_outcome": len(rows), "status": v.status,
            "qini": v.qini, "qini_lo": v.qini_lo, "qini_hi": v.qini_hi}
@@ -87,6 +105,8 @@ def rule_plays(sim, train: pd.DataFrame, test: pd.DataFrame, signal_map) -> dict
     true = keys.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")["root_cause"]
     first = lambda causes: [RULES.get(c, RULES[UNCLEAR])[0] for c in causes]  # noqa: E731
     out = {"rule_true_cause": first(true)}
+    if S.DIAGNOSED_CAUSE in test and test[S.DIAGNOSED_CAUSE].notna().any():
+        out["rule_diagnosed_cause"] = first(test[S.DIAGNOSED_CAUSE])
     scorer = UpliftModel([], [], {}, causes=cause_columns(train.columns, signal_map))
     if scorer.causes:
         scorer.cause_scores(train, fit=True)
@@ -105,6 +125,9 @@ def seed_args() -> argparse.Namespace:
     ap.add_argument("--world", choices=sorted(WORLDS), default="growth",
                     help="growth: play effects by root cause and segment, proportional to "
                          "risk; futility: the same, times the account's engagement")
+    ap.add_argument("--diagnosis", type=float, default=None, metavar="ACCURACY",
+                    help="the interventions record the CSM's diagnosed cause, right with "
+                         "this probability (the learner and a rule queue use it)")
     return ap.parse_args()
 
 
@@ -112,7 +135,9 @@ def rule_rows(df: pd.DataFrame) -> dict:
     """Summary rows of the risk queue given the playbook rules' plays."""
     out = {}
     for name, label in (("rule_signal_cause", "the rule's play for the cause the signals "
-                         "point at"), ("rule_true_cause", "the rule's play for the true cause")):
+                         "point at"),
+                        ("rule_diagnosed_cause", "the rule's play for the diagnosed cause"),
+                        ("rule_true_cause", "the rule's play for the true cause")):
         col = f"arr_kept_risk_{name}"
         if col not in df:
             continue
@@ -131,11 +156,13 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = []
     for i, seed in enumerate(range(a.first_seed, a.first_seed + a.seeds)):
-        rows.append(one_seed(seed, a.accounts, a.months, a.world))
+        rows.append(one_seed(seed, a.accounts, a.months, a.world, a.diagnosis))
         print(f"seed {seed} done ({i + 1}/{a.seeds}, {time.perf_counter() - t0:.0f}s)",
               flush=True)
     df = pd.DataFrame(rows)
-    tag = f"{a.accounts}" if a.world == "growth" else f"{a.world}_{a.accounts}"
+    tag = "_".join([*([a.world] if a.world != "growth" else []),
+                    *([f"dx{round(100 * a.diagnosis)}"] if a.diagnosis is not None else []),
+                    str(a.accounts)])
     write_frame(df, HERE / "results" / f"uplift_vs_risk_{tag}.csv")
     if "arr_kept_uplift" not in df:
         raise SystemExit(f"no world of {a.accounts} accounts had enough randomised accounts "
@@ -175,6 +202,7 @@ def main() -> None:
           f"`.venv/bin/python benchmarks/uplift_vs_risk.py --seeds {a.seeds} --first-seed "
           f"{a.first_seed} --accounts {a.accounts}"
           + ("" if a.world == "growth" else f" --world {a.world}")
+          + ("" if a.diagnosis is None else f" --diagnosis {a.diagnosis}")
           + f"` ({time.perf_counter() - t0:.0f} s). "
           "Held-out 30% of each world's enrolled accounts; the top half by each ranking "
           "is worked with the model's recommended play; ARR kept = planted cut of the "

@@ -75,6 +75,44 @@ def test_the_learner_finds_which_play_helps_whom_when_the_data_suffice():
     assert v.model is not None and "better than chance" in v.sentence
 
 
+@pytest.mark.parametrize("n", [1500, 600])
+def test_the_csms_diagnosed_cause_is_an_effect_modifier_the_signals_need_not_reveal(n):
+    # the play that works is set by the diagnosed cause alone; no feature shows it (the
+    # second world is small: 600 accounts, ~200 per arm)
+    rows = _world(n, 2, effect=0.35)
+    rows[S.DIAGNOSED_CAUSE] = np.where(rows["x1__mean_30d"] > 0, "product_fit",
+                                       "service_experience")
+    truth_of = lambda t: np.where(t[S.DIAGNOSED_CAUSE] == "product_fit", "play_a",  # noqa: E731
+                                  "play_b")
+    rows = rows.drop(columns=["x1__mean_30d"])
+    train, test = split_accounts(rows, 0.3, seed=0)
+    hit = {}
+    for name, data in (("with", train), ("without", train.drop(columns=[S.DIAGNOSED_CAUSE]))):
+        model = fit_uplift(data, ["x2__mean_30d"])
+        assert (S.DIAGNOSED_CAUSE in model.modifiers) == (name == "with")
+        pred = model.predict(test if name == "with" else test.drop(columns=[S.DIAGNOSED_CAUSE]))
+        hit[name] = (pred["best_play"].to_numpy() == truth_of(test)).mean()
+    # without it the learner cannot tell the two groups apart: about half right
+    assert hit["with"] > 0.85 and hit["without"] < 0.7, hit
+
+
+def test_the_book_is_targeted_with_the_triages_root_cause_where_no_csm_diagnosed_one():
+    rows = _world(3000, 3, effect=0.35)
+    rows[S.DIAGNOSED_CAUSE] = np.where(rows["x1__mean_30d"] > 0, "product_fit",
+                                       "service_experience")
+    v = validate_uplift(rows.drop(columns=["x1__mean_30d"]), n_boot=100)
+    assert v.status == "validated"
+    causes = ["product_fit", "service_experience", "service_experience", "product_fit"]
+    accounts = pd.DataFrame({S.ACCOUNT_ID: ["A1", "A2", "A3", "A4"],
+                             "tier": ["red", "yellow", "red", "green"],
+                             S.ARR: [10.0, 20.0, 30.0, 40.0], "priority": [1, 2, 3, 4],
+                             "root_cause": causes})
+    snapshot = accounts[[S.ACCOUNT_ID]].assign(x2__mean_30d=0.0).iloc[::-1]
+    book = target_book(v, accounts, snapshot).set_index(S.ACCOUNT_ID)
+    assert list(book.index) == ["A3", "A2", "A1"]        # green left out; by ARR x uplift
+    assert book["uplift_play"].to_dict() == {"A1": "play_a", "A2": "play_b", "A3": "play_b"}
+
+
 def _cause_world(n: int, seed: int) -> pd.DataFrame:
     """Randomised accounts whose play works only by root cause: ``fix_it`` cuts churn by
     0.3 when the account's friction signals (two risk signals the map points at

@@ -185,6 +185,15 @@ def outcome_won(t):
     t[S.INTERVENTIONS].loc[0, S.OUTCOME] = "won"
 
 
+def cause_pricing(t):
+    # a diagnosed cause that is not a root cause (a play's name), beside valid ones
+    iv = t[S.INTERVENTIONS]
+    iv[S.DIAGNOSED_CAUSE] = "value_perception"
+    iv.loc[0, S.DIAGNOSED_CAUSE] = "pricing"
+    if len(iv) > 1:
+        iv.loc[1, S.DIAGNOSED_CAUSE] = None
+
+
 class Case(NamedTuple):
     """A corruption, the errors it must raise (table, column, rule, n_rows) and nothing
     else, and optionally what the first violation's example rows and each violation's
@@ -264,6 +273,9 @@ CASES = [
                                             "2024-07-01",)),
     Case(outcome_won, [(S.INTERVENTIONS, S.OUTCOME, "invalid_outcome", 1)],
          {S.OUTCOME: ["won"]}, ("outcome must be one of saved, churned, pending",)),
+    Case(cause_pricing, [(S.INTERVENTIONS, S.DIAGNOSED_CAUSE, "invalid_cause", 1)],
+         {S.DIAGNOSED_CAUSE: ["pricing"]},
+         ("diagnosed_cause must be one of product_fit, service_experience",)),
 ]
 # Every corruption runs on Parquet; these also on CSV (all text) and a DuckDB file.
 IN_EVERY_FORMAT = {start_date_13_45, duplicate_subscription, unknown_event_types,

@@ -98,7 +98,8 @@ def enrol(interventions: pd.DataFrame, spans: pd.DataFrame, contracts: pd.DataFr
     churn_date); ``contracts``: account_id, started_at, arr, tenure_days at assignment.
     Columns: account_id, arm_name, started_at, days, churned, arr, tenure_days,
     contaminated (assigned to another arm within ``readout_days``), followed_days
-    (``end`` - started_at: how long the account could be followed).
+    (``end`` - started_at: how long the account could be followed), and diagnosed_cause
+    when the interventions record it.
     """
     end = pd.Timestamp(end)
     iv = interventions.copy()
@@ -115,7 +116,9 @@ def enrol(interventions: pd.DataFrame, spans: pd.DataFrame, contracts: pd.DataFr
     cross = later[(later[ARM] != later[f"{ARM}_first"])
                   & (later[S.STARTED_AT] - later[f"{S.STARTED_AT}_first"]
                      <= pd.Timedelta(days=readout_days))]
-    out = first[[S.ACCOUNT_ID, ARM, S.STARTED_AT]].reset_index(drop=True)
+    # the CSM's diagnosed cause at the first assignment, when the data record one
+    keep = [S.ACCOUNT_ID, ARM, S.STARTED_AT] + [S.DIAGNOSED_CAUSE] * (S.DIAGNOSED_CAUSE in iv)
+    out = first[keep].reset_index(drop=True)
     out["contaminated"] = out[S.ACCOUNT_ID].isin(set(cross[S.ACCOUNT_ID]))
     sp = spans.merge(out[[S.ACCOUNT_ID, S.STARTED_AT]], on=S.ACCOUNT_ID)
     sp = sp[(sp["span_start"] <= sp[S.STARTED_AT])

@@ -8,8 +8,10 @@ the ones a retention play changes. So, from the accounts enrolled in randomised 
   regression of churn within the read-out horizon on every enrolled account, with the
   account's features before assignment (the snapshot at the first day of the
   assignment's month) and its contract columns as the shared baseline, an offset per
-  play, and per play an interaction with a few **effect modifiers**: the account's
-  segment and plan (the groups plays are tailored by) and one score per root cause (the
+  play, and per play an interaction with a few **effect modifiers**: the root cause the
+  CSM diagnosed when the play started (the interventions' optional ``diagnosed_cause``),
+  the account's segment and plan (the groups plays are tailored by) and one score per
+  root cause (the
   mean standardised level of the signals the data's signal map points at that cause,
   risk signals up and protective ones down, over the last 90 days): plays are designed
   per root cause, so that is where their effects should differ. Every other feature also
@@ -46,7 +48,8 @@ from churnlab.data.contract import FAMILY_ROOT_CAUSE
 
 MIN_PER_ARM = 40          # accounts (with a known outcome) an arm needs to be modelled
 MAX_LEVELS = 12           # categorical contract columns with at most this many values
-MODIFIER_COLUMNS = (S.SEGMENT, S.PLAN)   # categorical effect modifiers (when present)
+# categorical effect modifiers (when present): the CSM's diagnosed root cause first
+MODIFIER_COLUMNS = (S.DIAGNOSED_CAUSE, S.SEGMENT, S.PLAN)
 CAUSE_WINDOW = "90d"      # the window of the root-cause scores
 CAUSE_SUFFIXES = ("sum", "mean", "any", "events")   # which 90-day feature, in order
 CONTROL = "control"

@@ -121,6 +121,11 @@ ARM = "arm"
 OUTCOME = "outcome"
 
 
+# the root cause the CSM diagnosed when starting the play (one of ROOT_CAUSES): the
+# effect modifier plays are designed around, which the signals alone barely reveal
+DIAGNOSED_CAUSE = "diagnosed_cause"
+
+
 # logical types understood by the validator
 STRING, DATE, TIMESTAMP, FLOAT, INTEGER, BOOLEAN = (
     "string", "date", "timestamp", "float", "integer", "boolean")
@@ -178,7 +183,8 @@ EVENTS_SPEC = TableSpec(
 INTERVENTIONS_SPEC = TableSpec(
     INTERVENTIONS,
     required={ACCOUNT_ID: STRING, STARTED_AT: DATE, PLAYBOOK: STRING},
-    optional={INTERVENTION_ID: STRING, DISCOUNT_PCT: FLOAT, ARM: STRING, OUTCOME: STRING},
+    optional={INTERVENTION_ID: STRING, DISCOUNT_PCT: FLOAT, ARM: STRING, OUTCOME: STRING,
+              DIAGNOSED_CAUSE: STRING},
 )
 
 

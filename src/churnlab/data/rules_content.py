@@ -260,6 +260,20 @@ def check_no_future_dates(ctx: Context) -> list[Violation]:
     return out
 
 
+def check_diagnosed_causes(ctx: Context) -> list[Violation]:
+    """``invalid_cause``: an intervention's diagnosed cause, when given, is one of
+    :data:`churnlab.data.contract.ROOT_CAUSES`."""
+    if not (ctx.has(S.INTERVENTIONS, S.DIAGNOSED_CAUSE)
+            and ctx.usable("invalid_cause", S.INTERVENTIONS, S.DIAGNOSED_CAUSE)):
+        return []
+    allowed = ", ".join(sql_string(o) for o in S.ROOT_CAUSES)
+    return row_violations(
+        ctx, S.INTERVENTIONS, S.DIAGNOSED_CAUSE, "invalid_cause",
+        f"diagnosed_cause must be one of {', '.join(S.ROOT_CAUSES)} (or empty)",
+        f"{S.DIAGNOSED_CAUSE} IS NOT NULL AND {S.DIAGNOSED_CAUSE} NOT IN ({allowed})",
+        ctx.ids(S.INTERVENTIONS, S.DIAGNOSED_CAUSE))
+
+
 def check_intervention_outcomes(ctx: Context) -> list[Violation]:
     """``invalid_outcome``: an intervention's outcome, when given, is one of
     :data:`churnlab.data.contract.INTERVENTION_OUTCOMES`."""

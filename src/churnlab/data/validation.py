@@ -26,7 +26,8 @@ Rule ids (see ``data/README.md`` for the full contract): ``empty_table``,
 ``duplicate_key``, ``end_not_after_start``, ``non_positive_term``,
 ``overlapping_subscriptions``, ``unknown_account``, ``account_without_subscription``,
 ``event_outside_subscriptions``, ``unknown_event_type``, ``value_out_of_range``,
-``negative_money``, ``discount_out_of_range``, ``future_date``, ``invalid_outcome``.
+``negative_money``, ``discount_out_of_range``, ``future_date``, ``invalid_outcome``,
+``invalid_cause``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from churnlab.data.checks import (
 )
 from churnlab.data.rules_content import (
     check_accounts_have_subscriptions,
+    check_diagnosed_causes,
     check_discounts_in_range,
     check_end_after_start,
     check_event_types_known,
@@ -85,6 +87,7 @@ CONTENT_RULES: tuple[Callable[[Context], list[Violation]], ...] = (
     check_discounts_in_range,
     check_no_future_dates,
     check_intervention_outcomes,
+    check_diagnosed_causes,
 )
 
 

@@ -122,11 +122,16 @@ def validate_uplift(rows: pd.DataFrame, horizon: int = 180, test_share: float = 
 def target_book(validation: UpliftValidation, accounts: pd.DataFrame,
                 snapshot: pd.DataFrame) -> pd.DataFrame:
     """Red and yellow accounts ranked by expected ARR saved by their best play (uplift x
-    ARR) beside their risk rank (``priority``). Empty unless the model validated."""
+    ARR) beside their risk rank (``priority``). Empty unless the model validated.
+
+    When the learner uses the CSM's diagnosed cause, an account not yet in a play has
+    none: the triage's root cause stands in for it (the CSM confirms it on the call)."""
     if validation.model is None:
         return pd.DataFrame()
     risky = accounts[accounts["tier"] != "green"]
     snap = snapshot.set_index(S.ACCOUNT_ID).reindex(risky[S.ACCOUNT_ID]).reset_index()
+    if S.DIAGNOSED_CAUSE in validation.model.modifiers and "root_cause" in risky:
+        snap[S.DIAGNOSED_CAUSE] = risky["root_cause"].to_numpy()
     pred = validation.model.predict(snap)
     out = pd.DataFrame({S.ACCOUNT_ID: risky[S.ACCOUNT_ID].to_numpy(),
                         S.NAME: risky.get(S.NAME, risky[S.ACCOUNT_ID]).to_numpy(),
