@@ -262,3 +262,26 @@ def test_root_cause_agreement_counts_matches_and_the_chance_level():
     assert a["chance"] == pytest.approx(0.5 * 0.25 + 0.25 * 0.5)
     lo, hi = wilson_interval(2, 4)
     assert (a["lo"], a["hi"]) == pytest.approx((lo, hi))
+
+
+def test_a_csms_diagnosis_of_a_running_play_overrides_the_inferred_root_cause():
+    scores, expl, snap = book(4)
+    for i in range(4):   # every account's driver says service experience
+        expl.at[i, "driver_features"] = ["ticket_escalated__sum_30d"]
+        expl.at[i, "driver_families"] = ["support"]
+    day = AS_OF - pd.Timedelta(days=20)
+    iv = pd.DataFrame({S.ACCOUNT_ID: ["A0", "A1", "A2"],
+                       S.STARTED_AT: [day, AS_OF - pd.Timedelta(days=400), day],
+                       S.PLAYBOOK: ["product_team_involvement"] * 3,
+                       S.OUTCOME: ["pending"] * 3,
+                       S.DIAGNOSED_CAUSE: ["product_fit", "product_fit", None]})
+    tri = triage_accounts(scores, expl, snap, interventions=iv, signal_map=SMAP) \
+        .set_index("account_id")
+    assert tri.loc["A0", "root_cause"] == "product_fit"
+    assert tri.loc["A0", "root_cause_basis"] == ("diagnosed by the CSM when the play "
+                                                 f"started on {day.date()}")
+    assert tri.loc["A0", "playbook"].startswith("product_team_involvement")
+    # a play over 120 days old, or one without a diagnosis: the model's votes still decide
+    for a in ("A1", "A2", "A3"):
+        assert tri.loc[a, "root_cause"] == "service_experience"
+        assert tri.loc[a, "root_cause_basis"].startswith("model:")

@@ -16,7 +16,8 @@ Per account (:func:`triage_accounts`):
   baseline) wins; ``unclear`` when no cause is above the usual. Without the centring,
   value perception (fed by five families) won almost every account. (Given only the
   explanation's top drivers, not every feature's SHAP value, the drivers vote
-  uncentred.)
+  uncentred.) Both give way to a CSM's diagnosis: an account whose running play records
+  a ``diagnosed_cause`` takes that cause (and its playbook).
 * **Save class** (high 60-80% / medium 30-50% / low 10-25%) from five pieces of
   evidence in the snapshot, each scored 0 (fine), 1 (strained) or 2 (bad): competitor
   commitment, relationship health, budget signals, stakeholder engagement and the
@@ -194,6 +195,15 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     rc = root_causes(votes, stated_causes(snap, signal_map), baseline, leads)
     for c in ("root_cause", "root_cause_basis", "root_cause_votes"):
         out[c] = rc[c].to_numpy()
+    # plays already running; the CSM's diagnosis of one overrides the inferred cause
+    running = _running_plays(interventions, out)
+    if S.DIAGNOSED_CAUSE in running:
+        dx = running[S.DIAGNOSED_CAUSE].reindex(out[S.ACCOUNT_ID]).to_numpy()
+        since = running[S.STARTED_AT].reindex(out[S.ACCOUNT_ID])
+        has = pd.Series(dx).isin(ROOT_CAUSES).to_numpy()
+        out.loc[has, "root_cause"] = dx[has]
+        out.loc[has, "root_cause_basis"] = [
+            f"diagnosed by the CSM when the play started on {d.date()}" for d in since[has]]
     # one risk language: probability, health and tier (risk_language)
     lang = out[[S.ARR, "p_churn_90d", "p_churn_before_renewal", "days_to_renewal"]].copy()
     if S.TERM_MONTHS in snap.columns:
@@ -240,19 +250,9 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
         .astype(int).to_numpy()
     # interventions already running
     out["active_playbook"], out["active_since"] = None, pd.NaT
-    if interventions is not None and len(interventions):
-        require(interventions, [S.ACCOUNT_ID, S.STARTED_AT, S.PLAYBOOK], "interventions")
-        as_of = pd.Timestamp(out["as_of"].iloc[0]) if "as_of" in out and len(out) else None
-        iv = interventions.copy()
-        iv[S.STARTED_AT] = pd.to_datetime(iv[S.STARTED_AT])
-        open_ = iv[S.OUTCOME].isna() | iv[S.OUTCOME].isin(["pending", ""]) \
-            if S.OUTCOME in iv else pd.Series(True, index=iv.index)
-        recent = iv[open_ & ((iv[S.STARTED_AT] > as_of - pd.Timedelta(days=120))
-                             if as_of is not None else True)]
-        last = recent.sort_values(S.STARTED_AT).drop_duplicates(S.ACCOUNT_ID, keep="last") \
-            .set_index(S.ACCOUNT_ID)
-        out["active_playbook"] = last[S.PLAYBOOK].reindex(out[S.ACCOUNT_ID]).to_numpy()
-        out["active_since"] = last[S.STARTED_AT].reindex(out[S.ACCOUNT_ID]).to_numpy()
+    if len(running):
+        out["active_playbook"] = running[S.PLAYBOOK].reindex(out[S.ACCOUNT_ID]).to_numpy()
+        out["active_since"] = running[S.STARTED_AT].reindex(out[S.ACCOUNT_ID]).to_numpy()
     # priority
     out["expected_arr_saved"] = out[CHURN_BASIS] * out["save_probability"] * out[S.ARR]
     order = np.lexsort((out[S.ACCOUNT_ID].to_numpy(), -out[S.ARR].to_numpy(),
@@ -262,3 +262,20 @@ def triage_accounts(scores: pd.DataFrame, expl: pd.DataFrame, snapshot: pd.DataF
     median_arr = float(out[S.ARR].median()) if len(out) else 0.0
     out["action"] = actions(out, median_arr)
     return out[TRIAGE_COLUMNS + [c for c in ("as_of", "model_id") if c in out.columns]]
+
+
+def _running_plays(interventions: pd.DataFrame | None, out: pd.DataFrame) -> pd.DataFrame:
+    """Per account (index), its latest play started in the 120 days before the as-of date
+    and not yet resolved: playbook, started_at and, when recorded, diagnosed_cause."""
+    if interventions is None or not len(interventions):
+        return pd.DataFrame()
+    require(interventions, [S.ACCOUNT_ID, S.STARTED_AT, S.PLAYBOOK], "interventions")
+    as_of = pd.Timestamp(out["as_of"].iloc[0]) if "as_of" in out and len(out) else None
+    iv = interventions.copy()
+    iv[S.STARTED_AT] = pd.to_datetime(iv[S.STARTED_AT])
+    open_ = iv[S.OUTCOME].isna() | iv[S.OUTCOME].isin(["pending", ""]) \
+        if S.OUTCOME in iv else pd.Series(True, index=iv.index)
+    recent = iv[open_ & ((iv[S.STARTED_AT] > as_of - pd.Timedelta(days=120))
+                         if as_of is not None else True)]
+    return recent.sort_values(S.STARTED_AT).drop_duplicates(S.ACCOUNT_ID, keep="last") \
+        .set_index(S.ACCOUNT_ID)
