@@ -29,7 +29,6 @@ import pandas as pd
 
 from churnlab.actions.experiments import ARM
 from churnlab.actions.uplift import MODIFIER_COLUMNS, fit_uplift, split_accounts
-from churnlab.data import contract as S
 from churnlab.features.snapshot import feature_columns
 from churnlab.fmt import markdown_table
 from churnlab.sim.truth import targeting_against_truth
@@ -37,19 +36,15 @@ from churnlab.storage import write_text
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from uplift_vs_risk import seed_args, world_rows  # noqa: E402
+from uplift_vs_risk import seed_args, true_causes, world_rows  # noqa: E402
 
 TRUE_CAUSE = "true_root_cause"
 
 
 def one_seed(seed: int, accounts: int, months: int) -> tuple[dict, pd.DataFrame]:
     sim, rows, signal_map = world_rows(seed, accounts, months)
-    t = sim.truth_interventions[[S.ACCOUNT_ID, S.STARTED_AT, "root_cause"]].copy()
-    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
     rows = rows.copy()
-    rows[S.STARTED_AT] = pd.to_datetime(rows[S.STARTED_AT])
-    rows[TRUE_CAUSE] = rows.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")[
-        "root_cause"].fillna("none").to_numpy()
+    rows[TRUE_CAUSE] = pd.Series(true_causes(sim, rows)).fillna("none").to_numpy()
     features = feature_columns(rows.drop(columns=[TRUE_CAUSE]))
     train, test = split_accounts(rows, 0.3, seed)
     out = {"seed": seed, "enrolled": len(rows)}

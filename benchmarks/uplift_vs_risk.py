@@ -92,19 +92,24 @@ def one_seed(seed: int, accounts: int, months: int, world: str = "growth",
     return out
 
 
+def true_causes(sim, rows: pd.DataFrame) -> np.ndarray:
+    """The planted root cause of each row's assignment (account_id, started_at); None
+    where the truth has no intervention for it."""
+    t = sim.truth_interventions[[S.ACCOUNT_ID, S.STARTED_AT, "root_cause"]].copy()
+    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
+    keys = rows[[S.ACCOUNT_ID, S.STARTED_AT]].assign(
+        **{S.STARTED_AT: pd.to_datetime(rows[S.STARTED_AT])})
+    return keys.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")["root_cause"].to_numpy()
+
+
 def rule_plays(sim, train: pd.DataFrame, test: pd.DataFrame, signal_map) -> dict:
     """The risk queue's plays by the playbook rules (DOMAIN.md: the first playbook for
     the root cause, ``actions.playbooks.PLAYBOOKS``), for two diagnoses of the cause: the
     one the signals point at (the learner's root-cause scores, highest wins; a proxy for
     the triage's, which reads the churn model's drivers) and the true one (a perfect
     diagnosis, which no team has)."""
-    t = sim.truth_interventions[[S.ACCOUNT_ID, S.STARTED_AT, "root_cause"]].copy()
-    t[S.STARTED_AT] = pd.to_datetime(t[S.STARTED_AT])
-    keys = test[[S.ACCOUNT_ID, S.STARTED_AT]].assign(
-        **{S.STARTED_AT: pd.to_datetime(test[S.STARTED_AT])})
-    true = keys.merge(t, on=[S.ACCOUNT_ID, S.STARTED_AT], how="left")["root_cause"]
     first = lambda causes: [RULES.get(c, RULES[UNCLEAR])[0] for c in causes]  # noqa: E731
-    out = {"rule_true_cause": first(true)}
+    out = {"rule_true_cause": first(true_causes(sim, test))}
     if S.DIAGNOSED_CAUSE in test and test[S.DIAGNOSED_CAUSE].notna().any():
         out["rule_diagnosed_cause"] = first(test[S.DIAGNOSED_CAUSE])
     scorer = UpliftModel([], [], {}, causes=cause_columns(train.columns, signal_map))

@@ -26,7 +26,8 @@ from churnlab.data.signal_map import load_signal_map
 from churnlab.data.warehouse import open_warehouse
 from churnlab.pipeline.experiments import run_experiments
 from churnlab.pipeline.uplift import Y, target_book, uplift_rows, validate_uplift
-from churnlab.sim.params import PLAYBOOKS, effect_if
+from churnlab.sim.generate import simulate_saas
+from churnlab.sim.params import PLAYBOOKS, SimulationParams, effect_if, expected_relative_effect
 from churnlab.sim.truth import targeting_against_truth
 
 
@@ -244,9 +245,6 @@ def test_simulate_with_growth_effects_records_play_effects_that_vary_by_segment(
 def test_planted_futility_scales_every_play_by_engagement_so_effects_fall_with_risk(
         accounts, months, seed):
     # the second world is short: 18 months of history
-    from churnlab.sim.generate import simulate_saas
-    from churnlab.sim.params import SimulationParams, expected_relative_effect
-
     sims = {name: simulate_saas(accounts, months, seed=seed, params=make())
             for name, make in (("growth", SimulationParams.growth_effects),
                                ("futility", SimulationParams.futility_effects))}

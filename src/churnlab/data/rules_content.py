@@ -260,29 +260,25 @@ def check_no_future_dates(ctx: Context) -> list[Violation]:
     return out
 
 
+def _intervention_value_in(ctx: Context, column: str, rule: str, allowed) -> list[Violation]:
+    """``rule``: the interventions' ``column``, when given, is one of ``allowed``."""
+    if not (ctx.has(S.INTERVENTIONS, column) and ctx.usable(rule, S.INTERVENTIONS, column)):
+        return []
+    listed = ", ".join(sql_string(o) for o in allowed)
+    return row_violations(
+        ctx, S.INTERVENTIONS, column, rule,
+        f"{column} must be one of {', '.join(allowed)} (or empty)",
+        f"{column} IS NOT NULL AND {column} NOT IN ({listed})",
+        ctx.ids(S.INTERVENTIONS, column))
+
+
 def check_diagnosed_causes(ctx: Context) -> list[Violation]:
     """``invalid_cause``: an intervention's diagnosed cause, when given, is one of
     :data:`churnlab.data.contract.ROOT_CAUSES`."""
-    if not (ctx.has(S.INTERVENTIONS, S.DIAGNOSED_CAUSE)
-            and ctx.usable("invalid_cause", S.INTERVENTIONS, S.DIAGNOSED_CAUSE)):
-        return []
-    allowed = ", ".join(sql_string(o) for o in S.ROOT_CAUSES)
-    return row_violations(
-        ctx, S.INTERVENTIONS, S.DIAGNOSED_CAUSE, "invalid_cause",
-        f"diagnosed_cause must be one of {', '.join(S.ROOT_CAUSES)} (or empty)",
-        f"{S.DIAGNOSED_CAUSE} IS NOT NULL AND {S.DIAGNOSED_CAUSE} NOT IN ({allowed})",
-        ctx.ids(S.INTERVENTIONS, S.DIAGNOSED_CAUSE))
+    return _intervention_value_in(ctx, S.DIAGNOSED_CAUSE, "invalid_cause", S.ROOT_CAUSES)
 
 
 def check_intervention_outcomes(ctx: Context) -> list[Violation]:
     """``invalid_outcome``: an intervention's outcome, when given, is one of
     :data:`churnlab.data.contract.INTERVENTION_OUTCOMES`."""
-    if not (ctx.has(S.INTERVENTIONS, S.OUTCOME)
-            and ctx.usable("invalid_outcome", S.INTERVENTIONS, S.OUTCOME)):
-        return []
-    allowed = ", ".join(sql_string(o) for o in S.INTERVENTION_OUTCOMES)
-    return row_violations(
-        ctx, S.INTERVENTIONS, S.OUTCOME, "invalid_outcome",
-        f"outcome must be one of {', '.join(S.INTERVENTION_OUTCOMES)} (or empty)",
-        f"{S.OUTCOME} IS NOT NULL AND {S.OUTCOME} NOT IN ({allowed})",
-        ctx.ids(S.INTERVENTIONS, S.OUTCOME))
+    return _intervention_value_in(ctx, S.OUTCOME, "invalid_outcome", S.INTERVENTION_OUTCOMES)
