@@ -14,7 +14,12 @@ from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.baselines import make_model
 from churnlab.models.hazard import HazardLogit
-from churnlab.models.lifelines_models import AFTModel, CoxModel, ph_test_sample
+from churnlab.models.lifelines_models import (
+    AFTModel,
+    CoxModel,
+    ph_test_sample,
+    scaled_schoenfeld,
+)
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.models.survival_base import (
@@ -95,9 +100,43 @@ def test_the_backtests_cox_skips_robust_errors_but_keeps_the_estimates():
     assert robust.fitter_.robust and not fast.fitter_.robust
 
 
+@pytest.mark.parametrize("data", ["rossi", "tied"])
+def test_the_vectorised_schoenfeld_residuals_equal_lifelines_and_so_does_the_ph_test(data):
+    """The PH check's scaled Schoenfeld residuals (cumulative sums) equal lifelines'
+    row-by-row ones, row for row and in lifelines' order, on the published Rossi data
+    and on data with heavy ties (Efron's tie correction, events and censorings at the
+    same time), with a shuffled, non-default index; the test statistics follow."""
+    from lifelines import CoxPHFitter
+    from lifelines.datasets import load_rossi
+    from lifelines.statistics import proportional_hazard_test
+
+    if data == "rossi":
+        df, t, e = load_rossi(), "week", "arrest"
+    else:
+        rng = np.random.default_rng(5)
+        n = 2500
+        df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+        df["flag"] = rng.integers(0, 2, n)
+        df["t"] = np.minimum(np.ceil(rng.exponential(20 / np.exp(0.5 * df["a"]))), 40)
+        df["e"] = (rng.random(n) < 0.7) & (df["t"] < 40)
+        df.index = rng.permutation(n) * 3 + 7
+        t, e = "t", "e"
+    fitter = CoxPHFitter(penalizer=0.01).fit(df, t, e)
+    ours = scaled_schoenfeld(fitter, df)
+    ref = fitter.compute_residuals(df, "scaled_schoenfeld")
+    assert ours.index.equals(ref.index) and list(ours.columns) == list(ref.columns)
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=1e-9, atol=1e-9)
+    fast = proportional_hazard_test(fitter, df, time_transform="rank",
+                                    precomputed_residuals=ours).summary
+    slow = proportional_hazard_test(fitter, df, time_transform="rank").summary
+    np.testing.assert_allclose(fast[["test_statistic", "p"]].to_numpy(),
+                               slow[["test_statistic", "p"]].to_numpy(), rtol=1e-9)
+    stratified = CoxPHFitter().fit(df, t, e, strata=["fin" if data == "rossi" else "flag"])
+    assert scaled_schoenfeld(stratified, df) is None      # lifelines computes those
+
+
 def test_the_ph_check_on_large_data_runs_on_whole_accounts_and_still_finds_a_broken_term():
-    """Past ph_test_max_rows the PH test uses a seeded sample of whole accounts (lifelines'
-    Schoenfeld residuals are quadratic in the events). A term class whose hazard has a
+    """Past ph_test_max_rows the PH test uses a seeded sample of whole accounts. A term class whose hazard has a
     different shape (monthly: constant; fixed term: rising) must still be stratified."""
     rng = np.random.default_rng(21)
     n = 6000

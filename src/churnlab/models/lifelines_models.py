@@ -72,9 +72,55 @@ class _LifelinesModel(SurvivalModel):
         return phi
 
 
-# lifelines' Schoenfeld residuals grow an array one event time at a time (quadratic in
-# the events): past this many landmark rows the PH test runs on a sample of whole accounts
+# past this many landmark rows the PH test runs on a sample of whole accounts (its
+# residuals are computed in one vectorised pass, :func:`scaled_schoenfeld`; the cap keeps
+# the probe's fit, which the test needs, bounded on a large book)
 PH_TEST_MAX_ROWS = 100_000
+
+
+def scaled_schoenfeld(fitter, df: pd.DataFrame) -> pd.DataFrame | None:
+    """The scaled Schoenfeld residuals lifelines' ``compute_residuals(df,
+    "scaled_schoenfeld")`` returns for a ``CoxPHFitter`` fitted on ``df`` without strata
+    or weights (Efron ties), in its row order, computed with cumulative sums instead of
+    lifelines' row-by-row ``np.append`` (quadratic: 5.8 of a 9 s Cox fit on 35k landmark
+    rows). None for a fit it does not cover (the caller then asks lifelines).
+
+    At an event time t with m deaths, R = sum of exp(x beta) over the rows with T >= t
+    (the risk set, tied rows included), D = the same sum over the m deaths, and
+    Rx, Dx the x-weighted sums: the Efron mean is
+    sum_{l<m} (Rx - l/m Dx) / (m (R - l/m D)); each death's residual is x minus it,
+    scaled by (deaths x the variance matrix) as lifelines does."""
+    if getattr(fitter, "strata", None) is not None or getattr(fitter, "weights_col", None):
+        return None
+    cols = list(fitter.params_.index)
+    order = fitter.durations.index
+    if not order.is_unique or not df.index.is_unique or not set(cols) <= set(df.columns):
+        return None
+    x = df.loc[order, cols].to_numpy(float)
+    t = fitter.durations.to_numpy(float)
+    e = fitter.event_observed.to_numpy(bool)
+    score = np.exp(x @ fitter.params_.to_numpy(float))
+    # risk-set sums from each row to the end (rows are sorted by time)
+    r = np.cumsum(score[::-1])[::-1]
+    rx = np.cumsum((score[:, None] * x)[::-1], axis=0)[::-1]
+    start = np.r_[True, t[1:] != t[:-1]]
+    group = np.cumsum(start) - 1
+    first = np.flatnonzero(start)
+    m = np.bincount(group, weights=e, minlength=len(first))
+    d = np.bincount(group, weights=score * e, minlength=len(first))
+    dx = np.stack([np.bincount(group, weights=score * e * x[:, j], minlength=len(first))
+                   for j in range(x.shape[1])], axis=1) if x.shape[1] else \
+        np.zeros((len(first), 0))
+    has = np.flatnonzero(m > 0)
+    reps = m[has].astype(int)
+    g = np.repeat(has, reps)
+    frac = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / m[g]
+    terms = (rx[first[g]] - frac[:, None] * dx[g]) / ((r[first[g]] - frac * d[g]) * m[g])[:, None]
+    mean = np.zeros((len(first), x.shape[1]))
+    np.add.at(mean, g, terms)
+    resid = (x - mean[group])[e]
+    scaled = e.sum() * resid @ np.asarray(fitter.variance_matrix_, float)
+    return pd.DataFrame(scaled, columns=cols, index=order[e])
 
 
 def ph_test_sample(df: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
@@ -123,7 +169,8 @@ class CoxModel(_LifelinesModel):
         ph = ph_test_sample(df, self.ph_test_max_rows).drop(columns=[S.ACCOUNT_ID])
         self.ph_test_rows_ = len(ph)
         probe = CoxPHFitter(penalizer=self.penalizer).fit(ph, F.DURATION, F.EVENT)
-        test = proportional_hazard_test(probe, ph, time_transform="rank")
+        test = proportional_hazard_test(probe, ph, time_transform="rank",
+                                        precomputed_residuals=scaled_schoenfeld(probe, ph))
         self.ph_test_ = test.summary.reset_index().rename(columns={"index": "covariate"})
         p_term = float(test.summary.loc["term_class", "p"]) if "term_class" in test.summary.index \
             else 1.0
