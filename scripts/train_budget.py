@@ -8,7 +8,10 @@ and the round count early stopping chose at each origin.
 Issue 14 item 3 asks that the champion's backtest concordance not fall by more than 0.003.
 
     .venv/bin/python scripts/train_budget.py [--data data/raw/demo] [--as-of 2026-11-01]
-        [--trees 300 150 100]
+        [--trees 300 150 100] [--kinds KIND ...] [--no-early-stopping]
+
+On a large book, time the boosted hazard's round counts alone:
+``--kinds --no-early-stopping`` (no per-kind backtests, no early-stopping run).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ def main() -> None:
     parser.add_argument("--data", default="data/raw/demo")
     parser.add_argument("--as-of", default="2026-11-01")
     parser.add_argument("--trees", type=int, nargs="+", default=[300, 150, 100])
+    parser.add_argument("--kinds", nargs="*", default=SURVIVAL_KINDS + BASELINE_KINDS,
+                        help="model kinds to backtest one by one (none: skip)")
+    parser.add_argument("--no-early-stopping", action="store_true")
     args = parser.parse_args()
     as_of = pd.Timestamp(args.as_of)
     with open_warehouse(args.data) as wh:
@@ -44,7 +50,7 @@ def main() -> None:
         print(f"landmarks: {len(lm):,} rows in {time.perf_counter() - t0:.1f} s")
         smap = wh.signal_map
     rows, summaries = [], []
-    for kind in SURVIVAL_KINDS + BASELINE_KINDS:
+    for kind in args.kinds:
         t0 = time.perf_counter()
         bt = run_backtest(lm, plan.origins, (kind,), plan.lookback_months, signal_map=smap)
         summaries.append(bt.summary())
@@ -57,8 +63,12 @@ def main() -> None:
                           signal_map=smap, n_estimators=trees, early_stopping=0)
         rows.append({"model": "hazard_xgb", "n_estimators": trees,
                      "seconds": time.perf_counter() - t0,
-                     "harrell_c": bt.summary()["harrell_c"].iloc[0]})
+                     "harrell_c": bt.summary()["harrell_c"].iloc[0],
+                     "uno_c": bt.summary()["uno_c"].iloc[0]})
         print(rows[-1], flush=True)
+    if args.no_early_stopping:
+        print(pd.DataFrame(rows).round(4).to_string(index=False))
+        return
     t0 = time.perf_counter()
     bt = run_backtest(lm, plan.origins, ("hazard_xgb",), plan.lookback_months,
                       signal_map=smap, early_stopping=30)

@@ -222,7 +222,7 @@ def cmd_demo(args) -> int:
               f"{summary.get('health', {}).get('uno_c', float('nan')):.3f})")
     print(f"[6/6] rendering the {month} report and the CSM packs")
     target = render_report(str(month), raw, out=args.reports, model=model_dir, force=True,
-                           progress=not args.quiet)
+                           progress=not args.quiet, history=landmarks)
     print(f"done in {time.perf_counter() - t0:.0f}s.")
     print(f"Open the report: {target / 'report.html'}")
     print(f"CSM packs: {target / 'packs'}  tasks: {target / 'tasks.csv'}  "

@@ -268,7 +268,8 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
 def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
                    grace_days: int = S.GRACE_DAYS,
                    max_rows_per_pass: int | None = None,
-                   accounts: Sequence | None = None) -> pd.DataFrame:
+                   accounts: Sequence | None = None,
+                   known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Point-in-time features for every account active at each of ``dates``, with one
     pass over the events for many dates at a time (:func:`events_sql`).
 
@@ -278,7 +279,11 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     book grows. The event-scale SQL runs on the warehouse's heavy engine
     (``wh.heavy_query``: DuckDB, or Spark with ``--engine spark``). ``accounts``: only
     these accounts (e.g. those enrolled in an experiment), each row the same as without
-    the restriction; the events of the others are not read.
+    the restriction; the events of the others are not read. ``known``: rows this
+    function already returned on the same data with the same windows (e.g. the
+    landmark dataset, labels and all): a date whose rows there hold exactly the
+    accounts active at it, with the same contract columns, is taken from it instead of
+    read from the events again (:func:`_reuse`).
 
     Returns
     -------
@@ -293,6 +298,12 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     if accounts is not None:
         accounts = np.sort(pd.unique(np.asarray(accounts)))
         contract = contract[contract[S.ACCOUNT_ID].isin(accounts)].reset_index(drop=True)
+    reused = []
+    if known is not None and len(known):
+        reused, dates = _reuse(known, contract, dates)
+        if not dates:
+            return pd.concat(reused, ignore_index=True)
+        contract = contract[contract[LANDMARK].isin(dates)].reset_index(drop=True)
     max_rows_per_pass = max_rows_per_pass or MAX_ROWS_PER_PASS
     per_date = contract.groupby(LANDMARK).size().reindex(dates, fill_value=0)
     n_types = max(len(wh.signal_map), 1)
@@ -316,7 +327,46 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
         del long
         frames.append(pd.concat([rows, wide.reset_index(drop=True)], axis=1))
         del wide
+    if reused:
+        if set(reused[0].columns) != set(frames[0].columns):     # not this function's rows
+            return make_snapshots(wh, sorted(dates + [r[LANDMARK].iloc[0] for r in reused]),
+                                  windows, grace_days, max_rows_per_pass, accounts)
+        out = pd.concat(reused + frames, ignore_index=True)[frames[0].columns]
+        return out.sort_values([LANDMARK, S.ACCOUNT_ID], kind="stable").reset_index(drop=True)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+LABELS = (EVENT, CHURN_DATE, DURATION)
+
+
+def _reuse(known: pd.DataFrame, contract: pd.DataFrame, dates: list) -> tuple[list, list]:
+    """The rows of ``known`` at each date of ``dates`` where they are exactly the
+    contract's active accounts with the same contract values (else the date is left to
+    compute), its own label columns dropped; and the dates left."""
+    if LANDMARK not in known.columns or not set(contract.columns) <= set(known.columns):
+        return [], dates
+    when = pd.to_datetime(known[LANDMARK])
+    cols = [c for c in known.columns if c not in LABELS]
+    reused, left = [], []
+    for d in dates:
+        have = known.loc[(when == d).to_numpy(), cols]
+        have = have.assign(**{LANDMARK: pd.to_datetime(have[LANDMARK])}).sort_values(
+            S.ACCOUNT_ID, kind="stable").reset_index(drop=True)
+        want = contract[contract[LANDMARK] == d].reset_index(drop=True)
+        if len(have) == len(want) > 0 and all(_same(have[c], want[c]) for c in want.columns):
+            reused.append(have)
+        else:
+            left.append(d)
+    return reused, left
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    """Equal values, missing where missing (a column read back from Parquet may differ
+    in dtype only, e.g. timestamp resolution)."""
+    try:
+        return a.equals(b) or a.astype(b.dtype).equals(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,

@@ -69,7 +69,11 @@ def _milestone_events(wh, types: dict, as_of) -> pd.DataFrame:
 
 
 def run_expansion(wh, as_of=None, window_days: int = WINDOW_DAYS, months: int = 12,
-                  top: int = 15, snapshot: pd.DataFrame | None = None) -> Expansion:
+                  top: int = 15, snapshot: pd.DataFrame | None = None,
+                  history: pd.DataFrame | None = None) -> Expansion:
+    """The expansion analysis at ``as_of``. ``snapshot``: the features at ``as_of``
+    when already built; ``history``: feature rows already built from the same data
+    (the landmark dataset), reused for the monthly dates it holds."""
     as_of = observation_end(wh) if as_of is None else pd.Timestamp(as_of)
     notes = []
     subs = wh.query(f"SELECT * FROM {S.SUBSCRIPTIONS} WHERE {S.START_DATE} < "
@@ -89,7 +93,7 @@ def run_expansion(wh, as_of=None, window_days: int = WINDOW_DAYS, months: int = 
     last = (as_of - pd.Timedelta(days=window_days)).to_period("M").to_timestamp()
     dates = [d for d in monthly_dates(last - pd.DateOffset(months=months - 1), last)
              if d >= pd.Timestamp(subs[S.START_DATE].min())] if len(subs) else []
-    rows = make_snapshots(wh, dates) if dates else pd.DataFrame()
+    rows = make_snapshots(wh, dates, known=history) if dates else pd.DataFrame()
     comparison, candidates, auc = pd.DataFrame(), pd.DataFrame(), np.nan
     if len(rows):
         rows[EXPANDED] = label_outcomes(rows, all_changes, F.LANDMARK, window_days).to_numpy()

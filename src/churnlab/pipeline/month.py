@@ -176,11 +176,14 @@ def rule_tiers(model, snap: pd.DataFrame, cuts: RiskCuts = DEFAULT_CUTS) -> pd.D
 
 def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
                   top_n: int = 15, previous_dir=None, progress: bool = False,
-                  cuts: RiskCuts = DEFAULT_CUTS) -> MonthlyRisk:
+                  cuts: RiskCuts = DEFAULT_CUTS, history=None) -> MonthlyRisk:
     """Score, explain and triage every account active at the month's as-of date (one
     :func:`churnlab.pipeline.book.book`), and compare with last month (see
     :mod:`churnlab.pipeline.render` for what a month means). ``top_n`` is the length of
-    the report's table of top at-risk accounts."""
+    the report's table of top at-risk accounts. ``history``: feature rows already built
+    from the same data (e.g. the landmark dataset): last month's snapshot and the
+    expansion model's monthly rows are taken from it where it holds their dates
+    (``make_snapshots(known=...)``, which checks the accounts and contract values)."""
     month = parse_month(month) if isinstance(month, str) else month
     if int(horizon_days) not in HORIZONS:
         raise ReportInputError(f"horizon_days must be one of {HORIZONS}, not {horizon_days}")
@@ -191,7 +194,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     check_model_date(model, as_of)
     notes = []
     snap = F.make_snapshot(wh, as_of)
-    prev_snap = F.make_snapshot(wh, prev_as_of)
+    prev_snap = F.make_snapshots(wh, [prev_as_of], known=history)
     if segment:
         known = sorted(snap[S.SEGMENT].dropna().unique())
         if segment not in known:
@@ -279,7 +282,7 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     uplift = validate_uplift(uplift_rows(wh, experiments), experiments.guards.readout_days,
                              signal_map=wh.signal_map)
     targeting = target_book(uplift, accounts, snap)
-    growth = run_expansion(wh, as_of, snapshot=snap)
+    growth = run_expansion(wh, as_of, snapshot=snap, history=history)
 
     return MonthlyRisk(month=month, as_of=as_of, prev_as_of=prev_as_of,
                        horizon_days=int(horizon_days), segment=segment or "",

@@ -117,9 +117,11 @@ def resolve_model(wh, as_of, model_path=None, model_dir=None, progress: bool = F
 def render_report(month: str, data, out="reports", model=None, model_dir=None,
                   force: bool = False, horizon_days: int = 90, segment: str = "",
                   top_n: int = 15, progress: bool = False, signal_map=None,
-                  cuts: RiskCuts = DEFAULT_CUTS, **train_options) -> Path:
+                  cuts: RiskCuts = DEFAULT_CUTS, history=None, **train_options) -> Path:
     """Render ``out/YYYY-MM/`` (see the module doc). An existing month is refused unless
-    ``force``, which replaces it atomically; any failure leaves nothing behind."""
+    ``force``, which replaces it atomically; any failure leaves nothing behind.
+    ``history``: feature rows already built from the same data (the landmark dataset),
+    reused where they hold a date the month needs (:func:`compute_month`)."""
     logging.getLogger("papermill").setLevel(logging.WARNING)   # its INFO lines are noise here
     t0 = time.perf_counter()
     period = parse_month(month)
@@ -145,7 +147,7 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
             log.info("[3/4] scoring, explaining and triaging the book at %s", as_of.date())
             r = compute_month(wh, period, fitted, horizon_days=horizon_days, segment=segment,
                               top_n=top_n, previous_dir=previous_dir, progress=progress,
-                              cuts=cuts)
+                              cuts=cuts, history=history)
             fingerprint = wh.fingerprint()
         card = fitted.card
         params = {"month": str(period), "data_dir": str(data),
