@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.statistics import logrank_test
 
 from churnlab.actions.experiment_stats import adjusted_difference, holm, kaplan_meier
 from churnlab.data import contract as S
@@ -166,6 +164,9 @@ def _cox(g: pd.DataFrame, ctrl: pd.DataFrame) -> tuple[float, float, float]:
                        "treated": np.r_[np.ones(len(g)), np.zeros(len(ctrl))]})
     if df["churned"].sum() < 2:
         return np.nan, np.nan, np.nan
+    from lifelines import CoxPHFitter  # lifelines is imported where used (~0.7 s that
+    #                                      the report's kernel, which reads a month, skips)
+
     try:
         cph = CoxPHFitter().fit(df, "days", "churned")
     except Exception:   # lifelines' convergence errors: the ratio is not shown
@@ -232,6 +233,8 @@ def read_out(enrolment: pd.DataFrame, randomised: bool, guards: Guards = Guards(
                        guards=guards)
     if not randomised:
         return _descriptive(enrolment, horizons, guards)
+    from lifelines.statistics import logrank_test
+
     ctrl = enrolment[enrolment[ARM] == "control"]
     rows, summary = [], []
     for name, g in enrolment[enrolment[ARM] != "control"].groupby(ARM, sort=True):
