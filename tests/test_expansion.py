@@ -4,6 +4,7 @@ propensity score checked out of time, notebook 05, and a world without milestone
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -122,3 +123,31 @@ def test_notebook_05_runs_and_quotes_the_summary(planted, tmp_path):
     text = "\n".join(o["data"]["text/markdown"] for o in outputs
                      if "text/markdown" in o.get("data", {}))
     assert e.summary() in text
+
+
+def test_a_large_book_fits_the_propensity_on_whole_accounts_and_says_so(tmp_path):
+    """Past max_fit_rows account-months the propensity model is fitted on a seeded sample
+    of whole accounts (a note says how many): the same candidates on a rerun, another
+    ranking than the full fit, the bookkeeping (changes, attribution, comparison)
+    untouched. A one-plan, usage-only, 18-month world without expansions says so."""
+    path = tmp_path / "small"
+    write_simulation(simulate_saas(800, 24, seed=5), path)
+    with open_warehouse(path) as wh:
+        full = run_expansion(wh)
+        capped = run_expansion(wh, max_fit_rows=4000)
+        again = run_expansion(wh, max_fit_rows=4000)
+    assert not any("propensity model was fitted on" in n for n in full.notes)
+    note = next(n for n in capped.notes if "propensity model was fitted on" in n)
+    fitted, total = (int(x.replace(",", "")) for x in re.findall(r"\d[\d,]*", note)[:2])
+    assert 3600 <= fitted <= 4400 and fitted < total     # whole accounts: about the cap
+    assert len(full.candidates) > 0
+    pd.testing.assert_frame_equal(capped.candidates, again.candidates)
+    assert not capped.candidates["p_expand"].equals(full.candidates["p_expand"])
+    for part in ("changes", "attributed", "comparison"):
+        pd.testing.assert_frame_equal(getattr(capped, part), getattr(full, part))
+    usage = tmp_path / "usage"
+    write_profile(simulate_profile("usage-only", 400, 18, seed=3), usage)
+    with open_warehouse(usage) as wh:
+        e = run_expansion(wh, max_fit_rows=500)
+    assert any("propensity model was fitted on" in n for n in e.notes)
+    assert any("no propensity score" in n for n in e.notes) and e.candidates.empty

@@ -17,7 +17,6 @@ from churnlab.models.hazard import HazardLogit
 from churnlab.models.lifelines_models import (
     AFTModel,
     CoxModel,
-    ph_test_sample,
     scaled_schoenfeld,
 )
 from churnlab.models.registry import load_model
@@ -33,6 +32,7 @@ from churnlab.models.survival_base import (
     survival_from_hazards,
     training_rows,
 )
+from churnlab.stats import account_sample
 
 ROSSI = {"fin": -0.379, "age": -0.057, "race": 0.314, "wexp": -0.150, "mar": -0.434,
          "paro": -0.085, "prio": 0.091}
@@ -149,13 +149,13 @@ def test_the_ph_check_on_large_data_runs_on_whole_accounts_and_still_finds_a_bro
                                            "e": (t <= c).astype(int)}), "t", "e")
     rows[S.TERM_MONTHS] = np.where(monthly == 1, 1, 12)
     rows[S.ACCOUNT_ID] = [f"a{i // 4}" for i in range(n)]      # 4 rows per account
-    sample = ph_test_sample(rows, 2000)
-    assert sample.equals(ph_test_sample(rows, 2000))          # deterministic
+    sample = account_sample(rows, 2000)
+    assert sample.equals(account_sample(rows, 2000))          # deterministic
     per_account = rows.groupby(S.ACCOUNT_ID).size()
     got = sample.groupby(S.ACCOUNT_ID).size()
     assert (got == per_account.reindex(got.index)).all()         # whole accounts only
     assert 1900 <= len(sample) <= 2000
-    assert ph_test_sample(rows, n) is rows
+    assert account_sample(rows, n) is rows
     model = CoxModel(features=["x"], ph_test_max_rows=2000).fit(rows)
     assert 1900 <= model.ph_test_rows_ <= 2000
     assert model.strata_ == ["term_class"]

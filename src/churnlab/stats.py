@@ -1,9 +1,25 @@
-"""Shared statistics: risk ratios, Fisher and Mantel-Haenszel, Benjamini-Hochberg, Wilson intervals."""
+"""Shared statistics: risk ratios, Fisher and Mantel-Haenszel, Benjamini-Hochberg, Wilson
+intervals, and a seeded sample of whole accounts."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
+
+from churnlab.data import contract as S
+
+
+def account_sample(df: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """``df`` itself when it has at most ``max_rows`` rows, else the rows of a seeded
+    random share ``max_rows / len(df)`` of its accounts (``account_id``; whole accounts,
+    so each sampled account keeps all its rows). Deterministic for the same data."""
+    if len(df) <= max_rows:
+        return df
+    ids = np.sort(pd.unique(df[S.ACCOUNT_ID]))
+    k = max(1, int(len(ids) * max_rows / len(df)))
+    chosen = np.random.default_rng(seed).choice(ids, size=k, replace=False)
+    return df[df[S.ACCOUNT_ID].isin(chosen)]
 
 
 # ============================================================================ statistics

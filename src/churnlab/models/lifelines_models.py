@@ -16,6 +16,7 @@ from churnlab.models.survival_base import (
     check_labels,
     fit_scaling,
 )
+from churnlab.stats import account_sample
 
 
 def screen_features(rows: pd.DataFrame, names, k: int) -> list[str]:
@@ -123,18 +124,6 @@ def scaled_schoenfeld(fitter, df: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(scaled, columns=cols, index=order[e])
 
 
-def ph_test_sample(df: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
-    """``df`` itself when it has at most ``max_rows`` rows, else the rows of a seeded
-    random share ``max_rows / len(df)`` of its accounts (``account_id``; whole accounts,
-    so the sample keeps each account's follow-up). Deterministic for the same data."""
-    if len(df) <= max_rows:
-        return df
-    ids = np.sort(pd.unique(df[S.ACCOUNT_ID]))
-    k = max(1, int(len(ids) * max_rows / len(df)))
-    chosen = np.random.default_rng(seed).choice(ids, size=k, replace=False)
-    return df[df[S.ACCOUNT_ID].isin(chosen)]
-
-
 class CoxModel(_LifelinesModel):
     """lifelines Cox PH on landmark rows, account-clustered robust errors. The PH test
     (Schoenfeld residuals, rank transform; on a sample of whole accounts past
@@ -166,7 +155,7 @@ class CoxModel(_LifelinesModel):
         df[S.ACCOUNT_ID] = (rows[S.ACCOUNT_ID].to_numpy() if S.ACCOUNT_ID in rows.columns
                             else np.arange(len(rows)))
         self.zmean_ = df[self.inputs_].mean()
-        ph = ph_test_sample(df, self.ph_test_max_rows).drop(columns=[S.ACCOUNT_ID])
+        ph = account_sample(df, self.ph_test_max_rows).drop(columns=[S.ACCOUNT_ID])
         self.ph_test_rows_ = len(ph)
         probe = CoxPHFitter(penalizer=self.penalizer).fit(ph, F.DURATION, F.EVENT)
         test = proportional_hazard_test(probe, ph, time_transform="rank",

@@ -164,7 +164,8 @@ HTML(table_html(detractor_table(r, top_n)))
 # ## Expansion: ARR won, the milestones before it, and candidates
 
 # %%
-Markdown(r.growth.summary() + "\n\n" + comparison_words(r.growth)) if r.growth is not None else None
+Markdown(r.growth.summary() + "".join(f"\n\nNote: {n}." for n in r.growth.notes) + "\n\n"
+         + comparison_words(r.growth)) if r.growth is not None else None
 
 # %%
 attribution = attribution_table(r.growth) if r.growth is not None else None
