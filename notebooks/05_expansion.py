@@ -52,6 +52,7 @@ from churnlab.present.expansion import (
     comparison_words,
     plot_expansion_by_month,
     plot_milestone_ratios,
+    summary_words,
 )
 from churnlab.sim.truth import planted_milestone_effects
 
@@ -59,7 +60,7 @@ from churnlab.sim.truth import planted_milestone_effects
 wh = open_warehouse(data_dir)
 validation = require_valid(wh)
 expansion = run_expansion(wh, as_of, window_days=window_days, top=top_n)
-Markdown(expansion.summary() + "".join(f"\n- {n}" for n in expansion.notes))
+Markdown(summary_words(expansion))
 
 # %% [markdown]
 # ## Contract changes by month

@@ -164,7 +164,8 @@ def monotone_signs(columns, signal_map) -> dict[str, int]:
 def _array(x: pd.DataFrame) -> np.ndarray:
     """The design as the float32 array xgboost works in (columns in the model's order),
     row-major: pandas hands back a column-major array, which xgboost's quantile sketch
-    reads ~30% slower (the same values, so the same trees)."""
+    reads more slowly (the same values, so the same trees; ``scripts/fit_speedups.py``).
+    """
     return np.ascontiguousarray(x.to_numpy(dtype=np.float32, na_value=np.nan))
 
 
@@ -185,8 +186,9 @@ class HazardXGB(_HazardModel):
     explanations (benchmarks/RESULTS_train_budget.md).
 
     The default is 150 rounds (was 300): the backtest's Harrell C was higher at 150 on
-    the demo (0.832 vs 0.821) and on a 50,000-account world (0.8451 vs 0.8436), and
-    the test world's drivers (54% of shocked accounts) are measured at 150."""
+    the demo (0.832 vs 0.821) and on a 50,000-account world (0.8451 vs 0.8436;
+    ``scripts/train_budget.py --trees 300 150 --kinds --no-early-stopping``), and the
+    test world's drivers (54% of shocked accounts) are measured at 150."""
 
     kind = "hazard_xgb"
     MIN_VALIDATION_EVENTS = 20      # fewer held-out churns: no early stopping

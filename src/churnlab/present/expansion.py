@@ -77,6 +77,13 @@ def plot_milestone_ratios(expansion) -> Figure:
     return fig
 
 
+def summary_words(expansion) -> str:
+    """The expansion summary in words, then its notes (what was not used or was
+    sampled, and why) as a list."""
+    notes = "".join(f"\n- {n}" for n in expansion.notes)
+    return expansion.summary() + ("\n" + notes if notes else "")
+
+
 def comparison_words(expansion) -> str:
     c = expansion.comparison
     if c is None or c.empty:

@@ -41,7 +41,7 @@ import warnings
 from IPython.display import HTML, Markdown
 
 from churnlab.pipeline.month import load_month
-from churnlab.present.expansion import attribution_table, comparison_words
+from churnlab.present.expansion import attribution_table, comparison_words, summary_words
 from churnlab.present.experiments import plot_arm_effects, plot_qini, targeting_table
 from churnlab.present.html import table_html
 from churnlab.present.outputs import write_outputs
@@ -164,8 +164,8 @@ HTML(table_html(detractor_table(r, top_n)))
 # ## Expansion: ARR won, the milestones before it, and candidates
 
 # %%
-Markdown(r.growth.summary() + "".join(f"\n\nNote: {n}." for n in r.growth.notes) + "\n\n"
-         + comparison_words(r.growth)) if r.growth is not None else None
+Markdown(summary_words(r.growth) + "\n\n" + comparison_words(r.growth)) \
+    if r.growth is not None else None
 
 # %%
 attribution = attribution_table(r.growth) if r.growth is not None else None
