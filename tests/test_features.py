@@ -1,5 +1,7 @@
 """Point-in-time features and landmark datasets."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -149,6 +151,47 @@ def test_snapshot_sql_transpiles_to_spark(wh):
     spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
     assert "FILTER" in spark.upper() or "CASE WHEN" in spark.upper()
     sqlglot.parse_one(spark, read="spark")  # round-trips without error
+
+
+
+def _map_of(tmp_path, types: dict) -> Path:
+    full = load_signal_map(default_signal_map_path()).to_dict()["event_types"]
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(parse_signal_map({"event_types": {
+        t: dict(full[t], **over) for t, over in types.items()}}).to_dict()))
+    return path
+
+
+@pytest.mark.parametrize("order", [(3.0, 7.0), (7.0, 3.0)])
+def test_a_gauges_latest_reading_is_the_larger_on_a_tie_whatever_the_row_order(
+        tmp_path, order):
+    tables = make_tiny_tables()
+    tie = pd.DataFrame({S.ACCOUNT_ID: ["A2", "A2"],
+                        S.EVENT_TIME: pd.to_datetime(["2024-05-01 10:00"] * 2),
+                        S.EVENT_TYPE: ["nps_response"] * 2, S.VALUE: list(order)})
+    tables[S.EVENTS] = pd.concat([tables[S.EVENTS], tie], ignore_index=True)
+    with open_warehouse(write_tables(tables, tmp_path)) as w:
+        a2 = _row(F.make_snapshot(w, "2024-07-01"), "A2")
+    assert a2["nps_response__last"] == 7.0
+    assert a2["nps_response__mean_90d"] == 5.0
+
+
+def test_a_map_without_gauges_or_pre_aggregated_rows_gives_the_same_columns(tmp_path):
+    """A usage-counts-only map (no gauge: no latest value; every type a point event:
+    no grain) gives each of its columns the value the full map gives it."""
+    tables = make_tiny_tables()
+    with open_warehouse(write_tables(tables, tmp_path / "full")) as w:
+        full = F.make_snapshot(w, "2024-07-01")
+    counts = _map_of(tmp_path, {"ticket_opened": {}, "competitor_webinar": {},
+                                "champion_left": {}})
+    with open_warehouse(write_tables(tables, tmp_path / "counts", signal_map=counts)) as w:
+        assert not any(s.kind == "gauge" or s.grain != "event" for s in w.signal_map)
+        small = F.make_snapshot(w, "2024-07-01")
+    cols = [c for c in small.columns if c.split("__")[0] in
+            ("ticket_opened", "competitor_webinar", "champion_left")]
+    assert len(cols) >= 12 and not any(c.endswith("__last") for c in small.columns)
+    pd.testing.assert_frame_equal(small[cols], full[cols])
+    assert _row(small, "A3")["ticket_opened__sum_30d"] == 1
 
 
 # --------------------------------------------------------------- point in time

@@ -52,49 +52,26 @@ log = logging.getLogger(__name__)
 
 
 WINDOWS = (30, 90, 180)
-
-
 LOOKBACK_DAYS = 365
-
-
 TREND_RECENT_DAYS = 30
-
-
 TREND_PRIOR_DAYS = 90
-
-
 GRAIN_DAYS = {"event": 0, "daily": 1, "weekly": 7}
-
 
 # the (landmark, account, event type) aggregate rows one pass may hold (about 100 bytes
 # each in pandas): bounds the memory of a landmark dataset over a large book
 MAX_ROWS_PER_PASS = 1_500_000
 
-
 # label columns of a landmark dataset
 LANDMARK = "landmark"
-
-
 DURATION = "duration_days"
-
-
 EVENT = "churned"
-
-
 CHURN_DATE = "churn_date"
-
-
 TYPE_CODE = "type_code"     # the event aggregates' event type: its position in the map
-
 
 ACCOUNT_COLUMNS = (S.SEGMENT, S.INDUSTRY, S.REGION, S.CSM_OWNER,
                    S.IS_STRATEGIC_LOGO, S.IS_REFERENCE, S.EXPANSION_POTENTIAL)
-
-
 CONTRACT_COLUMNS = (S.PLAN, S.TERM_MONTHS, S.MRR, S.ARR, S.DISCOUNT_PCT, S.SEATS,
                     "tenure_days", "next_renewal", "days_to_renewal", "arr_change_12m")
-
-
 
 
 def _lit(text: str) -> str:
@@ -140,55 +117,61 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
     Each event is joined to the as-of dates whose look-back holds it (a range join on
     a small table of dates), so the events are read once for all dates. Ages are whole
     days between calendar dates (``date_diff`` on DATEs means the same on every
-    engine; on timestamps Spark counts 24-hour periods). The latest value is the
-    reading with the latest time, the larger value on a tie: deterministic on every
-    engine. The per-kind features are derived from this long table in
+    engine; on timestamps Spark counts 24-hour periods). The latest value (gauges
+    only; NULL for other kinds, which do not use it) is the reading with the latest
+    time, the larger value on a tie: deterministic on every engine. The per-kind features are derived from this long table in
     :func:`make_snapshots`. ``accounts``: only these accounts' events (all when None).
     """
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
     lookback = max(LOOKBACK_DAYS, max(windows), r + p)
-    grain_cases = " ".join(
-        f"WHEN {_lit(s.event_type)} THEN {GRAIN_DAYS.get(s.grain, 0)}"
-        for s in signal_map if GRAIN_DAYS.get(s.grain, 0))
-    grain = f"CASE e.{S.EVENT_TYPE} {grain_cases} ELSE 0 END" if grain_cases else "0"
-    known = ", ".join(_lit(s.event_type) for s in signal_map)
-    # the event type as its position in the signal map: an integer column is cheaper to
-    # return than ~750k strings per date at 50k accounts (benchmarks/RESULTS_scale.md)
-    type_code = "CASE event_type " + " ".join(
-        f"WHEN {_lit(s.event_type)} THEN {i}" for i, s in enumerate(signal_map)) + " END"
+    # one small table of the signal map's types: the join keeps only mapped events and
+    # gives each its type code (an integer is cheaper to group by and return than
+    # ~750k strings per date at 50k accounts), its grain and whether it is a gauge,
+    # in one hash lookup per event instead of CASE chains on strings
+    # (benchmarks/RESULTS_scale.md)
+    types = ", ".join(
+        f"({_lit(s.event_type)}, {i}, {GRAIN_DAYS.get(s.grain, 0)}, "
+        f"{'TRUE' if s.kind == 'gauge' else 'FALSE'})" for i, s in enumerate(signal_map))
+    grained = any(GRAIN_DAYS.get(s.grain, 0) for s in signal_map)
+    available = (f"e.{S.EVENT_TIME} + to_days(ty.grain_days)" if grained
+                 else f"e.{S.EVENT_TIME}")
     aggs = []
     for w in sorted(set(windows) | {r}):
         aggs.append(f"sum(value) FILTER (WHERE age < {w}) AS sum_{w}")
         aggs.append(f"count(*) FILTER (WHERE age < {w}) AS n_{w}")
     aggs.append(f"sum(value) FILTER (WHERE age >= {r} AND age < {r + p}) AS sum_prior")
     aggs.append(f"count(*) FILTER (WHERE age >= {r} AND age < {r + p}) AS n_prior")
-    aggs.append("max({'t': available, 'v': value}).v AS last_value")
+    # the latest reading is only read for gauges: the struct max costs ~1 s per date at
+    # 50k accounts over every event, a third of that over the gauges' readings
+    aggs.append("(max({'t': available, 'v': value}) FILTER (WHERE is_gauge)).v AS last_value"
+                if any(s.kind == "gauge" for s in signal_map)
+                else "CAST(NULL AS DOUBLE) AS last_value")
     aggs.append("min(age) AS days_since")
     margin = lookback + max(GRAIN_DAYS.values()) + 1   # events that can be in a look-back
     first = min(pd.Timestamp(d) for d in dates) - pd.Timedelta(days=margin)
     last = max(pd.Timestamp(d) for d in dates)
     return f"""
     WITH d AS ({lifecycle.dates_sql(dates, LANDMARK)}),
-    e0 AS (
-        SELECT e.{S.ACCOUNT_ID}, e.{S.EVENT_TYPE} AS event_type, e.{S.VALUE} AS value,
-               e.{S.EVENT_TIME} AS event_time,
-               e.{S.EVENT_TIME} + to_days(CAST({grain} AS INTEGER)) AS available
-        FROM {S.EVENTS} e
-        WHERE e.{S.EVENT_TYPE} IN ({known})
-          AND e.{S.EVENT_TIME} >= TIMESTAMP '{iso_date(first)} 00:00:00'
+    ty AS (
+        SELECT * FROM (VALUES {types}) AS t(event_type, {TYPE_CODE}, grain_days, is_gauge)
+    ), e0 AS (
+        SELECT e.{S.ACCOUNT_ID}, ty.{TYPE_CODE}, ty.is_gauge, e.{S.VALUE} AS value,
+               e.{S.EVENT_TIME} AS event_time, {available} AS available
+        FROM {S.EVENTS} e JOIN ty ON e.{S.EVENT_TYPE} = ty.event_type
+        WHERE e.{S.EVENT_TIME} >= TIMESTAMP '{iso_date(first)} 00:00:00'
           AND e.{S.EVENT_TIME} < TIMESTAMP '{iso_date(last)} 00:00:00'{
               f"{chr(10)}          AND e.{S.ACCOUNT_ID} IN ({_id_list(accounts)})"
               if accounts is not None else ""}
     ), ev AS (
-        SELECT d.{LANDMARK}, e0.{S.ACCOUNT_ID}, e0.event_type, e0.value, e0.available,
-               date_diff('day', CAST(e0.available AS DATE), d.{LANDMARK}) AS age
+        SELECT d.{LANDMARK}, e0.{S.ACCOUNT_ID}, e0.{TYPE_CODE}, e0.is_gauge, e0.value,
+               e0.available, date_diff('day', CAST(e0.available AS DATE), d.{LANDMARK}) AS age
         FROM e0 JOIN d
           ON e0.event_time < CAST(d.{LANDMARK} AS TIMESTAMP)
          AND e0.available <= CAST(d.{LANDMARK} AS TIMESTAMP)
          AND e0.available > CAST(d.{LANDMARK} AS TIMESTAMP) - INTERVAL {int(lookback)} DAY
     )
-    SELECT {LANDMARK}, {S.ACCOUNT_ID}, {type_code} AS {TYPE_CODE}, {", ".join(aggs)}
-    FROM ev GROUP BY {LANDMARK}, {S.ACCOUNT_ID}, event_type
+    SELECT {LANDMARK}, {S.ACCOUNT_ID}, {TYPE_CODE}, {", ".join(aggs)}
+    FROM ev GROUP BY {LANDMARK}, {S.ACCOUNT_ID}, {TYPE_CODE}
     """
 
 
@@ -197,31 +180,45 @@ def snapshot_sql(as_of, signal_map: SignalMap, windows: Sequence[int] = WINDOWS)
     return events_sql([as_of], signal_map, windows)
 
 
-def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap,
+def _positions(long: pd.DataFrame, accounts: pd.MultiIndex) -> np.ndarray:
+    """Each aggregate row's position among the (landmark, account) rows of
+    ``accounts`` (-1 where it has none), through integer keys on the index's own
+    levels rather than a second MultiIndex of the aggregate rows."""
+    lm_level, acc_level = accounts.levels
+    lm = lm_level.get_indexer(long[accounts.names[0]])
+    acc = acc_level.get_indexer(long[accounts.names[1]])
+    width = len(acc_level) + 1
+    pos = pd.Index(accounts.codes[0].astype(np.int64) * width + accounts.codes[1]
+                   ).get_indexer(lm.astype(np.int64) * width + acc)
+    pos[(lm < 0) | (acc < 0)] = -1
+    return pos
+
+
+def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: SignalMap,
                    windows: Sequence[int]) -> pd.DataFrame:
     """Turn the (landmark, account, event type) aggregates into the documented feature
     columns, one row per entry of ``accounts`` (a (landmark, account) index).
     Accounts without events get zero counts/flags and capped recency; gauges with no
-    reading stay missing (no reading is not a reading of zero)."""
+    reading stay missing (no reading is not a reading of zero).
+
+    The aggregates are scattered once into two arrays indexed (type, statistic, row):
+    the counts (``n_*``, never NULL in SQL) zero-filled, the rest NaN-filled, so each
+    feature column below is a contiguous slice."""
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
-    keys = list(accounts.names)
-    # each aggregate row's position among the (landmark, account) rows, found once
-    pos = accounts.get_indexer(pd.MultiIndex.from_frame(long[keys]))
+    pos = _positions(long, accounts)
     keep = pos >= 0
-    stat_cols = long.columns.drop(keys + [TYPE_CODE])
-    values = long[stat_cols].to_numpy(dtype=float)[keep]
+    stat_cols = [c for c in long.columns if c not in (*accounts.names, TYPE_CODE)]
+    n_cols = [c for c in stat_cols if c.startswith("n_")]
+    v_cols = [c for c in stat_cols if not c.startswith("n_")]
     codes = long[TYPE_CODE].to_numpy(dtype=np.int64)[keep]
-    names = [spec.event_type for spec in signal_map]
-    pos, order = pos[keep], np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    by_type: dict[str, np.ndarray] = {}
-    for k, t in enumerate(names):
-        rows = order[bounds[k]:bounds[k + 1]]
-        block = np.full((len(accounts), len(stat_cols)), np.nan)
-        block[pos[rows]] = values[rows]
-        by_type[t] = block
-    empty = np.full((len(accounts), len(stat_cols)), np.nan)
-    at = {c: j for j, c in enumerate(stat_cols)}
+    pos = pos[keep]
+    n_types = len(signal_map)
+    counts = np.zeros((n_types, len(n_cols), len(accounts)))
+    counts[codes, :, pos] = long[n_cols].to_numpy(dtype=float)[keep]
+    stats = np.full((n_types, len(v_cols), len(accounts)), np.nan)
+    stats[codes, :, pos] = long[v_cols].to_numpy(dtype=float)[keep]
+    at_n = {c: j for j, c in enumerate(n_cols)}
+    at_v = {c: j for j, c in enumerate(v_cols)}
 
     def nan_div(a, b):
         out = np.full(len(a), np.nan)
@@ -230,11 +227,10 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
 
     cols: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for spec in signal_map:
-            g = by_type.get(spec.event_type, empty)
-            col = lambda stat: g[:, at[stat]]  # noqa: E731
+        for k, spec in enumerate(signal_map):
+            col = lambda stat: stats[k, at_v[stat]]  # noqa: E731
             name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
-            n = {w: np.nan_to_num(col(f"n_{w}"), nan=0.0) for w in windows}
+            n = {w: counts[k, at_n[f"n_{w}"]] for w in windows}
             if spec.kind == "count":
                 for w in windows:
                     cols[name(f"sum_{w}d")] = np.nan_to_num(col(f"sum_{w}"), nan=0.0)
@@ -245,23 +241,23 @@ def _wide_features(long: pd.DataFrame, accounts: pd.Index, signal_map: SignalMap
                 for w in windows:
                     cols[name(f"mean_{w}d")] = nan_div(col(f"sum_{w}"), n[w])
                 cols[name("last")] = col("last_value").copy()
-                recent = nan_div(col(f"sum_{r}"), col(f"n_{r}"))
-                prior = nan_div(col("sum_prior"), col("n_prior"))
+                recent = nan_div(col(f"sum_{r}"), counts[k, at_n[f"n_{r}"]])
+                prior = nan_div(col("sum_prior"), counts[k, at_n["n_prior"]])
                 cols[name("trend")] = nan_div(recent - prior, np.abs(prior))
             else:
                 for w in windows:
                     cols[name(f"any_{w}d")] = (n[w] > 0).astype(np.int64)
             cols[name("days_since")] = np.nan_to_num(col("days_since"),
                                                      nan=LOOKBACK_DAYS).astype(np.int64)
+        index = {s.event_type: k for k, s in enumerate(signal_map)}
         for family in S.FAMILIES:
-            types = [s.event_type for s in signal_map.by_family(family) if s.kind != "gauge"]
+            types = [index[s.event_type] for s in signal_map.by_family(family)
+                     if s.kind != "gauge"]
             if not types:
                 continue
             for w in windows:
-                total = np.zeros(len(accounts))
-                for t in types:
-                    total += np.nan_to_num(by_type.get(t, empty)[:, at[f"n_{w}"]], nan=0.0)
-                cols[f"fam_{family}__events_{w}d"] = total.astype(np.int64)
+                cols[f"fam_{family}__events_{w}d"] = \
+                    counts[types, at_n[f"n_{w}"]].sum(axis=0).astype(np.int64)
     return pd.DataFrame(cols, index=accounts)
 
 
