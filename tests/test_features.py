@@ -254,3 +254,21 @@ def test_events_at_or_after_as_of_never_change_features(tmp_path_factory, rows, 
     # landmarks in one pass: the rows at T are the snapshot at T, whatever follows T
     pd.testing.assert_frame_equal(passes[0], snaps[0])
     pd.testing.assert_frame_equal(passes[1], snaps[0])
+
+
+def test_rows_saved_to_parquet_are_reused_from_the_file_and_an_unreadable_file_is_not(
+        wh, tmp_path, caplog):
+    dates = ["2023-05-01", "2023-06-01", "2023-07-01"]
+    lm = make_landmarks(wh, dates)
+    feature = "logins__sum_180d"
+    marked = lm.copy()
+    marked.loc[marked[F.LANDMARK] == "2023-06-01", feature] = -7
+    marked.to_parquet(tmp_path / "landmarks.parquet", index=False)
+    got = F.make_snapshots(wh, ["2023-06-01", "2023-08-01"], known=tmp_path / "landmarks.parquet")
+    assert (got.loc[got[F.LANDMARK] == "2023-06-01", feature] == -7).all()
+    pd.testing.assert_frame_equal(got[got[F.LANDMARK] == "2023-08-01"].reset_index(drop=True),
+                                  F.make_snapshots(wh, ["2023-08-01"]))
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    again = F.make_snapshots(wh, dates, known=tmp_path / "broken.parquet")
+    pd.testing.assert_frame_equal(again, F.make_snapshots(wh, dates))
+    assert "not reusing" in caplog.text

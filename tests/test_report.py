@@ -531,3 +531,44 @@ def test_an_installed_wheel_renders_a_report(rendered, sim, tmp_path):
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / month / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_report_reuses_the_features_saved_with_its_model_and_says_the_same(
+        rendered, sim, monkeypatch):
+    """``churnlab train`` saves its landmark rows beside the model; a report on the same
+    inputs takes last month's snapshot and the expansion model's monthly dates from them
+    (no pass over the events for those dates) and computes the same month."""
+    from churnlab.data.warehouse import open_warehouse
+    from churnlab.features import snapshot as F
+    from churnlab.models.registry import load_model
+    from churnlab.pipeline.month import compute_month
+    from churnlab.pipeline.render import saved_features
+
+    *_, model_dir = rendered
+    period = pd.Period(rendered[1], "M")
+    model = load_model(model_dir)
+    assert model.features_file_ is not None and model.features_file_.is_file()
+    read = []
+    real = F.events_sql
+    monkeypatch.setattr(F, "events_sql", lambda dates, *a, **k: read.append(
+        sorted(pd.Timestamp(d) for d in dates)) or real(dates, *a, **k))
+    with open_warehouse(sim) as wh:
+        fresh = compute_month(wh, period, model)
+        from_events = sorted({d for batch in read for d in batch})
+        read.clear()
+        history = saved_features(model, wh)
+        assert history == model.features_file_
+        reused = compute_month(wh, period, model, history=history)
+        reread = sorted({d for batch in read for d in batch})
+        monkeypatch.setitem(model.card, "data_fingerprint", "another-data")
+        assert saved_features(model, wh) is None
+    saved_dates = set(pd.read_parquet(history, columns=[F.LANDMARK])[F.LANDMARK])
+    taken = (set(from_events) & saved_dates) - set(reread)      # from the file instead
+    # last month's snapshot and the expansion dates within the training window
+    assert fresh.prev_as_of in taken and len(taken) >= 4
+    assert set(reread) <= set(from_events) and fresh.as_of in reread
+    pd.testing.assert_frame_equal(reused.accounts, fresh.accounts)
+    pd.testing.assert_frame_equal(reused.growth.candidates, fresh.growth.candidates)
+    assert reused.growth.propensity_auc == pytest.approx(fresh.growth.propensity_auc, abs=1e-12)
+    pd.testing.assert_frame_equal(reused.movements, fresh.movements)

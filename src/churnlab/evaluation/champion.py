@@ -205,6 +205,6 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     model.card_ = card
     model.model_id_ = model_id
     model.backtest_ = bt                # saved beside the model (save_model)
-    save_model(model, Path(model_dir) / model_id)
+    save_model(model, Path(model_dir) / model_id, landmarks=landmarks)
     write_json({"model_id": model_id, "path": model_id}, Path(model_dir) / CHAMPION_FILE)
     return model, card

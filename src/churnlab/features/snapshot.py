@@ -265,7 +265,7 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
                    grace_days: int = S.GRACE_DAYS,
                    max_rows_per_pass: int | None = None,
                    accounts: Sequence | None = None,
-                   known: pd.DataFrame | None = None) -> pd.DataFrame:
+                   known=None) -> pd.DataFrame:
     """Point-in-time features for every account active at each of ``dates``, with one
     pass over the events for many dates at a time (:func:`events_sql`).
 
@@ -277,9 +277,10 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     these accounts (e.g. those enrolled in an experiment), each row the same as without
     the restriction; the events of the others are not read. ``known``: rows this
     function already returned on the same data with the same windows (e.g. the
-    landmark dataset, labels and all): a date whose rows there hold exactly the
-    accounts active at it, with the same contract columns, is taken from it instead of
-    read from the events again (:func:`_reuse`).
+    landmark dataset, labels and all), or the Parquet file they were saved to (only
+    ``dates`` are read): a date whose rows there hold exactly the accounts active at
+    it, with the same contract columns, is taken from it instead of read from the
+    events again (:func:`_reuse`).
 
     Returns
     -------
@@ -295,6 +296,12 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
         accounts = np.sort(pd.unique(np.asarray(accounts)))
         contract = contract[contract[S.ACCOUNT_ID].isin(accounts)].reset_index(drop=True)
     reused = []
+    if known is not None and not isinstance(known, pd.DataFrame):     # a Parquet file
+        try:
+            known = pd.read_parquet(known, filters=[(LANDMARK, "in", dates)])
+        except (OSError, ValueError) as exc:     # unreadable: computed from the events
+            log.warning("not reusing %s (%s)", known, exc)
+            known = None
     if known is not None and len(known):
         reused, dates = _reuse(known, contract, dates)
         if not dates:

@@ -15,6 +15,7 @@ from churnlab.models.survival_base import (
     BACKTEST_TABLES,
     CARD_FILE,
     CHAMPION_FILE,
+    FEATURES_FILE,
     MODEL_FILE,
     SurvivalModel,
 )
@@ -35,12 +36,16 @@ def package_versions() -> dict:
     return out
 
 
-def save_model(model: SurvivalModel, folder) -> Path:
+def save_model(model: SurvivalModel, folder, landmarks: pd.DataFrame | None = None) -> Path:
     """Write model.joblib + card.json atomically into ``folder`` (and, when the model
-    carries its backtest, ``backtest_{metrics,scores,folds}.parquet``)."""
+    carries its backtest, ``backtest_{metrics,scores,folds}.parquet``; with
+    ``landmarks``, the landmark rows it was trained on as :data:`FEATURES_FILE`, which a
+    report on the same data reuses instead of computing those dates' features again)."""
     import joblib
 
     with atomic_dir(folder, overwrite=True) as tmp:
+        if landmarks is not None:
+            landmarks.to_parquet(tmp / FEATURES_FILE, index=False)
         bt = getattr(model, "backtest_", None)
         if bt is not None:
             del model.backtest_
@@ -58,7 +63,8 @@ def save_model(model: SurvivalModel, folder) -> Path:
 def load_model(path) -> SurvivalModel:
     """Load a model folder, or the champion named by ``path/champion.json``; warns when
     installed library versions differ from the card's. The saved backtest (if any)
-    comes back as ``model.backtest_``."""
+    comes back as ``model.backtest_``, the saved landmark rows' path (or None) as
+    ``model.features_file_``."""
     import joblib
 
     path = Path(path)
@@ -73,6 +79,7 @@ def load_model(path) -> SurvivalModel:
                          "it was saved by another version of churnlab or is damaged: train "
                          "the model again (churnlab train)") from exc
     model.card_ = json.loads((path / CARD_FILE).read_text())
+    model.features_file_ = path / FEATURES_FILE if (path / FEATURES_FILE).is_file() else None
     if all((path / f"backtest_{name}.parquet").is_file() for name in BACKTEST_TABLES):
         model.backtest_ = Backtest(*(pd.read_parquet(path / f"backtest_{name}.parquet")
                                      for name in BACKTEST_TABLES))

@@ -79,6 +79,10 @@ MODEL_FILE = "model.joblib"
 CARD_FILE = "card.json"
 
 
+# the landmark rows the model was trained and backtested on, saved beside it
+FEATURES_FILE = "landmarks.parquet"
+
+
 CHAMPION_FILE = "champion.json"
 
 

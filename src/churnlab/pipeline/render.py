@@ -114,6 +114,19 @@ def resolve_model(wh, as_of, model_path=None, model_dir=None, progress: bool = F
             Path(model_dir))
 
 
+def saved_features(model, wh):
+    """The landmark rows saved with ``model`` (its training features) when they were
+    computed from these very inputs (same data fingerprint, signal map included), else
+    None: a report reuses them for the dates it needs (last month's snapshot, the
+    expansion model's monthly dates) instead of reading the events again."""
+    path = getattr(model, "features_file_", None)
+    if path is None or model.card.get("data_fingerprint") != wh.fingerprint():
+        return None
+    log.info("      reusing the features saved with the model where they hold a date (%s)",
+             path)
+    return path
+
+
 def render_report(month: str, data, out="reports", model=None, model_dir=None,
                   force: bool = False, horizon_days: int = 90, segment: str = "",
                   top_n: int = 15, progress: bool = False, signal_map=None,
@@ -121,7 +134,9 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
     """Render ``out/YYYY-MM/`` (see the module doc). An existing month is refused unless
     ``force``, which replaces it atomically; any failure leaves nothing behind.
     ``history``: feature rows already built from the same data (the landmark dataset),
-    reused where they hold a date the month needs (:func:`compute_month`)."""
+    reused where they hold a date the month needs (:func:`compute_month`); by default
+    the landmark rows saved with the model, when built from the same inputs
+    (:func:`saved_features`)."""
     logging.getLogger("papermill").setLevel(logging.WARNING)   # its INFO lines are noise here
     t0 = time.perf_counter()
     period = parse_month(month)
@@ -144,6 +159,8 @@ def render_report(month: str, data, out="reports", model=None, model_dir=None,
             log.info("[2/4] model for %s (as of %s)", period, as_of.date())
             fitted, model_path = resolve_model(wh, as_of, model, model_dir, progress,
                                                **train_options)
+            if history is None:
+                history = saved_features(fitted, wh)
             log.info("[3/4] scoring, explaining and triaging the book at %s", as_of.date())
             r = compute_month(wh, period, fitted, horizon_days=horizon_days, segment=segment,
                               top_n=top_n, previous_dir=previous_dir, progress=progress,
