@@ -272,3 +272,16 @@ def test_rows_saved_to_parquet_are_reused_from_the_file_and_an_unreadable_file_i
     again = F.make_snapshots(wh, dates, known=tmp_path / "broken.parquet")
     pd.testing.assert_frame_equal(again, F.make_snapshots(wh, dates))
     assert "not reusing" in caplog.text
+
+
+def test_known_rows_serve_a_restriction_to_some_accounts(wh):
+    """With ``accounts``, a known date is reused for those accounts (its other rows
+    ignored), and equals the rows computed from the events for them."""
+    dates = ["2023-06-01", "2023-07-01"]
+    lm = make_landmarks(wh, dates)
+    marked = lm.assign(**{"logins__sum_180d": -7.0})
+    got = F.make_snapshots(wh, dates, accounts=["A2", "A3"], known=marked)
+    assert set(got[S.ACCOUNT_ID]) == {"A2", "A3"} and (got["logins__sum_180d"] == -7).all()
+    fresh = F.make_snapshots(wh, dates, accounts=["A2", "A3"])
+    pd.testing.assert_frame_equal(got.drop(columns="logins__sum_180d"),
+                                  fresh.drop(columns="logins__sum_180d"))

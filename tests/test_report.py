@@ -572,3 +572,6 @@ def test_a_report_reuses_the_features_saved_with_its_model_and_says_the_same(
     pd.testing.assert_frame_equal(reused.growth.candidates, fresh.growth.candidates)
     assert reused.growth.propensity_auc == pytest.approx(fresh.growth.propensity_auc, abs=1e-12)
     pd.testing.assert_frame_equal(reused.movements, fresh.movements)
+    assert (reused.uplift.status, reused.uplift.n_train, reused.uplift.n_test) == \
+        (fresh.uplift.status, fresh.uplift.n_train, fresh.uplift.n_test)
+    assert reused.uplift.sentence == fresh.uplift.sentence

@@ -303,6 +303,8 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
             log.warning("not reusing %s (%s)", known, exc)
             known = None
     if known is not None and len(known):
+        if accounts is not None and S.ACCOUNT_ID in known.columns:
+            known = known[known[S.ACCOUNT_ID].isin(accounts)]
         reused, dates = _reuse(known, contract, dates)
         if not dates:
             return pd.concat(reused, ignore_index=True)

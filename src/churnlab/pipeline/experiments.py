@@ -46,12 +46,14 @@ def _contracts(wh, dates) -> pd.DataFrame:
     return c[[S.ACCOUNT_ID, S.STARTED_AT, S.ARR, "tenure_days"]]
 
 
-def assignment_snapshots(wh, enrolment: pd.DataFrame) -> pd.DataFrame:
+def assignment_snapshots(wh, enrolment: pd.DataFrame, history=None) -> pd.DataFrame:
     """The feature snapshot of each enrolled account at the first day of its assignment's
     month (only data before that day), aligned to ``enrolment``'s rows (missing where
-    the account had no snapshot then)."""
+    the account had no snapshot then). ``history``: feature rows already built from the
+    same data, or their Parquet file (``make_snapshots(known=...)``)."""
     month = enrolment[S.STARTED_AT].dt.to_period("M").dt.to_timestamp()
-    snaps = make_snapshots(wh, sorted(month.unique()), accounts=enrolment[S.ACCOUNT_ID]) \
+    snaps = make_snapshots(wh, sorted(month.unique()), accounts=enrolment[S.ACCOUNT_ID],
+                           known=history) \
         if len(enrolment) else pd.DataFrame(
         columns=[S.ACCOUNT_ID, F.LANDMARK])
     keys = pd.DataFrame({S.ACCOUNT_ID: enrolment[S.ACCOUNT_ID].to_numpy(),

@@ -279,7 +279,8 @@ def compute_month(wh, month, model, horizon_days: int = 90, segment: str = "",
     exp.loc[both, "reason"] = "near its plan limit and an NPS promoter"
     expansion = exp.sort_values(S.ARR, ascending=False)
     experiments = run_experiments(wh, as_of)
-    uplift = validate_uplift(uplift_rows(wh, experiments), experiments.guards.readout_days,
+    uplift = validate_uplift(uplift_rows(wh, experiments, history),
+                             experiments.guards.readout_days,
                              signal_map=wh.signal_map)
     targeting = target_book(uplift, accounts, snap)
     growth = run_expansion(wh, as_of, snapshot=snap, history=history)

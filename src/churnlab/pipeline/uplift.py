@@ -51,9 +51,10 @@ class UpliftValidation:
     test: pd.DataFrame | None = None        # held-out rows with their predictions
 
 
-def uplift_rows(wh, readout: Readout) -> pd.DataFrame:
+def uplift_rows(wh, readout: Readout, history=None) -> pd.DataFrame:
     """Enrolled accounts followed for the whole read-out horizon, with ``churned_in_
-    horizon`` and their features at the first day of the assignment's month."""
+    horizon`` and their features at the first day of the assignment's month (taken from
+    ``history`` where it holds them, :func:`assignment_snapshots`)."""
     e = readout.enrolment
     h = readout.guards.readout_days
     if e is None or e.empty or not readout.randomised:
@@ -62,7 +63,7 @@ def uplift_rows(wh, readout: Readout) -> pd.DataFrame:
     if e.empty:
         return e
     e[Y] = (e["churned"] & (e["days"] < h)).astype(int)
-    snaps = assignment_snapshots(wh, e)
+    snaps = assignment_snapshots(wh, e, history)
     extra = snaps.drop(columns=[c for c in snaps.columns if c in e.columns])
     return pd.concat([e, extra], axis=1)
 
