@@ -564,6 +564,9 @@ def test_a_report_reuses_the_features_saved_with_its_model_and_says_the_same(
         monkeypatch.setitem(model.card, "data_fingerprint", "another-data")
         assert saved_features(model, wh) is None
     saved_dates = set(pd.read_parquet(history, columns=[F.LANDMARK])[F.LANDMARK])
+    # one row group per date: a reader of a few dates decodes only those
+    import pyarrow.parquet as pq
+    assert pq.ParquetFile(history).metadata.num_row_groups == len(saved_dates)
     taken = (set(from_events) & saved_dates) - set(reread)      # from the file instead
     # last month's snapshot and the expansion dates within the training window
     assert fresh.prev_as_of in taken and len(taken) >= 4

@@ -11,6 +11,7 @@ import pandas as pd
 
 from churnlab.errors import ModelError, ModelNotFoundError
 from churnlab.evaluation.backtest import Backtest
+from churnlab.features.snapshot import LANDMARK
 from churnlab.models.survival_base import (
     BACKTEST_TABLES,
     CARD_FILE,
@@ -45,7 +46,7 @@ def save_model(model: SurvivalModel, folder, landmarks: pd.DataFrame | None = No
 
     with atomic_dir(folder, overwrite=True) as tmp:
         if landmarks is not None:
-            landmarks.to_parquet(tmp / FEATURES_FILE, index=False)
+            _write_by_date(landmarks, tmp / FEATURES_FILE)
         bt = getattr(model, "backtest_", None)
         if bt is not None:
             del model.backtest_
@@ -58,6 +59,22 @@ def save_model(model: SurvivalModel, folder, landmarks: pd.DataFrame | None = No
             for name in BACKTEST_TABLES:
                 getattr(bt, name).to_parquet(tmp / f"backtest_{name}.parquet", index=False)
     return Path(folder)
+
+
+def _write_by_date(rows: pd.DataFrame, path: Path) -> None:
+    """Landmark rows to Parquet with one row group per landmark date, so a reader that
+    wants a few dates (``make_snapshots(known=path)``) decodes only those groups."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    when = pd.to_datetime(rows[LANDMARK]).to_numpy()
+    cuts = [0, *(np.flatnonzero(when[1:] != when[:-1]) + 1), len(rows)]
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for lo, hi in zip(cuts, cuts[1:]):
+            if hi > lo:
+                writer.write_table(table.slice(lo, hi - lo))
 
 
 def load_model(path) -> SurvivalModel:
