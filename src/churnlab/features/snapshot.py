@@ -119,16 +119,15 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
     days between calendar dates (``date_diff`` on DATEs means the same on every
     engine; on timestamps Spark counts 24-hour periods). The latest value (gauges
     only; NULL for other kinds, which do not use it) is the reading with the latest
-    time, the larger value on a tie: deterministic on every engine. The per-kind features are derived from this long table in
-    :func:`make_snapshots`. ``accounts``: only these accounts' events (all when None).
+    time, the larger value on a tie: deterministic on every engine. The per-kind
+    features are derived from this long table in :func:`make_snapshots`.
+    ``accounts``: only these accounts' events (all when None).
     """
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
     lookback = max(LOOKBACK_DAYS, max(windows), r + p)
-    # one small table of the signal map's types: the join keeps only mapped events and
-    # gives each its type code (an integer is cheaper to group by and return than
-    # ~750k strings per date at 50k accounts), its grain and whether it is a gauge,
-    # in one hash lookup per event instead of CASE chains on strings
-    # (benchmarks/RESULTS_scale.md)
+    # a small table of the map's types: one hash join keeps the mapped events and gives
+    # each its type code (an integer: cheaper to group by and return than strings), grain
+    # and gauge flag, instead of CASE chains on strings (benchmarks/RESULTS_scale.md)
     types = ", ".join(
         f"({_lit(s.event_type)}, {i}, {GRAIN_DAYS.get(s.grain, 0)}, "
         f"{'TRUE' if s.kind == 'gauge' else 'FALSE'})" for i, s in enumerate(signal_map))
@@ -141,8 +140,8 @@ def events_sql(dates: Sequence, signal_map: SignalMap, windows: Sequence[int] = 
         aggs.append(f"count(*) FILTER (WHERE age < {w}) AS n_{w}")
     aggs.append(f"sum(value) FILTER (WHERE age >= {r} AND age < {r + p}) AS sum_prior")
     aggs.append(f"count(*) FILTER (WHERE age >= {r} AND age < {r + p}) AS n_prior")
-    # the latest reading is only read for gauges: the struct max costs ~1 s per date at
-    # 50k accounts over every event, a third of that over the gauges' readings
+    # the latest reading only for gauges (the struct max over every event: ~1 s a date
+    # at 50k accounts)
     aggs.append("(max({'t': available, 'v': value}) FILTER (WHERE is_gauge)).v AS last_value"
                 if any(s.kind == "gauge" for s in signal_map)
                 else "CAST(NULL AS DOUBLE) AS last_value")
@@ -262,10 +261,8 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
 
 
 def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
-                   grace_days: int = S.GRACE_DAYS,
-                   max_rows_per_pass: int | None = None,
-                   accounts: Sequence | None = None,
-                   known=None) -> pd.DataFrame:
+                   grace_days: int = S.GRACE_DAYS, max_rows_per_pass: int | None = None,
+                   accounts: Sequence | None = None, known=None) -> pd.DataFrame:
     """Point-in-time features for every account active at each of ``dates``, with one
     pass over the events for many dates at a time (:func:`events_sql`).
 
@@ -296,16 +293,8 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
         accounts = np.sort(pd.unique(np.asarray(accounts)))
         contract = contract[contract[S.ACCOUNT_ID].isin(accounts)].reset_index(drop=True)
     reused = []
-    if known is not None and not isinstance(known, pd.DataFrame):     # a Parquet file
-        try:
-            known = pd.read_parquet(known, filters=[(LANDMARK, "in", dates)])
-        except (OSError, ValueError) as exc:     # unreadable: computed from the events
-            log.warning("not reusing %s (%s)", known, exc)
-            known = None
-    if known is not None and len(known):
-        if accounts is not None and S.ACCOUNT_ID in known.columns:
-            known = known[known[S.ACCOUNT_ID].isin(accounts)]
-        reused, dates = _reuse(known, contract, dates)
+    if known is not None and (not isinstance(known, pd.DataFrame) or len(known)):
+        reused, dates = _reuse(known, contract, dates, accounts)
         if not dates:
             return pd.concat(reused, ignore_index=True)
         contract = contract[contract[LANDMARK].isin(dates)].reset_index(drop=True)
@@ -344,17 +333,30 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
 LABELS = (EVENT, CHURN_DATE, DURATION)
 
 
-def _reuse(known: pd.DataFrame, contract: pd.DataFrame, dates: list) -> tuple[list, list]:
-    """The rows of ``known`` at each date of ``dates`` where they are exactly the
-    contract's active accounts with the same contract values (else the date is left to
-    compute), its own label columns dropped; and the dates left."""
-    if LANDMARK not in known.columns or not set(contract.columns) <= set(known.columns):
-        return [], dates
-    when = pd.to_datetime(known[LANDMARK])
-    cols = [c for c in known.columns if c not in LABELS]
+def _reuse(known, contract: pd.DataFrame, dates: list, accounts=None) -> tuple[list, list]:
+    """The rows of ``known`` (a frame, or a Parquet file read one date at a time, so
+    that a large file never sits in memory whole) at each date of ``dates`` where they
+    are exactly the contract's active accounts (of ``accounts``) with the same contract
+    values (else the date is left to compute), its own label columns dropped; and the
+    dates left. An unreadable file leaves every date to compute."""
+    if isinstance(known, pd.DataFrame):
+        if accounts is not None and S.ACCOUNT_ID in known.columns:
+            known = known[known[S.ACCOUNT_ID].isin(accounts)]
+        when = pd.to_datetime(known[LANDMARK]) if LANDMARK in known.columns else None
+        rows_at = lambda d: known if when is None else known.loc[(when == d).to_numpy()]  # noqa: E731
+    else:
+        only = [(S.ACCOUNT_ID, "in", list(accounts))] if accounts is not None else []
+        rows_at = lambda d: pd.read_parquet(known, filters=[(LANDMARK, "==", d)] + only)  # noqa: E731
     reused, left = [], []
     for d in dates:
-        have = known.loc[(when == d).to_numpy(), cols]
+        try:
+            have = rows_at(d)
+        except (OSError, ValueError) as exc:
+            log.warning("not reusing %s (%s)", known, exc)
+            return [], dates
+        if LANDMARK not in have.columns or not set(contract.columns) <= set(have.columns):
+            return [], dates
+        have = have[[c for c in have.columns if c not in LABELS]]
         have = have.assign(**{LANDMARK: pd.to_datetime(have[LANDMARK])}).sort_values(
             S.ACCOUNT_ID, kind="stable").reset_index(drop=True)
         want = contract[contract[LANDMARK] == d].reset_index(drop=True)
