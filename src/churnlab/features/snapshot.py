@@ -200,9 +200,8 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
     Accounts without events get zero counts/flags and capped recency; gauges with no
     reading stay missing (no reading is not a reading of zero).
 
-    The aggregates are scattered once into two arrays indexed (type, statistic, row):
-    the counts (``n_*``, never NULL in SQL) zero-filled, the rest NaN-filled, so each
-    feature column below is a contiguous slice."""
+    The aggregates are scattered into two (statistic, type, row) arrays, the counts
+    (``n_*``, never NULL in SQL) zero-filled: each feature is a contiguous slice."""
     r, p = TREND_RECENT_DAYS, TREND_PRIOR_DAYS
     pos = _positions(long, accounts)
     keep = pos >= 0
@@ -212,10 +211,11 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
     codes = long[TYPE_CODE].to_numpy(dtype=np.int64)[keep]
     pos = pos[keep]
     n_types = len(signal_map)
-    counts = np.zeros((n_types, len(n_cols), len(accounts)))
-    counts[codes, :, pos] = long[n_cols].to_numpy(dtype=float)[keep]
-    stats = np.full((n_types, len(v_cols), len(accounts)), np.nan)
-    stats[codes, :, pos] = long[v_cols].to_numpy(dtype=float)[keep]
+    counts, stats = (np.full((len(c), n_types, len(accounts)), fill)
+                     for c, fill in ((n_cols, 0.0), (v_cols, np.nan)))
+    for arr, names in ((counts, n_cols), (stats, v_cols)):
+        for j, c in enumerate(names):
+            arr[j][codes, pos] = long[c].to_numpy(dtype=float)[keep]
     at_n = {c: j for j, c in enumerate(n_cols)}
     at_v = {c: j for j, c in enumerate(v_cols)}
 
@@ -227,9 +227,9 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
     cols: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, spec in enumerate(signal_map):
-            col = lambda stat: stats[k, at_v[stat]]  # noqa: E731
+            col = lambda stat: stats[at_v[stat], k]  # noqa: E731
             name = lambda stat: feature_name(spec.event_type, stat)  # noqa: E731
-            n = {w: counts[k, at_n[f"n_{w}"]] for w in windows}
+            n = {w: counts[at_n[f"n_{w}"], k] for w in windows}
             if spec.kind == "count":
                 for w in windows:
                     cols[name(f"sum_{w}d")] = np.nan_to_num(col(f"sum_{w}"), nan=0.0)
@@ -240,8 +240,8 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
                 for w in windows:
                     cols[name(f"mean_{w}d")] = nan_div(col(f"sum_{w}"), n[w])
                 cols[name("last")] = col("last_value").copy()
-                recent = nan_div(col(f"sum_{r}"), counts[k, at_n[f"n_{r}"]])
-                prior = nan_div(col("sum_prior"), counts[k, at_n["n_prior"]])
+                recent = nan_div(col(f"sum_{r}"), counts[at_n[f"n_{r}"], k])
+                prior = nan_div(col("sum_prior"), counts[at_n["n_prior"], k])
                 cols[name("trend")] = nan_div(recent - prior, np.abs(prior))
             else:
                 for w in windows:
@@ -256,7 +256,7 @@ def _wide_features(long: pd.DataFrame, accounts: pd.MultiIndex, signal_map: Sign
                 continue
             for w in windows:
                 cols[f"fam_{family}__events_{w}d"] = \
-                    counts[types, at_n[f"n_{w}"]].sum(axis=0).astype(np.int64)
+                    counts[at_n[f"n_{w}"], types].sum(axis=0).astype(np.int64)
     return pd.DataFrame(cols, index=accounts)
 
 
