@@ -27,7 +27,9 @@ from churnlab.models.survival_base import (
     SCORE_COLUMNS,
     SURVIVAL_KINDS,
     SurvivalInputError,
+    calendar_design,
     calendar_inputs,
+    design_array,
     renewal_offsets,
     survival_from_hazards,
     training_rows,
@@ -223,6 +225,41 @@ def test_the_calendar_advances_days_to_renewal_and_resets_to_the_term():
     assert offsets[0, 0] == pytest.approx(20) and np.isnan(offsets[0, 1:12]).all()
     assert offsets[0, 12] == pytest.approx(20 + 12 * MONTH_DAYS - 12 * MONTH_DAYS)
     assert (~np.isnan(offsets[1])).all()                # a monthly account renews every month
+
+
+def test_the_design_array_is_the_calendar_design_value_for_value_on_any_rows():
+    """The fast design (the hazards' fits and projections) against the frame it replaces:
+    integer, boolean, nullable and missing inputs, moving calendar columns, row subsets,
+    float32; a wrong cast or a column taken from the wrong rows would differ."""
+    snap = pd.DataFrame({S.TERM_MONTHS: [12, 1, 24, 1], "days_to_renewal": [20.0, 5.0, -3.0, 40.0],
+                         "tenure_days": [100, 35, 700, 2], "usage__x": [1.5, np.nan, 3.25, 0.1],
+                         "flag__any_30d": [True, False, True, False],
+                         "seats": pd.array([3, None, 7, 2**25 + 1], dtype="Int64"),
+                         "renewal_in_month": 0.0, "is_monthly": 0.0},
+                        index=[10, 11, 12, 13])
+    cols = ["usage__x", "flag__any_30d", "seats", "days_to_renewal", "tenure_days",
+            "renewal_in_month", "is_monthly"]
+    for elapsed in (0.0, 30.0, 400.0):
+        want = calendar_design(snap, cols, elapsed).to_numpy()
+        np.testing.assert_array_equal(design_array(snap, cols, elapsed), want)
+        np.testing.assert_array_equal(design_array(snap, cols, elapsed, take=np.array([2, 0])),
+                                      want[[2, 0]])
+        np.testing.assert_array_equal(design_array(snap, cols, elapsed, dtype=np.float32),
+                                      want.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["hazard_xgb", "hazard_logit"])
+def test_a_hazards_survival_curve_reused_across_calls_equals_fresh_predictions(kind):
+    rows, _ = _stale_feature_rows(3000, 0.3, seed=5)
+    model = make_model(kind).fit(rows)
+    snap = rows.iloc[:50]
+    curve = model.survival_curve(snap)
+    for times in ([90.0], [0.0, 400.0, 200.0], [30.0, 700.0]):
+        np.testing.assert_array_equal(curve(times), model.predict_survival(snap, times))
+    fresh = model.predict_survival(snap, [700.0])
+    hz = model.monthly_hazards(snap, int(700 // MONTH_DAYS) + 1)
+    np.testing.assert_array_equal(fresh, survival_from_hazards(
+        hz, renewal_offsets(snap, hz.shape[1]), [700.0]))
 
 
 def _stale_feature_rows(n: int, drift: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

@@ -296,11 +296,11 @@ def _fit_and_judge(kind: str, origin, train: pd.DataFrame, test: pd.DataFrame,
         risk = model.risk_score(test)
         p90, surv_fn, p_renewal = None, None, None
         if model.has_survival:
-            p90 = 1 - model.predict_survival(test, [90.0])[:, 0]
+            surv_fn = model.survival_curve(test)    # one projection for every call
+            p90 = 1 - surv_fn([90.0])[:, 0]
             p_renewal = 1 - model.predict_survival_at(
-                test, np.maximum(test["days_to_renewal"].to_numpy(float), 0))
+                test, np.maximum(test["days_to_renewal"].to_numpy(float), 0), surv_fn)
             risk = p90      # survival models are ranked by P(churn within 90 days)
-            surv_fn = (lambda m, x: (lambda g: m.predict_survival(x, g)))(model, test)
         if not np.isfinite(np.asarray(risk, float)).all():
             raise FloatingPointError("non-finite risk scores")
         m = evaluate_scores(test, risk, train, surv_fn, p90, p_renewal=p_renewal)

@@ -17,8 +17,9 @@ from churnlab.models.survival_base import (
     SurvivalModel,
     apply_scaling,
     calendar_design,
+    design_array,
     fit_scaling,
-    person_months,
+    observed_months,
     renewal_offsets,
     survival_from_hazards,
 )
@@ -29,18 +30,32 @@ class _HazardModel(SurvivalModel):
 
     derived_inputs = tuple(DERIVED)
 
+    def _columns(self) -> list[str]:
+        return self.feature_names_ + list(self.derived_inputs)
+
     def _design(self, snapshot, elapsed=0.0) -> pd.DataFrame:
-        return calendar_design(snapshot, self.feature_names_ + list(self.derived_inputs),
-                               elapsed)
+        """The inputs ``elapsed`` days after the snapshot, a frame on its index (what the
+        explanations read)."""
+        return calendar_design(snapshot, self._columns(), elapsed)
+
+    def _design_matrix(self, snapshot, elapsed=0.0, take=None):
+        """The same inputs for fitting and projecting, for the rows at positions ``take``
+        (all when None), without copying the snapshot's other columns: a frame with a
+        fresh index here, a float32 array for xgboost."""
+        return pd.DataFrame(design_array(snapshot, self._columns(), elapsed, take),
+                            columns=self._columns())
 
     recalibrate = True      # estimate the months-ahead offsets in fit (see below)
 
     def _fit(self, rows):
-        pm, y = person_months(rows)
+        keep, y = observed_months(rows)
+        take = np.flatnonzero(keep)     # the person-months: rows with a fully observed month
+        y = y[take]
         if y.sum() == 0:
             raise SurvivalInputError("landmark rows: no churn within a fully observed month")
-        self.n_person_months_, self.n_events_ = len(pm), int(y.sum())
-        self._fit_hazard(self._design(pm), y, pd.to_datetime(pm[F.LANDMARK]).to_numpy())
+        self.n_person_months_, self.n_events_ = len(take), int(y.sum())
+        self._fit_hazard(self._design_matrix(rows, take=take), y,
+                         pd.to_datetime(rows[F.LANDMARK]).to_numpy()[take])
         self.month_offsets_ = (self._months_ahead_offsets(rows) if self.recalibrate
                                else np.zeros(1))
 
@@ -66,24 +81,26 @@ class _HazardModel(SurvivalModel):
         half = pd.util.hash_pandas_object(ids, index=False).to_numpy() % 2
         t = rows[F.DURATION].to_numpy(float)
         e = rows[F.EVENT].to_numpy().astype(bool)
+        observed, labels = observed_months(rows)
         margins: dict[int, list] = {}
         churned: dict[int, list] = {}
         for h in (0, 1):
-            train = rows[half != h].reset_index(drop=True)
-            pm, y = person_months(train)
+            train = np.flatnonzero((half != h) & observed)   # the other half's person-months
+            y = labels[train]
             if y.sum() == 0 or (half == h).sum() == 0:
                 return np.zeros(1)
             sub = clone(self).set_params(**self._refit_params())
             sub.recalibrate, sub.feature_names_ = False, self.feature_names_
-            sub._fit_hazard(sub._design(pm), y)
+            sub._fit_hazard(sub._design_matrix(rows, take=train), y)
             for k in range(PROJECTION_MONTHS):
                 lo, hi = k * MONTH_DAYS, (k + 1) * MONTH_DAYS
                 churn = e & (t >= lo) & (t < hi)
                 at_risk = (half == h) & (t >= lo) & (churn | (t >= hi))
                 if not at_risk.any():
                     break
-                held = rows[at_risk].reset_index(drop=True)
-                margins.setdefault(k, []).append(sub._margin(sub._design(held, lo)))
+                held = np.flatnonzero(at_risk)
+                margins.setdefault(k, []).append(sub._margin(sub._design_matrix(rows, lo,
+                                                                                held)))
                 churned.setdefault(k, []).append(churn[at_risk])
 
         def shift(m, y):
@@ -112,23 +129,37 @@ class _HazardModel(SurvivalModel):
         off = getattr(self, "month_offsets_", np.zeros(1))
         return float(off[min(k, len(off) - 1)])
 
-    def monthly_hazards(self, snapshot: pd.DataFrame, n_months: int = PROJECTION_MONTHS
-                        ) -> np.ndarray:
+    def _month_hazard(self, snapshot: pd.DataFrame, k: int) -> np.ndarray:
         from scipy.special import expit
 
-        cols = [expit(self._margin(self._design(snapshot, k * MONTH_DAYS)) + self.month_offset(k))
-                for k in range(n_months)]
-        return np.column_stack(cols)
+        return expit(self._margin(self._design_matrix(snapshot, k * MONTH_DAYS))
+                     + self.month_offset(k))
+
+    def monthly_hazards(self, snapshot: pd.DataFrame, n_months: int = PROJECTION_MONTHS
+                        ) -> np.ndarray:
+        return np.column_stack([self._month_hazard(snapshot, k) for k in range(n_months)])
 
     def predict_survival(self, snapshot, times) -> np.ndarray:
-        times = np.asarray(times, float)
-        n_months = int(np.max(times, initial=0) // MONTH_DAYS) + 1
-        hz = self.monthly_hazards(snapshot, n_months)
-        return survival_from_hazards(hz, renewal_offsets(snapshot, n_months), times)
+        return self.survival_curve(snapshot)(times)
+
+    def survival_curve(self, snapshot):
+        """``times -> S(times)`` for the snapshot's rows; each projected month's hazard is
+        computed once, however many calls (the backtest's judgement and the scores ask
+        for several sets of times)."""
+        months: list[np.ndarray] = []
+
+        def curve(times) -> np.ndarray:
+            times = np.asarray(times, float)
+            n_months = int(np.max(times, initial=0) // MONTH_DAYS) + 1
+            months.extend(self._month_hazard(snapshot, k) for k in range(len(months),
+                                                                          n_months))
+            hz = np.column_stack(months[:n_months])
+            return survival_from_hazards(hz, renewal_offsets(snapshot, n_months), times)
+        return curve
 
     def risk_score(self, snapshot) -> np.ndarray:
         """Log-odds of the hazard in the month after the as-of date."""
-        return self._margin(self._design(snapshot))
+        return self._margin(self._design_matrix(snapshot))
 
     def _hazard(self, x):
         return 1 / (1 + np.exp(-self._margin(x)))
@@ -166,6 +197,8 @@ def _array(x: pd.DataFrame) -> np.ndarray:
     row-major: pandas hands back a column-major array, which xgboost's quantile sketch
     reads more slowly (the same values, so the same trees; ``scripts/fit_speedups.py``).
     """
+    if isinstance(x, np.ndarray):
+        return x
     return np.ascontiguousarray(x.to_numpy(dtype=np.float32, na_value=np.nan))
 
 
@@ -214,10 +247,11 @@ class HazardXGB(_HazardModel):
 
         params = {k: v for k, v in self.get_params().items()
                   if k not in ("signal_map", "monotone", "early_stopping", "validation_months")}
-        self.monotone_ = (monotone_signs(x.columns, self.signal_map) if self.monotone
+        columns = list(x.columns) if isinstance(x, pd.DataFrame) else self._columns()
+        self.monotone_ = (monotone_signs(columns, self.signal_map) if self.monotone
                           else {})
         if self.monotone_:
-            params["monotone_constraints"] = tuple(self.monotone_.get(c, 0) for c in x.columns)
+            params["monotone_constraints"] = tuple(self.monotone_.get(c, 0) for c in columns)
         held = self._validation_rows(y, when)
         xa = _array(x)      # numpy, not pandas: xgboost's DataFrame conversion is slow
         if held is not None:
@@ -229,7 +263,7 @@ class HazardXGB(_HazardModel):
         self.n_trees_ = int(params["n_estimators"])
         self.booster_ = xgb.XGBClassifier(objective="binary:logistic", tree_method="hist",
                                           eval_metric="logloss", **params).fit(xa, y)
-        self.booster_.get_booster().feature_names = list(x.columns)   # as before: named
+        self.booster_.get_booster().feature_names = columns     # as before: named
 
     def _validation_rows(self, y, when) -> np.ndarray | None:
         """The person-months of the last ``validation_months`` landmark dates, or None
@@ -247,6 +281,11 @@ class HazardXGB(_HazardModel):
 
     def _refit_params(self) -> dict:
         return {"n_estimators": self.n_trees_, "early_stopping": 0}
+
+    def _design_matrix(self, snapshot, elapsed=0.0, take=None):
+        """The float32 row-major array xgboost works in (see :func:`_array`)."""
+        return np.ascontiguousarray(design_array(snapshot, self._columns(), elapsed, take,
+                                                 np.float32))
 
     def __setstate__(self, state):
         """Models saved before early stopping boosted a fixed ``n_estimators`` (and

@@ -165,13 +165,19 @@ def training_rows(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAY
     return out.reset_index(drop=True)
 
 
+def observed_months(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per landmark row: whether its month is fully observed, and 1 if the account
+    churned before the next landmark (the labels of :func:`person_months`, all rows)."""
+    md = month_days(rows[F.LANDMARK])
+    ev = rows[F.EVENT].to_numpy().astype(bool) & (rows[F.DURATION].to_numpy() <= md)
+    return ev | (rows[F.DURATION].to_numpy() >= md), ev.astype(int)
+
+
 def person_months(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """One person-month per landmark row: (rows whose month is fully observed,
     1 if the account churned before the next landmark)."""
-    md = month_days(rows[F.LANDMARK])
-    ev = rows[F.EVENT].to_numpy().astype(bool) & (rows[F.DURATION].to_numpy() <= md)
-    keep = ev | (rows[F.DURATION].to_numpy() >= md)
-    return rows[keep].reset_index(drop=True), ev[keep].astype(int)
+    keep, y = observed_months(rows)
+    return rows[keep].reset_index(drop=True), y[keep]
 
 
 # ------------------------------------------------------------------ calendar
@@ -214,6 +220,23 @@ def calendar_design(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0
         if c in moving:
             x[c] = moving[c]
     return x[list(columns)]
+
+
+def design_array(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0, take=None,
+                 dtype=np.float64) -> np.ndarray:
+    """``calendar_design(snapshot, columns, elapsed_days)`` as a Fortran-ordered array of
+    ``dtype``, restricted to the row positions ``take`` (all rows when None), value for
+    value (each column goes through float64 first, as ``astype(float)`` does), without
+    copying the snapshot's other columns or rows: the hazard models build one design per
+    projected month, and one per fit from a few hundred thousand landmark rows."""
+    columns = list(columns)
+    moving = calendar_columns(snapshot, elapsed_days)
+    n = len(snapshot) if take is None else len(take)
+    out = np.empty((n, len(columns)), dtype=dtype, order="F")
+    for j, c in enumerate(columns):
+        v = moving[c] if c in moving else snapshot[c].to_numpy(dtype=float, na_value=np.nan)
+        out[:, j] = v if take is None else v[take]
+    return out
 
 
 def renewal_offsets(snapshot: pd.DataFrame, n_months: int) -> np.ndarray:
@@ -277,10 +300,11 @@ class SurvivalModel(BaseEstimator):
         chunks = []
         for lo in range(0, len(snapshot), 5000):
             part = snapshot.iloc[lo:lo + 5000]
-            surv = self.predict_survival(part, grid)
+            curve = self.survival_curve(part)
+            surv = curve(grid)
             dtr = np.maximum(part["days_to_renewal"].to_numpy(float), 0)
             res = {f"p_churn_{h}d": 1 - surv[:, int(h)] for h in horizons}
-            res["p_churn_before_renewal"] = 1 - self.predict_survival_at(part, dtr)
+            res["p_churn_before_renewal"] = 1 - self.predict_survival_at(part, dtr, curve)
             res["expected_remaining_days"] = np.trapezoid(surv, grid, axis=1)
             below = surv <= 0.5
             res["median_remaining_days"] = np.where(below.any(axis=1),
@@ -289,11 +313,18 @@ class SurvivalModel(BaseEstimator):
         out = pd.concat(chunks, ignore_index=True)
         return out
 
-    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row) -> np.ndarray:
-        """S(t_i) for row i at its own time t_i."""
+    def survival_curve(self, snapshot: pd.DataFrame):
+        """``times -> predict_survival(snapshot, times)``; models that project the
+        snapshot month by month (the hazards) keep the projection between calls."""
+        return lambda times: self.predict_survival(snapshot, times)
+
+    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row, curve=None
+                            ) -> np.ndarray:
+        """S(t_i) for row i at its own time t_i (``curve``: the snapshot's
+        :meth:`survival_curve`, to reuse)."""
         times_per_row = np.asarray(times_per_row, float)
         uniq = np.unique(times_per_row)
-        surv = self.predict_survival(snapshot, uniq)
+        surv = (curve or self.survival_curve(snapshot))(uniq)
         idx = np.searchsorted(uniq, times_per_row)
         return surv[np.arange(len(snapshot)), idx]
 
