@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import os
 import time
@@ -16,6 +14,7 @@ from churnlab.data import contract as S
 from churnlab.errors import DataError, InputError
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.features import snapshot as F
+from churnlab.memory import release_memory
 from churnlab.models.baselines import make_model
 from churnlab.models.survival_base import (
     BASELINE_KINDS,
@@ -196,7 +195,9 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
                 for kind in models:
                     yield _fit_and_judge(kind, o, train, test, random_state, signal_map,
                                          options)
+                    release_memory()    # a large fit's transients, before the next
                 del train, test
+                release_memory()
         done = serial()
     if progress:
         from tqdm.auto import tqdm
@@ -268,11 +269,7 @@ def _in_worker(*args):
     try:
         return _fit_and_judge(*args)
     finally:
-        gc.collect()
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):   # not glibc: the worker may be replaced
-            pass
+        release_memory()        # not glibc: the worker may be replaced
 
 
 def _fold_row(origin, train: pd.DataFrame, test: pd.DataFrame) -> dict:

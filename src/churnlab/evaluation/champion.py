@@ -22,6 +22,7 @@ from churnlab.evaluation.backtest import (
 from churnlab.evaluation.metrics import concordance_difference
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
+from churnlab.memory import release_memory
 from churnlab.models import survival_base
 from churnlab.models.baselines import make_model
 from churnlab.models.registry import package_versions, save_model
@@ -144,6 +145,7 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
         dates = monthly_dates(first, as_of - pd.Timedelta(days=1))
         landmarks = make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
                                      progress=progress)
+        release_memory()        # the feature passes' freed blocks
     else:
         landmarks = censor_at(landmarks, as_of, grace_days) if \
             pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of else landmarks
@@ -156,6 +158,7 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
         summary = bt.summary()
         failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
         order = champion_order(summary.drop(index=[k for k in failed if k in summary.index]))
+        release_memory()
     lm = pd.to_datetime(landmarks[F.LANDMARK])
     train = training_rows(landmarks[lm >= as_of - pd.DateOffset(months=lookback_months)],
                           as_of, grace_days)
