@@ -228,7 +228,8 @@ def test_the_calendar_advances_days_to_renewal_and_resets_to_the_term():
 
 
 def test_the_design_array_is_the_calendar_design_value_for_value_on_any_rows():
-    """The fast design (the hazards' fits and projections) against the frame it replaces:
+    """The fast design (the hazards' fits, projections and explanations) against its
+    definition, the calendar-moved inputs cast to float:
     integer, boolean, nullable and missing inputs, moving calendar columns, row subsets,
     float32; a wrong cast or a column taken from the wrong rows would differ."""
     snap = pd.DataFrame({S.TERM_MONTHS: [12, 1, 24, 1], "days_to_renewal": [20.0, 5.0, -3.0, 40.0],
@@ -240,7 +241,10 @@ def test_the_design_array_is_the_calendar_design_value_for_value_on_any_rows():
     cols = ["usage__x", "flag__any_30d", "seats", "days_to_renewal", "tenure_days",
             "renewal_in_month", "is_monthly"]
     for elapsed in (0.0, 30.0, 400.0):
-        want = calendar_design(snap, cols, elapsed).to_numpy()
+        want = calendar_inputs(snap, elapsed)[cols].astype(float).to_numpy()
+        frame = calendar_design(snap, cols, elapsed)
+        np.testing.assert_array_equal(frame.to_numpy(), want)
+        assert frame.index.equals(snap.index) and list(frame.columns) == cols
         np.testing.assert_array_equal(design_array(snap, cols, elapsed), want)
         np.testing.assert_array_equal(design_array(snap, cols, elapsed, take=np.array([2, 0])),
                                       want[[2, 0]])

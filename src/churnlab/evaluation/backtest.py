@@ -269,7 +269,7 @@ def _in_worker(*args):
     try:
         return _fit_and_judge(*args)
     finally:
-        release_memory()        # not glibc: the worker may be replaced
+        release_memory()        # without glibc nothing is trimmed: the worker may be replaced
 
 
 def _fold_row(origin, train: pd.DataFrame, test: pd.DataFrame) -> dict:

@@ -212,23 +212,19 @@ def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.Dat
 def calendar_design(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0
                     ) -> pd.DataFrame:
     """``calendar_inputs(snapshot, elapsed_days)[columns].astype(float)``, value for
-    value, without copying the columns a model does not use (the hazard models build
-    one design per projected month)."""
-    moving = calendar_columns(snapshot, elapsed_days)
-    x = snapshot[[c for c in columns if c not in moving]].astype(float)
-    for c in columns:
-        if c in moving:
-            x[c] = moving[c]
-    return x[list(columns)]
+    value, on the snapshot's index (:func:`design_array` as a frame)."""
+    return pd.DataFrame(design_array(snapshot, columns, elapsed_days),
+                        index=snapshot.index, columns=list(columns))
 
 
 def design_array(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0, take=None,
                  dtype=np.float64) -> np.ndarray:
-    """``calendar_design(snapshot, columns, elapsed_days)`` as a Fortran-ordered array of
-    ``dtype``, restricted to the row positions ``take`` (all rows when None), value for
-    value (each column goes through float64 first, as ``astype(float)`` does), without
-    copying the snapshot's other columns or rows: the hazard models build one design per
-    projected month, and one per fit from a few hundred thousand landmark rows."""
+    """``calendar_inputs(snapshot, elapsed_days)[columns].astype(float)`` as a
+    Fortran-ordered array of ``dtype``, restricted to the row positions ``take`` (all
+    rows when None), value for value (each column goes through float64 first, as
+    ``astype(float)`` does), without copying the snapshot's other columns or rows: the
+    hazard models build one design per projected month, and one per fit from a few
+    hundred thousand landmark rows."""
     columns = list(columns)
     moving = calendar_columns(snapshot, elapsed_days)
     n = len(snapshot) if take is None else len(take)
