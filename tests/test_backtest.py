@@ -329,3 +329,38 @@ def test_worker_processes_only_while_an_origin_fits_the_copy_budget(monkeypatch)
         B.default_jobs()
     monkeypatch.delenv("CHURNLAB_JOBS")
     assert 1 <= B.default_jobs() <= 4
+
+
+# ------------------------------------------------- the landmarks read from disk, one window at a time
+@pytest.mark.slow
+def test_a_backtest_reading_its_windows_from_parquet_equals_the_in_memory_one(screened,
+                                                                             tmp_path):
+    """Both worlds: the landmark table written by date and read back one origin's window
+    at a time (what ``churnlab train`` does, so that a large book's table is not held in
+    memory) gives the in-memory screened backtest's metrics, scores and folds exactly."""
+    from churnlab.features.landmark_rows import FrameLandmarks, ParquetLandmarks, write_by_date
+
+    lm, bt, smap = screened[0], screened[2], screened[4]
+    write_by_date(lm, tmp_path / "landmarks.parquet")
+    disk = ParquetLandmarks(tmp_path / "landmarks.parquet")
+    origins = list(bt.folds["origin"])
+    again, screen = screened_backtest(disk, origins, SCREEN_MODELS, lookback_months=6,
+                                      signal_map=smap, max_train_accounts=500)
+    assert screen == screened[3]
+    for name in ("metrics", "scores", "folds", "failures"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(bt, name),
+                                      check_exact=True)
+    # the windows themselves: dates, accounts, an empty window, a window of one date
+    mem = FrameLandmarks(lm)
+    dates = mem.dates()
+    assert disk.dates() == dates and np.array_equal(disk.account_ids(), mem.account_ids())
+    some = mem.account_ids()[::7]
+    for first, last, accounts in [(dates[1], dates[-2], None), (dates[2], dates[2], some),
+                                  (None, dates[0], some), (dates[-1], None, None),
+                                  (dates[-1] + pd.Timedelta(days=1), None, None)]:
+        want = mem.between(first, last, accounts)
+        got = disk.between(first, last, accounts)
+        pd.testing.assert_frame_equal(got, want, check_exact=True,
+                                      check_index_type=len(want) > 0)
+    assert len(mem.between(dates[2], dates[2])) == (pd.to_datetime(lm[F.LANDMARK])
+                                                    == dates[2]).sum()

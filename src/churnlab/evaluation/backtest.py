@@ -14,6 +14,7 @@ from churnlab.data import contract as S
 from churnlab.errors import DataError, InputError
 from churnlab.evaluation.metrics import evaluate_scores
 from churnlab.features import snapshot as F
+from churnlab.features.landmark_rows import landmark_rows
 from churnlab.memory import release_memory
 from churnlab.models.baselines import make_model
 from churnlab.models.survival_base import (
@@ -128,18 +129,18 @@ def plan_backtest(as_of, data_start, n_origins: int = 3, step_months: int = 2,
         f"--origins/--lookback-months that fit, or use a later --as-of")
 
 
-def training_sample(landmarks: pd.DataFrame, max_accounts: int | None,
+def training_sample(landmarks, max_accounts: int | None,
                     seed: int = 0) -> np.ndarray | None:
     """The account ids the backtest trains on: None (every account) when the landmarks
     hold at most ``max_accounts`` accounts (or no cap), else a seeded random sample of
     ``max_accounts`` of them, the same at every origin. Deterministic for the same data."""
-    ids = np.sort(pd.unique(landmarks[S.ACCOUNT_ID]))
+    ids = landmark_rows(landmarks).account_ids()
     if not max_accounts or len(ids) <= max_accounts:
         return None
     return np.random.default_rng(seed).choice(ids, size=int(max_accounts), replace=False)
 
 
-def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
+def run_backtest(landmarks, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                  lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                  signal_map=None, random_state: int = 0, progress: bool = False,
                  max_train_accounts: int | None = None, jobs: int | None = None,
@@ -147,7 +148,9 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
     """For each origin: train every model on landmarks before it (labels censored as
     observable at the origin, :func:`training_rows`), score the landmark rows *at* the
     origin (features before it), and judge them on outcomes seen at the landmarks'
-    observation end.
+    observation end. ``landmarks``: a DataFrame or a
+    :class:`~churnlab.features.landmark_rows.ParquetLandmarks` (each origin's rows are
+    then read from disk when its fits start).
 
     ``max_train_accounts``: past this many accounts, every model is trained on the rows
     of the same seeded sample of that many accounts (:func:`training_sample`) and still
@@ -160,20 +163,20 @@ def run_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASEL
     (:data:`PARALLEL_MAX_BYTES`). The figures agree either way up to floating-point
     summation order (a worker's linear algebra runs on fewer threads)."""
     rows, mrows, frows, failures = [], [], [], []
+    landmarks = landmark_rows(landmarks)
     sample = training_sample(landmarks, max_train_accounts, random_state)
     if sample is not None:
         log.info("backtest: training on a sample of %d accounts (of %d); judged on all",
-                 len(sample), landmarks[S.ACCOUNT_ID].nunique())
-    lm = pd.to_datetime(landmarks[F.LANDMARK])
+                 len(sample), len(landmarks.account_ids()))
     origins = list(dict.fromkeys(pd.Timestamp(o) for o in origins))
 
     def fold(origin):
-        """The origin's training rows (before it) and scored rows (at it)."""
+        """The origin's training rows (before it) and scored rows (at it), read from the
+        landmarks one window at a time."""
         first = origin - pd.DateOffset(months=lookback_months)
-        train = training_rows(landmarks[lm >= first], origin, grace_days)
-        if sample is not None:
-            train = train[train[S.ACCOUNT_ID].isin(sample)].reset_index(drop=True)
-        test = landmarks[lm == origin].reset_index(drop=True)
+        train = training_rows(landmarks.between(first, origin - pd.Timedelta(1, "ns"),
+                                                accounts=sample), origin, grace_days)
+        test = landmarks.between(origin, origin)
         if test.empty:
             raise InputError(f"no landmark rows at origin {origin.date()}: origins must "
                              "be landmark dates")
@@ -319,7 +322,7 @@ def _fit_and_judge(kind: str, origin, train: pd.DataFrame, test: pd.DataFrame,
     return {"model": kind, "origin": origin, **m}, scored, None, message
 
 
-def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
+def screened_backtest(landmarks, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
                       lookback_months: int = 12, grace_days: int = S.GRACE_DAYS,
                       signal_map=None, random_state: int = 0, progress: bool = False,
                       max_train_accounts: int | None = BACKTEST_ACCOUNTS,
@@ -341,6 +344,7 @@ def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + 
     common = dict(lookback_months=lookback_months, grace_days=grace_days,
                   signal_map=signal_map, random_state=random_state, progress=progress,
                   jobs=jobs)
+    landmarks = landmark_rows(landmarks)
     if training_sample(landmarks, max_train_accounts, random_state) is None:
         return _with_accounts(run_backtest(landmarks, origins, models, **common, **options)), None
     screen = _with_accounts(run_backtest(landmarks, origins, models,
@@ -353,7 +357,7 @@ def screened_backtest(landmarks: pd.DataFrame, origins, models=SURVIVAL_KINDS + 
                  (survival[k] >= survival.max() - margin or
                   (len(aware) and k == aware.idxmax()))]
     screen_info = {"accounts": int(max_train_accounts),
-                   "of": int(landmarks[S.ACCOUNT_ID].nunique()), "finalists": finalists}
+                   "of": len(landmarks.account_ids()), "finalists": finalists}
     if not finalists:       # no survival model passed the screen: the champion fit says so
         return screen, screen_info
     log.info("backtest: screened %d models on %d accounts; finalists on every account: %s",

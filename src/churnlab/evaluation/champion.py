@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from churnlab.evaluation.backtest import (
 )
 from churnlab.evaluation.metrics import concordance_difference
 from churnlab.features import snapshot as F
+from churnlab.features.landmark_rows import FrameLandmarks, ParquetLandmarks, write_by_date
 from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
 from churnlab.memory import release_memory
 from churnlab.models import survival_base
@@ -29,6 +31,7 @@ from churnlab.models.registry import package_versions, save_model
 from churnlab.models.survival_base import (
     BASELINE_KINDS,
     CHAMPION_FILE,
+    FEATURES_FILE,
     RENEWAL_AWARE_KINDS,
     SURVIVAL_KINDS,
     training_rows,
@@ -141,14 +144,30 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
     if any(o >= as_of for o in origins):
         raise InputError(f"backtest origins must be before as_of {as_of.date()}: {origins}")
     first = min(origins or [as_of]) - pd.DateOffset(months=lookback_months)
-    if landmarks is None:
-        dates = monthly_dates(first, as_of - pd.Timedelta(days=1))
-        landmarks = make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
-                                     progress=progress)
-        release_memory()        # the feature passes' freed blocks
-    else:
-        landmarks = censor_at(landmarks, as_of, grace_days) if \
-            pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of else landmarks
+    with tempfile.TemporaryDirectory(prefix="churnlab-landmarks-") as tmp:
+        if landmarks is None:
+            # built, written to disk and dropped: the backtest and the refit read back
+            # one window at a time (a 50k book's table is 1.4 GB in memory)
+            dates = monthly_dates(first, as_of - pd.Timedelta(days=1))
+            built = make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
+                                   progress=progress)
+            write_by_date(built, Path(tmp) / FEATURES_FILE)
+            del built
+            release_memory()        # the feature passes' freed blocks and the table
+            landmarks = ParquetLandmarks(Path(tmp) / FEATURES_FILE)
+        else:
+            landmarks = FrameLandmarks(censor_at(landmarks, as_of, grace_days) if
+                                       pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of
+                                       else landmarks)
+        return _backtest_and_refit(wh, as_of, model_dir, landmarks, origins, plan, models,
+                                   lookback_months, grace_days, random_state, progress,
+                                   backtest, backtest_accounts, options)
+
+
+def _backtest_and_refit(wh, as_of, model_dir, landmarks, origins, plan, models,
+                        lookback_months, grace_days, random_state, progress, backtest,
+                        backtest_accounts, options):
+    """The backtest, the champion's choice and refit, its card and its folder."""
     bt, summary, failed, order = None, pd.DataFrame(), {}, [UNVALIDATED_KIND]
     screen = None
     if backtest:
@@ -159,9 +178,8 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
         failed = {f["model"]: f["error"] for f in bt.failures.to_dict("records")}
         order = champion_order(summary.drop(index=[k for k in failed if k in summary.index]))
         release_memory()
-    lm = pd.to_datetime(landmarks[F.LANDMARK])
-    train = training_rows(landmarks[lm >= as_of - pd.DateOffset(months=lookback_months)],
-                          as_of, grace_days)
+    train = training_rows(landmarks.between(as_of - pd.DateOffset(months=lookback_months),
+                                            None), as_of, grace_days)
     model = None
     for champion in order:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from churnlab.errors import ModelError, ModelNotFoundError
 from churnlab.evaluation.backtest import Backtest
-from churnlab.features.snapshot import LANDMARK
+from churnlab.features.landmark_rows import FrameLandmarks, ParquetLandmarks, write_by_date
 from churnlab.models.survival_base import (
     BACKTEST_TABLES,
     CARD_FILE,
@@ -37,16 +38,21 @@ def package_versions() -> dict:
     return out
 
 
-def save_model(model: SurvivalModel, folder, landmarks: pd.DataFrame | None = None) -> Path:
+def save_model(model: SurvivalModel, folder, landmarks=None) -> Path:
     """Write model.joblib + card.json atomically into ``folder`` (and, when the model
     carries its backtest, ``backtest_{metrics,scores,folds}.parquet``; with
     ``landmarks``, the landmark rows it was trained on as :data:`FEATURES_FILE`, which a
-    report on the same data reuses instead of computing those dates' features again)."""
+    report on the same data reuses instead of computing those dates' features again: a
+    DataFrame, or a :class:`ParquetLandmarks` whose file is copied)."""
     import joblib
 
     with atomic_dir(folder, overwrite=True) as tmp:
-        if landmarks is not None:
-            _write_by_date(landmarks, tmp / FEATURES_FILE)
+        if isinstance(landmarks, FrameLandmarks):
+            landmarks = landmarks.frame
+        if isinstance(landmarks, ParquetLandmarks):
+            shutil.copyfile(landmarks.path, tmp / FEATURES_FILE)
+        elif landmarks is not None:
+            write_by_date(landmarks, tmp / FEATURES_FILE)
         bt = getattr(model, "backtest_", None)
         if bt is not None:
             del model.backtest_
@@ -59,22 +65,6 @@ def save_model(model: SurvivalModel, folder, landmarks: pd.DataFrame | None = No
             for name in BACKTEST_TABLES:
                 getattr(bt, name).to_parquet(tmp / f"backtest_{name}.parquet", index=False)
     return Path(folder)
-
-
-def _write_by_date(rows: pd.DataFrame, path: Path) -> None:
-    """Landmark rows to Parquet with one row group per landmark date, so a reader that
-    wants a few dates (``make_snapshots(known=path)``) decodes only those groups."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(rows, preserve_index=False)
-    when = pd.to_datetime(rows[LANDMARK]).to_numpy()
-    cuts = [0, *(np.flatnonzero(when[1:] != when[:-1]) + 1), len(rows)]
-    with pq.ParquetWriter(path, table.schema) as writer:
-        for lo, hi in zip(cuts, cuts[1:]):
-            if hi > lo:
-                writer.write_table(table.slice(lo, hi - lo))
 
 
 def load_model(path) -> SurvivalModel:
