@@ -285,3 +285,62 @@ def test_known_rows_serve_a_restriction_to_some_accounts(wh):
     fresh = F.make_snapshots(wh, dates, accounts=["A2", "A3"])
     pd.testing.assert_frame_equal(got.drop(columns="logins__sum_180d"),
                                   fresh.drop(columns="logins__sum_180d"))
+
+
+def _written_equals_built(wh, dates, path, **kw):
+    from churnlab.features.landmarks import write_landmarks
+
+    disk = write_landmarks(wh, dates, path, **kw)
+    built = make_landmarks(wh, dates)
+    pd.testing.assert_frame_equal(disk.between(None, None), built, check_exact=True)
+    return disk, built
+
+
+def test_landmarks_written_pass_by_pass_are_the_table_built_whole(wh, tmp_path):
+    """One date per pass (so the file is appended to six times), on the tiny world
+    (an account with no events, a weekly gauge) and on a consumer world unlike the demo
+    (one plan, monthly only, single user): the file reads back as make_landmarks'
+    table exactly, one row group per date."""
+    import pyarrow.parquet as pq
+
+    from churnlab.sim.profiles import simulate_profile, write_profile
+
+    dates = pd.date_range("2023-01-01", "2023-06-01", freq="MS")
+    disk, built = _written_equals_built(wh, dates, tmp_path / "tiny.parquet",
+                                        max_rows_per_pass=1)
+    assert pq.ParquetFile(disk.path).num_row_groups == len(dates) == len(disk.dates())
+    write_profile(simulate_profile("consumer", 300, 14, seed=5), tmp_path / "consumer")
+    with open_warehouse(tmp_path / "consumer") as cw:
+        from churnlab.data import lifecycle
+
+        end = lifecycle.observation_end(cw)
+        dates = pd.date_range(end - pd.DateOffset(months=8), end - pd.Timedelta(days=1),
+                              freq="MS")
+        _, built = _written_equals_built(cw, dates, tmp_path / "consumer.parquet",
+                                         max_rows_per_pass=2000)
+        assert built[F.LANDMARK].nunique() == len(dates) and built[S.PLAN].nunique() == 1
+
+
+def test_a_pass_that_does_not_fit_the_first_passs_types_builds_the_table_whole(
+        wh, tmp_path, monkeypatch):
+    from churnlab.features import landmark_rows as R
+
+    with pytest.raises(R.SchemaMismatch, match="2023-02-01.*column x"):
+        first = pd.DataFrame({F.LANDMARK: pd.to_datetime(["2023-01-01"]), "x": ["a"]})
+        with R.DateGroupWriter(tmp_path / "bad.parquet", first) as w:
+            w.write(first)
+            w.write(pd.DataFrame({F.LANDMARK: pd.to_datetime(["2023-02-01"]),
+                                  "x": [object()]}))
+    calls = []
+
+    def flaky(self, rows):          # the second part does not fit
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise R.SchemaMismatch("column x: expected string")
+        return real(self, rows)
+
+    real = R.DateGroupWriter.write
+    monkeypatch.setattr(R.DateGroupWriter, "write", flaky)
+    dates = pd.date_range("2023-01-01", "2023-04-01", freq="MS")
+    _written_equals_built(wh, dates, tmp_path / "whole.parquet", max_rows_per_pass=1)
+    assert len(calls) == 3          # two parts, then the whole table at once

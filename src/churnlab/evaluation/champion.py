@@ -22,8 +22,8 @@ from churnlab.evaluation.backtest import (
 )
 from churnlab.evaluation.metrics import concordance_difference
 from churnlab.features import snapshot as F
-from churnlab.features.landmark_rows import FrameLandmarks, ParquetLandmarks, write_by_date
-from churnlab.features.landmarks import censor_at, make_landmarks, monthly_dates
+from churnlab.features.landmark_rows import FrameLandmarks
+from churnlab.features.landmarks import censor_at, monthly_dates, write_landmarks
 from churnlab.memory import release_memory
 from churnlab.models import survival_base
 from churnlab.models.baselines import make_model
@@ -148,13 +148,10 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
         if landmarks is None:
             # built, written to disk and dropped: the backtest and the refit read back
             # one window at a time (a 50k book's table is 1.4 GB in memory)
-            dates = monthly_dates(first, as_of - pd.Timedelta(days=1))
-            built = make_landmarks(wh, dates, grace_days=grace_days, obs_end=as_of,
-                                   progress=progress)
-            write_by_date(built, Path(tmp) / FEATURES_FILE)
-            del built
-            release_memory()        # the feature passes' freed blocks and the table
-            landmarks = ParquetLandmarks(Path(tmp) / FEATURES_FILE)
+            landmarks = write_landmarks(wh, monthly_dates(first, as_of - pd.Timedelta(days=1)),
+                                        Path(tmp) / FEATURES_FILE, grace_days=grace_days,
+                                        obs_end=as_of, progress=progress)
+            release_memory()        # the feature passes' freed blocks
         else:
             landmarks = FrameLandmarks(censor_at(landmarks, as_of, grace_days) if
                                        pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of
@@ -182,6 +179,8 @@ def _backtest_and_refit(wh, as_of, model_dir, landmarks, origins, plan, models,
                                             None), as_of, grace_days)
     model = None
     for champion in order:
+        log.info("refit: %s on %d rows (%d accounts)", champion, len(train),
+                 train[S.ACCOUNT_ID].nunique())
         try:
             model = make_model(champion, random_state, wh.signal_map, **options).fit(train)
             break
@@ -226,6 +225,7 @@ def _backtest_and_refit(wh, as_of, model_dir, landmarks, origins, plan, models,
     model.card_ = card
     model.model_id_ = model_id
     model.backtest_ = bt                # saved beside the model (save_model)
+    log.info("saving %s", model_id)
     save_model(model, Path(model_dir) / model_id, landmarks=landmarks)
     write_json({"model_id": model_id, "path": model_id}, Path(model_dir) / CHAMPION_FILE)
     return model, card

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.data import contract as S
+from churnlab.errors import DataError
 from churnlab.features.snapshot import LANDMARK
 
 
@@ -106,16 +107,50 @@ def write_by_date(rows: pd.DataFrame, path) -> None:
     """Landmark rows to Parquet with one row group per landmark date, so a reader that
     wants a few dates (:class:`ParquetLandmarks`, ``make_snapshots(known=path)``)
     decodes only those groups."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    with DateGroupWriter(path, rows) as writer:
+        writer.write(rows)
 
-    # the whole table's types, then one date's rows converted at a time: a large table
-    # is never copied to Arrow whole
-    schema = pa.Schema.from_pandas(rows, preserve_index=False)
-    when = pd.to_datetime(rows[LANDMARK]).to_numpy()
-    cuts = [0, *(np.flatnonzero(when[1:] != when[:-1]) + 1), len(rows)]
-    with pq.ParquetWriter(path, schema) as writer:
+
+class DateGroupWriter:
+    """Appends landmark rows to one Parquet file, one row group per landmark date, a
+    part at a time (each part's dates after the previous part's). The column types are
+    those of ``like`` (a frame with every column; where a column holds no value there,
+    text), so that parts converted one at a time share a schema; a part whose values
+    do not fit it raises :class:`SchemaMismatch`."""
+
+    def __init__(self, path, like: pd.DataFrame):
+        import pyarrow as pa
+
+        schema = pa.Schema.from_pandas(like, preserve_index=False)
+        for i, f in enumerate(schema):
+            if pa.types.is_null(f.type):
+                schema = schema.set(i, f.with_type(pa.string()))
+        self.path, self.schema, self._writer = Path(path), schema, None
+
+    def __enter__(self):
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self.path, self.schema)
+        return self
+
+    def __exit__(self, *exc):
+        self._writer.close()
+
+    def write(self, rows: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        when = pd.to_datetime(rows[LANDMARK]).to_numpy()
+        cuts = [0, *(np.flatnonzero(when[1:] != when[:-1]) + 1), len(rows)]
         for lo, hi in zip(cuts, cuts[1:]):
             if hi > lo or len(rows) == 0:
-                writer.write_table(pa.Table.from_pandas(rows.iloc[lo:hi], schema=schema,
-                                                        preserve_index=False))
+                try:
+                    table = pa.Table.from_pandas(rows.iloc[lo:hi], schema=self.schema,
+                                                 preserve_index=False)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                    raise SchemaMismatch(f"landmark rows at {pd.Timestamp(when[lo]).date() if hi > lo else '-'} do "
+                                         f"not fit the first part's types: {exc}") from exc
+                self._writer.write_table(table)
+
+
+class SchemaMismatch(DataError):
+    """A part of a landmark table does not fit the types of the first part."""

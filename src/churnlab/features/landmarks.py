@@ -11,6 +11,12 @@ import pandas as pd
 from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.errors import InputError
+from churnlab.features.landmark_rows import (
+    DateGroupWriter,
+    ParquetLandmarks,
+    SchemaMismatch,
+    write_by_date,
+)
 from churnlab.features.snapshot import (
     CHURN_DATE,
     DURATION,
@@ -18,6 +24,7 @@ from churnlab.features.snapshot import (
     LANDMARK,
     WINDOWS,
     make_snapshots,
+    snapshot_passes,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,36 @@ def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
     churn or censoring, ``churned`` (1/0). Labels are seen from ``obs_end`` (default:
     the data's end); use :func:`censor_at` to see them as they were at an earlier date.
     """
+    dates, outcomes, obs_end = _plan(wh, as_of_dates, grace_days, obs_end, progress)
+    return attach_labels(make_snapshots(wh, dates, windows, grace_days), outcomes, obs_end)
+
+
+def write_landmarks(wh, as_of_dates: Iterable, path, windows: Sequence[int] = WINDOWS,
+                    grace_days: int = S.GRACE_DAYS, obs_end=None, progress: bool = False,
+                    max_rows_per_pass: int | None = None) -> ParquetLandmarks:
+    """:func:`make_landmarks` written to Parquet one pass over the events at a time (one
+    row group per date, as :func:`write_by_date` writes the whole table), so that a
+    large book's landmark table is never whole in memory. Returns the file's reader.
+    Should a later pass's values not fit the first pass's column types, the table is
+    built whole and written at once instead: the same file either way."""
+    dates, outcomes, obs_end = _plan(wh, as_of_dates, grace_days, obs_end, progress)
+    passes = snapshot_passes(wh, dates, windows, grace_days, max_rows_per_pass)
+    first = attach_labels(next(passes), outcomes, obs_end)
+    try:
+        with DateGroupWriter(path, first) as writer:
+            writer.write(first)
+            del first
+            for part in passes:
+                writer.write(attach_labels(part, outcomes, obs_end))
+    except SchemaMismatch as exc:
+        log.warning("landmarks: %s; building the table whole", exc)
+        write_by_date(make_landmarks(wh, dates, windows, grace_days, obs_end), path)
+    return ParquetLandmarks(path)
+
+
+def _plan(wh, as_of_dates, grace_days, obs_end, progress):
+    """The sorted landmark dates (each before the data's end), the churn outcomes and
+    the observation end the labels are seen from."""
     obs_end = lifecycle.observation_end(wh) if obs_end is None else pd.Timestamp(obs_end)
     outcomes = lifecycle.churn_outcomes(wh, grace_days, obs_end)
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
@@ -82,7 +119,7 @@ def make_landmarks(wh, as_of_dates: Iterable, windows: Sequence[int] = WINDOWS,
     if progress:
         log.info("landmarks: %d dates from %s to %s",
                  len(dates), dates[0].date(), dates[-1].date())
-    return attach_labels(make_snapshots(wh, dates, windows, grace_days), outcomes, obs_end)
+    return dates, outcomes, obs_end
 
 
 def censor_at(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAYS) -> pd.DataFrame:

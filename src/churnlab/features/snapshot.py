@@ -46,6 +46,13 @@ from churnlab.data import contract as S
 from churnlab.data import lifecycle
 from churnlab.data.signal_map import SignalMap
 from churnlab.errors import InputError
+from churnlab.features.reuse import (  # noqa: F401 - the label columns live here too
+    CHURN_DATE,
+    DURATION,
+    EVENT,
+    LANDMARK,
+    reuse_rows,
+)
 from churnlab.fmt import iso_date
 
 log = logging.getLogger(__name__)
@@ -61,11 +68,6 @@ GRAIN_DAYS = {"event": 0, "daily": 1, "weekly": 7}
 # each in pandas): bounds the memory of a landmark dataset over a large book
 MAX_ROWS_PER_PASS = 1_500_000
 
-# label columns of a landmark dataset
-LANDMARK = "landmark"
-DURATION = "duration_days"
-EVENT = "churned"
-CHURN_DATE = "churn_date"
 TYPE_CODE = "type_code"     # the event aggregates' event type: its position in the map
 
 ACCOUNT_COLUMNS = (S.SEGMENT, S.INDUSTRY, S.REGION, S.CSM_OWNER,
@@ -277,7 +279,7 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     landmark dataset, labels and all), or the Parquet file they were saved to (only
     ``dates`` are read): a date whose rows there hold exactly the accounts active at
     it, with the same contract columns, is taken from it instead of read from the
-    events again (:func:`_reuse`).
+    events again (:func:`~churnlab.features.reuse.reuse_rows`).
 
     Returns
     -------
@@ -286,18 +288,47 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     dates = sorted({pd.Timestamp(d).normalize() for d in dates})
     if not dates:
         raise InputError("no as-of dates given")
-    contract = (wh.heavy_query(contract_sql(dates, grace_days))
-                .assign(**{LANDMARK: lambda d: pd.to_datetime(d[LANDMARK])})
-                .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
+    contract = _contract(wh, dates, grace_days)
     if accounts is not None:
         accounts = np.sort(pd.unique(np.asarray(accounts)))
         contract = contract[contract[S.ACCOUNT_ID].isin(accounts)].reset_index(drop=True)
     reused = []
     if known is not None and (not isinstance(known, pd.DataFrame) or len(known)):
-        reused, dates = _reuse(known, contract, dates, accounts)
+        reused, dates = reuse_rows(known, contract, dates, accounts)
         if not dates:
             return pd.concat(reused, ignore_index=True)
         contract = contract[contract[LANDMARK].isin(dates)].reset_index(drop=True)
+    frames = list(_passes(wh, contract, dates, windows, accounts, max_rows_per_pass))
+    if reused:
+        if set(reused[0].columns) != set(frames[0].columns):     # not this function's rows
+            return make_snapshots(wh, sorted(dates + [r[LANDMARK].iloc[0] for r in reused]),
+                                  windows, grace_days, max_rows_per_pass, accounts)
+        out = pd.concat(reused + frames, ignore_index=True)[frames[0].columns]
+        return out.sort_values([LANDMARK, S.ACCOUNT_ID], kind="stable").reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def snapshot_passes(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
+                    grace_days: int = S.GRACE_DAYS, max_rows_per_pass: int | None = None):
+    """:func:`make_snapshots` one pass over the events at a time: yields each pass's rows
+    (in date order, sorted by landmark and account), so that a caller can write a large
+    book's landmarks out as they come instead of holding them all."""
+    dates = sorted({pd.Timestamp(d).normalize() for d in dates})
+    if not dates:
+        raise InputError("no as-of dates given")
+    yield from _passes(wh, _contract(wh, dates, grace_days), dates, windows, None,
+                       max_rows_per_pass)
+
+
+def _contract(wh, dates: list, grace_days: int) -> pd.DataFrame:
+    return (wh.heavy_query(contract_sql(dates, grace_days))
+            .assign(**{LANDMARK: lambda d: pd.to_datetime(d[LANDMARK])})
+            .sort_values([LANDMARK, S.ACCOUNT_ID]).reset_index(drop=True))
+
+
+def _passes(wh, contract: pd.DataFrame, dates: list, windows, accounts, max_rows_per_pass):
+    """The dates in as few passes as keep each pass's aggregate table under
+    ``max_rows_per_pass``; yields each pass's rows (contract columns, then features)."""
     max_rows_per_pass = max_rows_per_pass or MAX_ROWS_PER_PASS
     per_date = contract.groupby(LANDMARK).size().reindex(dates, fill_value=0)
     n_types = max(len(wh.signal_map), 1)
@@ -311,7 +342,6 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
     parts.append(batch)
     if len(parts) > 1:
         log.info("features at %d dates in %d passes over the events", len(dates), len(parts))
-    frames = []
     for batch in parts:
         rows = contract[contract[LANDMARK].isin(batch)].reset_index(drop=True)
         long = wh.heavy_query(events_sql(batch, wh.signal_map, windows, accounts))
@@ -319,61 +349,9 @@ def make_snapshots(wh, dates: Sequence, windows: Sequence[int] = WINDOWS,
         index = pd.MultiIndex.from_frame(rows[[LANDMARK, S.ACCOUNT_ID]])
         wide = _wide_features(long, index, wh.signal_map, windows)
         del long
-        frames.append(pd.concat([rows, wide.reset_index(drop=True)], axis=1))
+        out = pd.concat([rows, wide.reset_index(drop=True)], axis=1)
         del wide
-    if reused:
-        if set(reused[0].columns) != set(frames[0].columns):     # not this function's rows
-            return make_snapshots(wh, sorted(dates + [r[LANDMARK].iloc[0] for r in reused]),
-                                  windows, grace_days, max_rows_per_pass, accounts)
-        out = pd.concat(reused + frames, ignore_index=True)[frames[0].columns]
-        return out.sort_values([LANDMARK, S.ACCOUNT_ID], kind="stable").reset_index(drop=True)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-
-
-LABELS = (EVENT, CHURN_DATE, DURATION)
-
-
-def _reuse(known, contract: pd.DataFrame, dates: list, accounts=None) -> tuple[list, list]:
-    """The rows of ``known`` (a frame, or a Parquet file read one date at a time, so
-    that a large file never sits in memory whole) at each date of ``dates`` where they
-    are exactly the contract's active accounts (of ``accounts``) with the same contract
-    values (else the date is left to compute), its own label columns dropped; and the
-    dates left. An unreadable file leaves every date to compute."""
-    if isinstance(known, pd.DataFrame):
-        if accounts is not None and S.ACCOUNT_ID in known.columns:
-            known = known[known[S.ACCOUNT_ID].isin(accounts)]
-        when = pd.to_datetime(known[LANDMARK]) if LANDMARK in known.columns else None
-        rows_at = lambda d: known if when is None else known.loc[(when == d).to_numpy()]  # noqa: E731
-    else:
-        only = [(S.ACCOUNT_ID, "in", list(accounts))] if accounts is not None else []
-        rows_at = lambda d: pd.read_parquet(known, filters=[(LANDMARK, "==", d)] + only)  # noqa: E731
-    reused, left = [], []
-    for d in dates:
-        try:
-            have = rows_at(d)
-        except (OSError, ValueError) as exc:
-            log.warning("not reusing %s (%s)", known, exc)
-            return [], dates
-        if LANDMARK not in have.columns or not set(contract.columns) <= set(have.columns):
-            return [], dates
-        have = have[[c for c in have.columns if c not in LABELS]]
-        have = have.assign(**{LANDMARK: pd.to_datetime(have[LANDMARK])}).sort_values(
-            S.ACCOUNT_ID, kind="stable").reset_index(drop=True)
-        want = contract[contract[LANDMARK] == d].reset_index(drop=True)
-        if len(have) == len(want) > 0 and all(_same(have[c], want[c]) for c in want.columns):
-            reused.append(have)
-        else:
-            left.append(d)
-    return reused, left
-
-
-def _same(a: pd.Series, b: pd.Series) -> bool:
-    """Equal values, missing where missing (a column read back from Parquet may differ
-    in dtype only, e.g. timestamp resolution)."""
-    try:
-        return a.equals(b) or a.astype(b.dtype).equals(b)
-    except (TypeError, ValueError):
-        return False
+        yield out
 
 
 def make_snapshot(wh, as_of, windows: Sequence[int] = WINDOWS,
