@@ -451,3 +451,24 @@ def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_d
     assert thin._validation_rows(few, ws) is None
     thin._fit_hazard(xs, few, ws)
     assert thin.n_trees_ == 40
+
+
+@pytest.mark.parametrize("kind", SURVIVAL_KINDS)
+def test_survival_at_each_rows_own_time_in_blocks_equals_the_whole_matrix(kind):
+    """S(t_i) at each row's own time, computed a block of distinct times at a time (so
+    that hundreds of renewal days never make one rows x times matrix), equals picking
+    from the whole matrix, value for value, with and without a reused curve."""
+    rows, _ = _stale_feature_rows(3000, 0.3, seed=5)
+    rng = np.random.default_rng(2)
+    rows["days_to_renewal"] = rng.integers(1, 700, len(rows)).astype(float)
+    rows["usage__y"] = rng.normal(size=len(rows))
+    model = make_model(kind).fit(rows)
+    snap = rows.iloc[:500].reset_index(drop=True)
+    t = np.r_[rng.integers(0, 900, 497), 0.0, 0.0, 899.0].astype(float)
+    uniq = np.unique(t)
+    assert len(uniq) > 3 * 32                       # several blocks
+    whole = model.predict_survival(snap, uniq)[np.arange(len(snap)),
+                                               np.searchsorted(uniq, t)]
+    np.testing.assert_array_equal(model.predict_survival_at(snap, t), whole)
+    curve = model.survival_curve(snap)
+    np.testing.assert_array_equal(model.predict_survival_at(snap, t, curve, block=7), whole)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,9 +189,13 @@ def run_backtest(landmarks, origins, models=SURVIVAL_KINDS + BASELINE_KINDS,
     n_fits = len(origins) * len(models)
     if jobs > 1:
         log.info("backtest: %d fits in %d processes", n_fits, jobs)
-        folds.update((o, fold(o)) for o in origins[1:])
-        done = _in_processes([(kind, o, *folds[o]) for o in origins for kind in models],
-                             jobs, random_state, signal_map, options)
+
+        def tasks():        # an origin's rows are read when its first fit is handed out
+            for o in origins:
+                train, test = folds.pop(o) if o in folds else fold(o)
+                for kind in models:
+                    yield kind, o, train, test
+        done = _in_processes(tasks(), jobs, random_state, signal_map, options)
     else:       # one origin's rows at a time: a large book's folds do not all fit at once
         def serial():
             for o in origins:
@@ -245,6 +250,9 @@ def _jobs(jobs: int | None, train_bytes: int) -> int:
     return jobs if train_bytes <= PARALLEL_MAX_BYTES else 1
 
 
+AHEAD = 3       # fits handed out per worker before the first result is waited for
+
+
 def _in_processes(tasks, jobs: int, random_state, signal_map, options):
     """The tasks' results in order, computed by ``jobs`` worker processes (loky: fresh
     interpreters, safe with xgboost's and DuckDB's threads). Each worker's BLAS/OpenMP
@@ -255,11 +263,14 @@ def _in_processes(tasks, jobs: int, random_state, signal_map, options):
     share = str(max(1, (os.cpu_count() or 1) // jobs))
     executor = get_reusable_executor(max_workers=jobs, env={
         v: share for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    pending: deque = deque()
     try:
-        futures = [executor.submit(_in_worker, *t, random_state, signal_map, options)
-                   for t in tasks]
-        for f in futures:
-            yield f.result()
+        for t in tasks:     # a few fits ahead of the results: one or two origins' rows held
+            pending.append(executor.submit(_in_worker, *t, random_state, signal_map, options))
+            if len(pending) >= AHEAD * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         executor.shutdown(wait=True)
 

@@ -314,15 +314,21 @@ class SurvivalModel(BaseEstimator):
         snapshot month by month (the hazards) keep the projection between calls."""
         return lambda times: self.predict_survival(snapshot, times)
 
-    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row, curve=None
-                            ) -> np.ndarray:
+    def predict_survival_at(self, snapshot: pd.DataFrame, times_per_row, curve=None,
+                            block: int = 32) -> np.ndarray:
         """S(t_i) for row i at its own time t_i (``curve``: the snapshot's
-        :meth:`survival_curve`, to reuse)."""
+        :meth:`survival_curve`, to reuse). The distinct times go ``block`` at a time:
+        a book's days to renewal take hundreds of values, and all of them at once would
+        be a rows x times matrix (42,000 x 1,000 is 336 MB, and lifelines makes several)."""
         times_per_row = np.asarray(times_per_row, float)
         uniq = np.unique(times_per_row)
-        surv = (curve or self.survival_curve(snapshot))(uniq)
         idx = np.searchsorted(uniq, times_per_row)
-        return surv[np.arange(len(snapshot)), idx]
+        curve = curve or self.survival_curve(snapshot)
+        out = np.empty(len(times_per_row))
+        for lo in range(0, len(uniq), block):
+            rows = np.flatnonzero((idx >= lo) & (idx < lo + block))
+            out[rows] = curve(uniq[lo:lo + block])[rows, idx[rows] - lo]
+        return out
 
     @property
     def card(self) -> dict:
