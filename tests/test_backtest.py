@@ -364,3 +364,36 @@ def test_a_backtest_reading_its_windows_from_parquet_equals_the_in_memory_one(sc
                                       check_index_type=len(want) > 0)
     assert len(mem.between(dates[2], dates[2])) == (pd.to_datetime(lm[F.LANDMARK])
                                                     == dates[2]).sum()
+
+
+def _training_rows_by_copies(landmarks, cutoff, grace_days=S.GRACE_DAYS):
+    """training_rows as it was written before (censor_at, then three more copies): the
+    reference the one-copy version must equal."""
+    from churnlab.features.landmarks import censor_at
+
+    cutoff = pd.Timestamp(cutoff)
+    seen_until = cutoff - pd.Timedelta(days=grace_days)
+    out = censor_at(landmarks, cutoff, grace_days)
+    t = pd.to_datetime(out[F.LANDMARK])
+    out = out[t < seen_until].copy()
+    t = pd.to_datetime(out[F.LANDMARK])
+    cap = (seen_until - t).dt.days.to_numpy()
+    ev = out[F.EVENT].to_numpy().astype(bool)
+    out[F.DURATION] = np.where(ev, out[F.DURATION], np.minimum(out[F.DURATION], cap)).astype(int)
+    out = out[out[F.DURATION] > 0]
+    return out.reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_training_rows_copied_once_equal_the_censor_then_filter_reference(screened):
+    """Both worlds, cutoffs on a landmark date, mid-month and past the last landmark,
+    and a grace period of 0 and 30 days: the same rows, labels and dtypes."""
+    lm = screened[0]
+    dates = sorted(pd.to_datetime(lm[F.LANDMARK]).unique())
+    for cutoff in (dates[len(dates) // 2], dates[-2] + pd.Timedelta(days=13),
+                   dates[-1] + pd.DateOffset(months=3)):
+        for grace in (0, 30):
+            got = training_rows(lm, cutoff, grace)
+            want = _training_rows_by_copies(lm, cutoff, grace)
+            assert len(got) > 0
+            pd.testing.assert_frame_equal(got, want, check_exact=True)

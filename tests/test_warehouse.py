@@ -85,3 +85,16 @@ def test_time_zone_aware_timestamps_are_converted_to_utc(tiny_tables, tmp_path, 
         times = f"SELECT {S.EVENT_TIME} FROM {S.EVENTS} ORDER BY 1"
         pd.testing.assert_frame_equal(a.query(times), b.query(times))
         pd.testing.assert_frame_equal(make_snapshot(a, TINY_AS_OF), make_snapshot(b, TINY_AS_OF))
+
+
+@pytest.mark.parametrize("limit", [None, "300MB"])
+def test_releasing_duckdbs_cache_keeps_its_memory_limit_and_its_answers(tiny_data, limit):
+    with open_warehouse(tiny_data, memory_limit=limit) as wh:
+        setting = "SELECT current_setting('memory_limit')"
+        before = wh.con.execute(setting).fetchone()[0]
+        counted = wh.query("SELECT count(*) AS n FROM events")
+        wh.release_cache()
+        assert wh.con.execute(setting).fetchone()[0] == before
+        pd.testing.assert_frame_equal(wh.query("SELECT count(*) AS n FROM events"), counted)
+        if limit is not None:
+            assert before.startswith("286")     # 300 MB in MiB, as DuckDB shows it

@@ -82,6 +82,7 @@ class Warehouse:
     signal_map: SignalMap
     signal_map_path: Path
     heavy: object | None = field(default=None, repr=False, compare=False)
+    memory_limit: str | None = None     # DuckDB's, as asked for (None: its default)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def query(self, sql: str, params=None):
@@ -98,6 +99,16 @@ class Warehouse:
 
     def has(self, table: str) -> bool:
         return table in self.tables
+
+    def release_cache(self) -> None:
+        """Hand DuckDB's cached buffers back to the system (after the feature passes it
+        keeps hundreds of MB of them at 50,000 accounts): its memory limit is lowered,
+        which evicts them, and set back."""
+        self.con.execute("SET memory_limit = '64MB'")
+        if self.memory_limit:
+            self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        else:
+            self.con.execute("RESET memory_limit")
 
     def close(self) -> None:
         if self.heavy is not None:
@@ -219,7 +230,8 @@ def open_warehouse(data: str | Path, signal_map: str | Path | None = None,
                    for t in present}
     map_path = _find_signal_map(data, signal_map)
     smap = load_signal_map(map_path)
-    wh = Warehouse(con, data, tuple(present), raw_columns, smap, map_path)
+    wh = Warehouse(con, data, tuple(present), raw_columns, smap, map_path,
+                   memory_limit=memory_limit)
     register_typed_views(wh)
     return wh
 

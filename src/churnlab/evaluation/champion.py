@@ -151,7 +151,8 @@ def train_champion(wh, as_of, model_dir, progress: bool = False, origins=None,
             landmarks = write_landmarks(wh, monthly_dates(first, as_of - pd.Timedelta(days=1)),
                                         Path(tmp) / FEATURES_FILE, grace_days=grace_days,
                                         obs_end=as_of, progress=progress)
-            release_memory()        # the feature passes' freed blocks
+            wh.release_cache()      # DuckDB's buffers from the feature passes
+            release_memory()        # and the freed heap
         else:
             landmarks = FrameLandmarks(censor_at(landmarks, as_of, grace_days) if
                                        pd.to_datetime(landmarks[F.LANDMARK]).max() >= as_of

@@ -53,7 +53,6 @@ from sklearn.base import BaseEstimator
 from churnlab.data import contract as S
 from churnlab.errors import DataError
 from churnlab.features import snapshot as F
-from churnlab.features.landmarks import censor_at
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +152,23 @@ def training_rows(landmarks: pd.DataFrame, cutoff, grace_days: int = S.GRACE_DAY
     or after that date are dropped. Nothing after ``cutoff`` can reach a model.
     """
     cutoff = pd.Timestamp(cutoff)
-    seen_until = cutoff - pd.Timedelta(days=grace_days)
-    out = censor_at(landmarks, cutoff, grace_days)
-    t = pd.to_datetime(out[F.LANDMARK])
-    out = out[t < seen_until].copy()
-    t = pd.to_datetime(out[F.LANDMARK])
-    cap = (seen_until - t).dt.days.to_numpy()
-    ev = out[F.EVENT].to_numpy().astype(bool)
-    out[F.DURATION] = np.where(ev, out[F.DURATION], np.minimum(out[F.DURATION], cap)).astype(int)
-    out = out[out[F.DURATION] > 0]
-    return out.reset_index(drop=True)
+    grace = pd.Timedelta(days=grace_days)
+    seen_until = cutoff - grace
+    # censor_at's labels, then censored at seen_until, worked out on the label columns
+    # alone so that the rows are copied once (a large book's window is ~650 MB)
+    t = pd.to_datetime(landmarks[F.LANDMARK])
+    churn = pd.to_datetime(landmarks[F.CHURN_DATE])
+    seen = (landmarks[F.EVENT].astype(bool) & (churn + grace <= cutoff)).to_numpy()
+    duration = landmarks[F.DURATION].to_numpy()
+    duration = np.where(seen, duration, np.minimum(duration, (cutoff - t).dt.days.to_numpy()))
+    duration = np.where(seen, duration, np.minimum(duration, (seen_until - t).dt.days.to_numpy()))
+    take = np.flatnonzero((t < seen_until).to_numpy() & (duration > 0))
+    out = landmarks.take(take)
+    out.index = pd.RangeIndex(len(out))
+    out[F.EVENT] = seen[take].astype(int)
+    out[F.DURATION] = duration[take].astype(int)
+    out[F.CHURN_DATE] = churn.where(seen).to_numpy()[take]
+    return out
 
 
 def observed_months(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
