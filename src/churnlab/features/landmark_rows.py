@@ -65,7 +65,7 @@ class ParquetLandmarks:
                             for s, n in zip(starts, sizes)]
         for s, n, d in zip(starts, sizes, self._group_date):
             if n and (pd.to_datetime(when.iloc[s:s + n]) != d).any():
-                raise ValueError(f"{self.path}: a row group holds more than one landmark date")
+                raise DataError(f"{self.path}: a row group holds more than one landmark date")
 
     def account_ids(self) -> np.ndarray:
         ids = self._file.read(columns=[S.ACCOUNT_ID]).column(0).to_pandas()
