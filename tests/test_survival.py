@@ -30,6 +30,7 @@ from churnlab.models.survival_base import (
     calendar_design,
     calendar_inputs,
     design_array,
+    moved_design,
     renewal_offsets,
     survival_from_hazards,
     training_rows,
@@ -250,6 +251,15 @@ def test_the_design_array_is_the_calendar_design_value_for_value_on_any_rows():
                                       want[[2, 0]])
         np.testing.assert_array_equal(design_array(snap, cols, elapsed, dtype=np.float32),
                                       want.astype(np.float32))
+        # a projected month's design moved from the design at 0 days (array or frame)
+        at0 = np.ascontiguousarray(design_array(snap, cols, 0.0, dtype=np.float32))
+        moved = moved_design(at0, snap, cols, elapsed)
+        assert moved.dtype == np.float32 and moved.flags["C_CONTIGUOUS"]
+        np.testing.assert_array_equal(moved, want.astype(np.float32))
+        np.testing.assert_array_equal(at0, design_array(snap, cols, 0.0, dtype=np.float32))
+        np.testing.assert_array_equal(
+            moved_design(pd.DataFrame(design_array(snap, cols), columns=cols), snap, cols,
+                         elapsed).to_numpy(), want)
 
 
 @pytest.mark.parametrize("kind", ["hazard_xgb", "hazard_logit"])
@@ -456,15 +466,18 @@ def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_d
 @pytest.mark.parametrize("kind", SURVIVAL_KINDS)
 def test_survival_at_each_rows_own_time_in_blocks_equals_the_whole_matrix(kind):
     """S(t_i) at each row's own time, computed a block of distinct times at a time (so
-    that hundreds of renewal days never make one rows x times matrix), equals picking
-    from the whole matrix, value for value, with and without a reused curve."""
+    that hundreds of renewal days never make one rows x times matrix), or row by row from
+    the projected hazards (the hazard models), equals picking from the whole matrix,
+    value for value, with and without a reused curve; fractional times included (15.21875
+    days is half a month: numpy takes a square root for a power of 0.5)."""
     rows, _ = _stale_feature_rows(3000, 0.3, seed=5)
     rng = np.random.default_rng(2)
     rows["days_to_renewal"] = rng.integers(1, 700, len(rows)).astype(float)
     rows["usage__y"] = rng.normal(size=len(rows))
     model = make_model(kind).fit(rows)
     snap = rows.iloc[:500].reset_index(drop=True)
-    t = np.r_[rng.integers(0, 900, 497), 0.0, 0.0, 899.0].astype(float)
+    t = np.r_[rng.integers(0, 900, 447), rng.uniform(0, 900, 47), 15.21875, 30.4375, 0.0,
+              0.0, 899.0, 899.5].astype(float)
     uniq = np.unique(t)
     assert len(uniq) > 3 * 32                       # several blocks
     whole = model.predict_survival(snap, uniq)[np.arange(len(snap)),
@@ -472,3 +485,9 @@ def test_survival_at_each_rows_own_time_in_blocks_equals_the_whole_matrix(kind):
     np.testing.assert_array_equal(model.predict_survival_at(snap, t), whole)
     curve = model.survival_curve(snap)
     np.testing.assert_array_equal(model.predict_survival_at(snap, t, curve, block=7), whole)
+    if kind.startswith("hazard"):        # an unknown time: an unknown S, not an error
+        t[[3, 9]] = np.nan
+        got = model.predict_survival_at(snap, t)
+        assert np.isnan(got[[3, 9]]).all()
+        keep = np.isfinite(t)
+        np.testing.assert_array_equal(got[keep], whole[keep])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -38,7 +40,7 @@ def _term_name(months: float) -> str:
 
 
 def render_sentence(feature: str, row: pd.Series, signal_map: SignalMap,
-                    reference: pd.Series | None = None) -> str:
+                    reference: Mapping | None = None) -> str:
     """One plain-language sentence for ``feature`` of one account.
 
     Parameters
@@ -47,7 +49,8 @@ def render_sentence(feature: str, row: pd.Series, signal_map: SignalMap,
     row : the account's snapshot row (all its columns, so related statistics of the same
         event type can be quoted).
     signal_map : labels, units and kinds.
-    reference : the book's median per feature (its "usual" value); optional.
+    reference : the book's median per feature (its "usual" value; a dict or a Series);
+        optional.
     """
     value = row.get(feature, np.nan)
     value = float(value) if value is not None and pd.notna(value) else np.nan

@@ -93,7 +93,7 @@ def make_model(kind: str, random_state: int = 0, signal_map=None, **options):
         raise InputError(f"unknown model kind {kind!r}: use one of {sorted(MODEL_CLASSES)}")
     if kind == "hazard_xgb":
         keys = ("n_estimators", "max_depth", "learning_rate", "n_jobs", "monotone",
-                "early_stopping")
+                "early_stopping", "max_bin")
         return HazardXGB(random_state=random_state, signal_map=signal_map,
                          **{k: options[k] for k in keys if k in options})
     if kind == "health":

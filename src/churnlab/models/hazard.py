@@ -8,20 +8,24 @@ from sklearn.base import clone
 
 from churnlab.data import contract as S
 from churnlab.features import snapshot as F
+from churnlab.models.calendar import (
+    MONTH_DAYS,
+    calendar_design,
+    design_array,
+    moved_design,
+    renewal_offsets,
+    survival_at_rows,
+    survival_from_hazards,
+)
 from churnlab.models.survival_base import (
     DERIVED,
     MIN_OFFSET_EVENTS,
-    MONTH_DAYS,
     PROJECTION_MONTHS,
     SurvivalInputError,
     SurvivalModel,
     apply_scaling,
-    calendar_design,
-    design_array,
     fit_scaling,
     observed_months,
-    renewal_offsets,
-    survival_from_hazards,
 )
 
 
@@ -129,11 +133,14 @@ class _HazardModel(SurvivalModel):
         off = getattr(self, "month_offsets_", np.zeros(1))
         return float(off[min(k, len(off) - 1)])
 
-    def _month_hazard(self, snapshot: pd.DataFrame, k: int) -> np.ndarray:
+    def _month_hazard(self, snapshot: pd.DataFrame, k: int, base=None) -> np.ndarray:
+        """The hazard of the k-th projected month; ``base``: the snapshot's design at
+        0 days (:meth:`_design_matrix`), to move rather than rebuild."""
         from scipy.special import expit
 
-        return expit(self._margin(self._design_matrix(snapshot, k * MONTH_DAYS))
-                     + self.month_offset(k))
+        x = (self._design_matrix(snapshot, k * MONTH_DAYS) if base is None
+             else moved_design(base, snapshot, self._columns(), k * MONTH_DAYS))
+        return expit(self._margin(x) + self.month_offset(k))
 
     def monthly_hazards(self, snapshot: pd.DataFrame, n_months: int = PROJECTION_MONTHS
                         ) -> np.ndarray:
@@ -147,15 +154,33 @@ class _HazardModel(SurvivalModel):
         computed once, however many calls (the backtest's judgement and the scores ask
         for several sets of times)."""
         months: list[np.ndarray] = []
+        base: list = []         # the design at 0 days, built once
+
+        def hazards(times) -> tuple[np.ndarray, np.ndarray]:
+            n_months = int(np.max(times[np.isfinite(times)], initial=0) // MONTH_DAYS) + 1
+            if len(months) < n_months and not base:
+                base.append(self._design_matrix(snapshot))
+            months.extend(self._month_hazard(snapshot, k, base[0])
+                          for k in range(len(months), n_months))
+            return np.column_stack(months[:n_months]), renewal_offsets(snapshot, n_months)
 
         def curve(times) -> np.ndarray:
             times = np.asarray(times, float)
-            n_months = int(np.max(times, initial=0) // MONTH_DAYS) + 1
-            months.extend(self._month_hazard(snapshot, k) for k in range(len(months),
-                                                                          n_months))
-            hz = np.column_stack(months[:n_months])
-            return survival_from_hazards(hz, renewal_offsets(snapshot, n_months), times)
+            return survival_from_hazards(*hazards(times), times)
+
+        def at_rows(times_per_row) -> np.ndarray:
+            times_per_row = np.asarray(times_per_row, float)
+            return survival_at_rows(*hazards(times_per_row), times_per_row)
+        curve.at_rows = at_rows
         return curve
+
+    def predict_survival_at(self, snapshot, times_per_row, curve=None, block: int = 32):
+        """S(t_i) for row i at its own time t_i, row by row from the projected hazards
+        (the same values as the base class's blocks of distinct times, in one pass)."""
+        curve = curve or self.survival_curve(snapshot)
+        if hasattr(curve, "at_rows"):
+            return curve.at_rows(times_per_row)
+        return super().predict_survival_at(snapshot, times_per_row, curve, block)
 
     def risk_score(self, snapshot) -> np.ndarray:
         """Log-odds of the hazard in the month after the as-of date."""
@@ -230,7 +255,7 @@ class HazardXGB(_HazardModel):
                  subsample: float = 0.8, colsample_bytree: float = 0.5,
                  min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0,
                  signal_map=None, monotone: bool = True, early_stopping: int = 0,
-                 validation_months: int = 3):
+                 validation_months: int = 3, max_bin: int = 256):
         self.n_estimators, self.max_depth, self.learning_rate = n_estimators, max_depth, \
             learning_rate
         self.subsample, self.colsample_bytree = subsample, colsample_bytree
@@ -238,6 +263,7 @@ class HazardXGB(_HazardModel):
             random_state
         self.signal_map, self.monotone = signal_map, monotone
         self.early_stopping, self.validation_months = early_stopping, validation_months
+        self.max_bin = max_bin
 
     def _fit_hazard(self, x, y, when=None):
         """Where the signal map declares a direction, the trees are constrained to it
@@ -294,6 +320,7 @@ class HazardXGB(_HazardModel):
         state.setdefault("monotone", bool(state.get("monotone_")))
         state.setdefault("early_stopping", 0)
         state.setdefault("validation_months", 3)
+        state.setdefault("max_bin", 256)
         state.setdefault("n_trees_", state.get("n_estimators"))
         super().__setstate__(state)
 

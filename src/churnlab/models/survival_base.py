@@ -53,11 +53,20 @@ from sklearn.base import BaseEstimator
 from churnlab.data import contract as S
 from churnlab.errors import DataError
 from churnlab.features import snapshot as F
+from churnlab.models.calendar import (  # noqa: F401 - the calendar's names, as before
+    MONTH_DAYS,
+    calendar_columns,
+    calendar_design,
+    calendar_inputs,
+    design_array,
+    moved_design,
+    renewal_offsets,
+    survival_at_rows,
+    survival_from_hazards,
+)
 
 log = logging.getLogger(__name__)
 
-
-MONTH_DAYS = 30.4375
 
 
 MAX_DAYS = 730
@@ -187,93 +196,6 @@ def person_months(rows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 # ------------------------------------------------------------------ calendar
-def calendar_columns(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> dict:
-    """The inputs that move on the contract calendar, ``elapsed_days`` after the
-    snapshot: days to renewal decrease and reset to the term at a renewal, tenure grows
-    (both left as they are at 0 days), and the derived ``renewal_in_month`` /
-    ``is_monthly``. Arrays in the snapshot's row order."""
-    out = {}
-    dtr = snapshot["days_to_renewal"].to_numpy(float)
-    if elapsed_days:
-        term_days = np.maximum(snapshot[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
-        dtr = dtr - elapsed_days
-        k = np.ceil(np.maximum(-dtr, 0) / term_days + 1e-12) * (dtr <= 0)
-        dtr = dtr + k * term_days
-        out["days_to_renewal"] = dtr
-        out["tenure_days"] = snapshot["tenure_days"].to_numpy(float) + elapsed_days
-    out["renewal_in_month"] = (dtr <= MONTH_DAYS).astype(float)
-    out["is_monthly"] = (snapshot[S.TERM_MONTHS].to_numpy(float) <= 1).astype(float)
-    return out
-
-
-def calendar_inputs(snapshot: pd.DataFrame, elapsed_days: float = 0.0) -> pd.DataFrame:
-    """Model inputs of the snapshot ``elapsed_days`` later on its contract calendar
-    (:func:`calendar_columns`), every other column held."""
-    x = snapshot.copy()
-    for c, v in calendar_columns(snapshot, elapsed_days).items():
-        x[c] = v
-    return x
-
-
-def calendar_design(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0
-                    ) -> pd.DataFrame:
-    """``calendar_inputs(snapshot, elapsed_days)[columns].astype(float)``, value for
-    value, on the snapshot's index (:func:`design_array` as a frame)."""
-    return pd.DataFrame(design_array(snapshot, columns, elapsed_days),
-                        index=snapshot.index, columns=list(columns))
-
-
-def design_array(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0, take=None,
-                 dtype=np.float64) -> np.ndarray:
-    """``calendar_inputs(snapshot, elapsed_days)[columns].astype(float)`` as a
-    Fortran-ordered array of ``dtype``, restricted to the row positions ``take`` (all
-    rows when None), value for value (each column goes through float64 first, as
-    ``astype(float)`` does), without copying the snapshot's other columns or rows: the
-    hazard models build one design per projected month, and one per fit from a few
-    hundred thousand landmark rows."""
-    columns = list(columns)
-    moving = calendar_columns(snapshot, elapsed_days)
-    n = len(snapshot) if take is None else len(take)
-    out = np.empty((n, len(columns)), dtype=dtype, order="F")
-    for j, c in enumerate(columns):
-        v = moving[c] if c in moving else snapshot[c].to_numpy(dtype=float, na_value=np.nan)
-        out[:, j] = v if take is None else v[take]
-    return out
-
-
-def renewal_offsets(snapshot: pd.DataFrame, n_months: int) -> np.ndarray:
-    """(n, n_months) day offset of a renewal inside each projected month (NaN if none)."""
-    term_days = np.maximum(snapshot[S.TERM_MONTHS].to_numpy(float), 1) * MONTH_DAYS
-    dtr = snapshot["days_to_renewal"].to_numpy(float)
-    out = np.full((len(snapshot), n_months), np.nan)
-    for k in range(n_months):
-        lo = k * MONTH_DAYS
-        # first renewal at or after lo: dtr + j*term
-        j = np.ceil(np.maximum(lo - dtr, 0) / term_days)
-        r = dtr + j * term_days
-        inside = (r >= lo) & (r < lo + MONTH_DAYS)
-        out[inside, k] = r[inside] - lo
-    return out
-
-
-def survival_from_hazards(hazard: np.ndarray, offsets: np.ndarray, times) -> np.ndarray:
-    """S(t) for monthly hazards (n, K): mass at the renewal day inside a renewal month,
-    spread evenly otherwise. Returns (n, len(times)), non-increasing in t."""
-    hazard = np.clip(hazard, 0.0, 1.0 - 1e-12)
-    n, K = hazard.shape
-    cum = np.concatenate([np.ones((n, 1)), np.cumprod(1 - hazard, axis=1)], axis=1)
-    out = np.empty((n, len(times)))
-    for i, t in enumerate(np.asarray(times, float)):
-        k = min(int(t // MONTH_DAYS), K - 1)
-        within = min(t - k * MONTH_DAYS, MONTH_DAYS)
-        s0, h, off = cum[:, k], hazard[:, k], offsets[:, k]
-        even = s0 * (1 - h) ** (within / MONTH_DAYS)
-        step = np.where(within >= off, s0 * (1 - h), s0)
-        out[:, i] = np.where(np.isnan(off), even, step)
-    return out
-
-
-# ------------------------------------------------------------------ models
 class SurvivalModel(BaseEstimator):
     """Template: ``fit`` checks and hands off to ``_fit``; predictions build on
     ``predict_survival``. Subclasses set ``kind``. scikit-learn conventions: parameters

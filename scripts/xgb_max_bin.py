@@ -1,0 +1,64 @@
+"""What xgboost's ``max_bin`` (histogram bins per input) costs and buys the boosted hazard:
+the finalist backtest of ``hazard_xgb`` on every account (the champion's own backtest:
+same origins, window and rows as ``train``), once per bin count, with the fit time per
+origin and the mean Harrell / Uno concordance over the origins.
+
+    .venv/bin/python scripts/xgb_max_bin.py \\
+        --landmarks /tmp/m50k6/hazard_xgb-2026-11-01-49b445b0/landmarks.parquet \\
+        --signal-map /tmp/w50k/signal_map.yaml \
+        --origins 2025-12-01 2026-02-01 2026-04-01 --bins 256 128 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+
+from churnlab.data.signal_map import load_signal_map
+from churnlab.evaluation.backtest import run_backtest
+from churnlab.features.landmark_rows import ParquetLandmarks
+
+
+class _FitTimes(logging.Handler):
+    """Collects the backtest's "fit N s" log lines."""
+
+    def __init__(self):
+        super().__init__()
+        self.fits: list[float] = []
+
+    def emit(self, record):
+        m = re.search(r"fit ([0-9.]+) s", record.getMessage())
+        if m:
+            self.fits.append(float(m.group(1)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--landmarks", required=True)
+    ap.add_argument("--signal-map", required=True, help="the data's signal map (the "
+                    "monotone constraints come from it, as in train)")
+    ap.add_argument("--origins", nargs="+", required=True)
+    ap.add_argument("--bins", nargs="+", type=int, default=[256, 128, 64])
+    a = ap.parse_args()
+    handler = _FitTimes()
+    logger = logging.getLogger("churnlab")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    print("| max_bin | fit s per origin | wall s | Harrell C | Uno C | AUC 90 | IBS |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for b in a.bins:
+        handler.fits.clear()
+        t0 = time.perf_counter()
+        bt = run_backtest(ParquetLandmarks(a.landmarks), a.origins, models=("hazard_xgb",),
+                          signal_map=load_signal_map(a.signal_map), jobs=1, max_bin=b)
+        wall = time.perf_counter() - t0
+        m = bt.metrics.mean(numeric_only=True)
+        fits = ", ".join(f"{f:.1f}" for f in handler.fits)
+        print(f"| {b} | {fits} | {wall:.1f} | {m['harrell_c']:.4f} | {m['uno_c']:.4f} | "
+              f"{m['auc_90']:.4f} | {m['ibs']:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
