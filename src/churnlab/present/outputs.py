@@ -21,7 +21,8 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     """Lists as ' | '-joined text (CSV)."""
     out = df.copy()
     for c in out.columns:
-        if out[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        if out[c].dtype == object and out[c].map(
+                lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
             out[c] = out[c].map(lambda v: " | ".join(map(str, v))
                                 if isinstance(v, (list, tuple, np.ndarray)) else v)
     return out
@@ -34,12 +35,13 @@ def write_outputs(r: MonthlyRisk, out_dir) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     acc = r.accounts.copy()
-    for c in acc.columns:
-        if acc[c].map(lambda v: isinstance(v, np.ndarray)).any():
+    for c in acc.columns:       # only an object column can hold arrays
+        if acc[c].dtype == object and acc[c].map(lambda v: isinstance(v, np.ndarray)).any():
             acc[c] = acc[c].map(lambda v: list(v) if isinstance(v, np.ndarray) else v)
     write_frame(acc, out / "accounts.parquet")
-    write_frame(_flat(acc), out / "accounts.csv")
-    write_frame(_flat(acc), out / "accounts.json")
+    flat = _flat(acc)
+    write_frame(flat, out / "accounts.csv")
+    write_frame(flat, out / "accounts.json")
     write_frame(r.tasks, out / "tasks.csv")
     previous = pd.DataFrame({S.ACCOUNT_ID: r.accounts[S.ACCOUNT_ID],
                              "tier": r.accounts["tier_last_month"].replace("new", None)})

@@ -240,18 +240,18 @@ churnlab{(" · " + _esc(tier_note)) if tier_note else ""}</div>
 """
 
 
-def _write_recaps(rows: pd.DataFrame, recaps: pd.DataFrame, folder: Path, as_of) -> list[str]:
-    """One value recap page per account of ``rows`` into ``folder``; returns the file
-    names (slugs of the account ids, made unique), aligned with ``rows``."""
+def _write_recaps(rows: pd.DataFrame, by_id: dict, folder: Path, as_of) -> list[str]:
+    """One value recap page per account of ``rows`` into ``folder`` (``by_id``: account
+    id -> its recap); returns the file names (slugs of the account ids, made unique),
+    aligned with ``rows``."""
     folder.mkdir()
-    by_id = recaps.drop_duplicates(S.ACCOUNT_ID).set_index(S.ACCOUNT_ID)
     names, used = [], set()
     for r in rows.itertuples(index=False):
         stem, k = slugify(str(r.account_id)), 2
         while stem in used:
             stem, k = f"{slugify(str(r.account_id))}-{k}", k + 1
         used.add(stem)
-        rec = by_id.loc[r.account_id].to_dict() if r.account_id in by_id.index else {}
+        rec = by_id.get(r.account_id, {})
         (folder / f"{stem}.html").write_text(render_recap(rec, r.name, r.csm_owner, as_of),
                                              encoding="utf-8")
         names.append(f"{stem}.html")
@@ -316,14 +316,17 @@ def write_csm_packs(tri: pd.DataFrame, out_dir, as_of, previous: pd.DataFrame | 
         stems[owner] = stem
     paths = []
     index = {}
+    by_id = ({rec.pop(S.ACCOUNT_ID): rec     # the first recap of each account
+              for rec in recaps.drop_duplicates(S.ACCOUNT_ID).to_dict("records")}
+             if recaps is not None and len(recaps) else None)
     with atomic_dir(out_dir, overwrite=True) as tmp:
         tmp.chmod(0o755)
         owner_col = tri[S.CSM_OWNER].fillna("unassigned").astype(str)
         for owner in owners:
             rows = tri[owner_col == owner]
             stem = stems[owner]
-            if recaps is not None and len(recaps):
-                files = _write_recaps(rows, recaps, tmp / f"{stem}.recaps", as_of)
+            if by_id is not None:
+                files = _write_recaps(rows, by_id, tmp / f"{stem}.recaps", as_of)
                 rows = rows.assign(recap_file=[f"{stem}.recaps/{f}" for f in files])
             (tmp / f"{stem}.html").write_text(render_pack(rows, owner, as_of, max_cards,
                                                           tier_note),
