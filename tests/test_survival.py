@@ -13,7 +13,7 @@ from churnlab.evaluation.champion import choose_champion
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.baselines import make_model
-from churnlab.models.hazard import HazardLogit
+from churnlab.models.hazard import HazardLogit, _take_rows
 from churnlab.models.lifelines_models import (
     AFTModel,
     CoxModel,
@@ -491,3 +491,27 @@ def test_survival_at_each_rows_own_time_in_blocks_equals_the_whole_matrix(kind):
         assert np.isnan(got[[3, 9]]).all()
         keep = np.isfinite(t)
         np.testing.assert_array_equal(got[keep], whole[keep])
+
+
+@pytest.mark.parametrize("kind", ["hazard_xgb", "hazard_logit"])
+def test_the_offsets_projection_moves_one_design_per_half_value_for_value(kind):
+    """The months-ahead offsets project each held-out half k months ahead from one design
+    of the half at 0 days (rows taken, calendar columns moved): the same design, and so
+    the same margins, as building each month's design from the landmark rows."""
+    rows, _ = _stale_feature_rows(3000, 0.3, seed=7)
+    rng = np.random.default_rng(3)
+    rows["days_to_renewal"] = rng.integers(1, 400, len(rows)).astype(float)
+    rows[S.TERM_MONTHS] = rng.choice([1, 12], len(rows))
+    model = make_model(kind).fit(rows)
+    mine = np.flatnonzero(rng.random(len(rows)) < 0.5)
+    base = model._design_matrix(rows, take=mine)
+    t = rows[F.DURATION].to_numpy(float)
+    for k in (0, 1, 5):
+        lo = k * MONTH_DAYS
+        held = mine[t[mine] >= lo]
+        want = model._design_matrix(rows, lo, held)
+        got = moved_design(_take_rows(base, np.searchsorted(mine, held)), rows,
+                           model._columns(), lo, take=held, copy=False)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        np.testing.assert_array_equal(model._margin(got), model._margin(want))
+    assert model.month_offset(1) != 0       # the offsets were estimated on these rows

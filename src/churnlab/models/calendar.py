@@ -67,15 +67,18 @@ def design_array(snapshot: pd.DataFrame, columns, elapsed_days: float = 0.0, tak
     return out
 
 
-def moved_design(base, snapshot: pd.DataFrame, columns, elapsed_days: float):
+def moved_design(base, snapshot: pd.DataFrame, columns, elapsed_days: float, take=None,
+                 copy: bool = True):
     """The design ``elapsed_days`` after the snapshot from ``base``, its design at the
-    snapshot (an array or a frame of ``columns``, every snapshot row): a copy with the
-    calendar's columns moved, value for value what :func:`design_array` builds from
-    scratch. A month's projection then converts a handful of columns, not hundreds."""
+    snapshot (an array or a frame of ``columns``, for the snapshot rows at positions
+    ``take``, all when None): the calendar's columns moved, value for value what
+    :func:`design_array` builds from scratch, in a copy (in ``base`` itself when ``copy``
+    is False). A month's projection then converts a handful of columns, not hundreds."""
     columns = list(columns)
-    out = base.copy()
+    out = base.copy() if copy else base
     for c, v in calendar_columns(snapshot, elapsed_days).items():
         if c in columns:
+            v = v if take is None else v[take]
             if isinstance(out, pd.DataFrame):
                 out[c] = v
             else:

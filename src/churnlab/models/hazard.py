@@ -96,6 +96,8 @@ class _HazardModel(SurvivalModel):
             sub = clone(self).set_params(**self._refit_params())
             sub.recalibrate, sub.feature_names_ = False, self.feature_names_
             sub._fit_hazard(sub._design_matrix(rows, take=train), y)
+            mine = np.flatnonzero(half == h)
+            base = sub._design_matrix(rows, take=mine)     # this half at 0 days, moved below
             for k in range(PROJECTION_MONTHS):
                 lo, hi = k * MONTH_DAYS, (k + 1) * MONTH_DAYS
                 churn = e & (t >= lo) & (t < hi)
@@ -103,9 +105,11 @@ class _HazardModel(SurvivalModel):
                 if not at_risk.any():
                     break
                 held = np.flatnonzero(at_risk)
-                margins.setdefault(k, []).append(sub._margin(sub._design_matrix(rows, lo,
-                                                                                held)))
+                x = _take_rows(base, np.searchsorted(mine, held))
+                x = moved_design(x, rows, self._columns(), lo, take=held, copy=False)
+                margins.setdefault(k, []).append(sub._margin(x))
                 churned.setdefault(k, []).append(churn[at_risk])
+            del base
 
         def shift(m, y):
             target = y.sum()
@@ -215,6 +219,13 @@ def monotone_signs(columns, signal_map) -> dict[str, int]:
         elif d and (stat in ("trend", "last") or stat.startswith(("sum_", "mean_", "any_"))):
             out[c] = d
     return out
+
+
+def _take_rows(x, positions: np.ndarray):
+    """A copy of the design's rows at ``positions`` (an array or a frame, fresh index)."""
+    if isinstance(x, pd.DataFrame):
+        return x.iloc[positions].reset_index(drop=True)
+    return x[positions]
 
 
 def _array(x: pd.DataFrame) -> np.ndarray:
