@@ -5,12 +5,15 @@ propensity score checked out of time, notebook 05, and a world without milestone
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 from _simdata import assert_paired_without_outputs
+from sklearn.impute import SimpleImputer
 
 from churnlab.actions.expansion import attribute, contract_changes
 from churnlab.data import contract as S
@@ -21,6 +24,7 @@ from churnlab.sim.generate import simulate_saas, write_simulation
 from churnlab.sim.params import SimulationParams
 from churnlab.sim.profiles import simulate_profile, write_profile
 from churnlab.sim.truth import planted_milestone_effects
+from churnlab.stats import MedianImputer
 
 SCRIPT = Path(__file__).resolve().parents[1] / "notebooks" / "05_expansion.py"
 
@@ -151,3 +155,27 @@ def test_a_large_book_fits_the_propensity_on_whole_accounts_and_says_so(tmp_path
         e = run_expansion(wh, max_fit_rows=500)
     assert any("propensity model was fitted on" in n for n in e.notes)
     assert any("no propensity score" in n for n in e.notes) and e.candidates.empty
+
+
+def test_the_median_imputer_is_scikit_learns_value_for_value():
+    """``stats.MedianImputer`` (a plain nanmedian) against the scikit-learn imputer it
+    replaces, ``SimpleImputer(strategy="median", keep_empty_features=True)``: even and odd
+    counts of observed values, ties (rounded values), wide scales, a column with nothing
+    observed (filled with 0), mostly-missing columns; a different median rule or a
+    dropped empty column would differ."""
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        n, p = int(rng.integers(1, 200)), int(rng.integers(1, 6))
+        x = rng.normal(size=(n, p)) * 10.0 ** rng.integers(-3, 6)
+        if trial % 3 == 0:
+            x = np.round(x)
+        x[rng.random((n, p)) < rng.uniform(0, 0.9)] = np.nan
+        if trial % 5 == 0:
+            x[:, 0] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = SimpleImputer(strategy="median", keep_empty_features=True).fit(x)
+        got = MedianImputer().fit(x)
+        np.testing.assert_array_equal(got.statistics_, want.statistics_)
+        np.testing.assert_array_equal(got.transform(x), want.transform(x))
+        assert not np.isnan(got.transform(x)).any()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from churnlab.data import contract as S
 
@@ -118,3 +119,24 @@ def wilson_interval(k, n, alpha: float = 0.05):
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+class MedianImputer(TransformerMixin, BaseEstimator):
+    """Missing values (NaN) replaced by each column's median on the fitted rows, a column
+    with none observed by 0: what scikit-learn's ``SimpleImputer(strategy="median",
+    keep_empty_features=True)`` gives, value for value, from a plain ``nanmedian``
+    instead of its masked-array sort (a fifth of the report's expansion step at 50k)."""
+
+    def fit(self, x, y=None) -> "MedianImputer":
+        x = np.asarray(x, float)
+        empty = np.isnan(x).all(axis=0)
+        med = np.zeros(x.shape[1])
+        if (~empty).any():
+            med[~empty] = np.nanmedian(x[:, ~empty], axis=0)
+        self.statistics_ = med
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        x = np.asarray(x, float)
+        return np.where(np.isnan(x), self.statistics_[None, :], x)
+

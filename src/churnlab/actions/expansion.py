@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from churnlab.data import contract as S
-from churnlab.stats import mantel_haenszel_rr
+from churnlab.stats import MedianImputer, mantel_haenszel_rr
 
 MILESTONE_ROLES = ("qbr", "value_report", "expert_service", "onboarding", "first_value")
 WINDOW_DAYS = 120
@@ -156,7 +155,7 @@ def fit_propensity(rows: pd.DataFrame, features, c: float = 0.1, seed: int = 0):
     y = rows[EXPANDED].to_numpy(int)
     if len(np.unique(y)) < 2:
         return None
-    clf = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+    clf = make_pipeline(MedianImputer(),
                         StandardScaler(), LogisticRegression(C=c, max_iter=3000,
                                                              random_state=seed))
     clf.features_ = list(features)

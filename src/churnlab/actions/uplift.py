@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from churnlab.actions.experiments import ARM
 from churnlab.data import contract as S
 from churnlab.data.contract import FAMILY_ROOT_CAUSE
+from churnlab.stats import MedianImputer
 
 MIN_PER_ARM = 40          # accounts (with a known outcome) an arm needs to be modelled
 MAX_LEVELS = 12           # categorical contract columns with at most this many values
@@ -122,7 +122,7 @@ class UpliftModel:
         if a.shape[1] == 0:
             return a
         if fit:
-            imp = SimpleImputer(strategy="median", keep_empty_features=True).fit(a)
+            imp = MedianImputer().fit(a)
             self.prep[name] = (imp, StandardScaler().fit(imp.transform(a)))
         imp, sc = self.prep[name]
         return sc.transform(imp.transform(a))
