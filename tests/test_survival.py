@@ -515,3 +515,18 @@ def test_the_offsets_projection_moves_one_design_per_half_value_for_value(kind):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
         np.testing.assert_array_equal(model._margin(got), model._margin(want))
     assert model.month_offset(1) != 0       # the offsets were estimated on these rows
+
+
+def test_the_boosted_hazard_does_not_depend_on_its_thread_count():
+    """The backtest's workers give xgboost their share of the cores (one thread each on
+    two cores) while a fit in the main process uses two: the trees, scores and offsets
+    must not depend on it, or the screen and the finalists would disagree."""
+    rows, _ = _stale_feature_rows(4000, 0.3, seed=9)
+    rng = np.random.default_rng(4)
+    rows["usage__y"] = rng.normal(size=len(rows))
+    rows["usage__z"] = np.where(rng.random(len(rows)) < 0.3, np.nan, rng.gamma(2, 3, len(rows)))
+    one = make_model("hazard_xgb", n_jobs=1).fit(rows)
+    two = make_model("hazard_xgb", n_jobs=2).fit(rows)
+    assert one.booster_.get_params()["n_jobs"] == 1 and two.booster_.get_params()["n_jobs"] == 2
+    np.testing.assert_array_equal(one.risk_score(rows), two.risk_score(rows))
+    np.testing.assert_array_equal(one.month_offsets_, two.month_offsets_)

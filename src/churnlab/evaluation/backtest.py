@@ -256,11 +256,15 @@ AHEAD = 3       # fits handed out per worker before the first result is waited f
 def _in_processes(tasks, jobs: int, random_state, signal_map, options):
     """The tasks' results in order, computed by ``jobs`` worker processes (loky: fresh
     interpreters, safe with xgboost's and DuckDB's threads). Each worker's BLAS/OpenMP
-    pools get its share of the cores (xgboost keeps its own ``n_jobs``); the workers are stopped at the end, so that
-    they hold no memory while the rest of training runs."""
+    pools and xgboost's threads get its share of the cores (unless ``options`` set
+    ``n_jobs``): more threads than cores make OpenMP's waiting threads spin on cores the
+    other worker needs; xgboost's trees do not depend on its thread count (tested). The
+    workers are stopped at the end, so that they hold no memory while the rest of
+    training runs."""
     from joblib.externals.loky import get_reusable_executor
 
     share = str(max(1, (os.cpu_count() or 1) // jobs))
+    options = {"n_jobs": int(share), **options}
     executor = get_reusable_executor(max_workers=jobs, env={
         v: share for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     pending: deque = deque()
