@@ -259,8 +259,7 @@ def _in_processes(tasks, jobs: int, random_state, signal_map, options):
     pools and xgboost's threads get its share of the cores (unless ``options`` set
     ``n_jobs``): more threads than cores make OpenMP's waiting threads spin on cores the
     other worker needs; xgboost's trees do not depend on its thread count (tested). The
-    workers are stopped at the end, so that they hold no memory while the rest of
-    training runs."""
+    workers are stopped at the end: they hold no memory while training goes on."""
     from joblib.externals.loky import get_reusable_executor
 
     share = str(max(1, (os.cpu_count() or 1) // jobs))
