@@ -16,7 +16,12 @@ from churnlab.evaluation.backtest import (
     screened_backtest,
     training_sample,
 )
-from churnlab.evaluation.metrics import calibration_table, concordance_difference
+from churnlab.evaluation.metrics import (
+    calibration_table,
+    concordance_difference,
+    concordance_differences,
+    weighted_harrell,
+)
 from churnlab.features import snapshot as F
 from churnlab.features.landmarks import make_landmarks, monthly_dates
 from churnlab.models.baselines import Logistic90
@@ -270,8 +275,6 @@ def test_weighted_concordance_equals_lifelines_on_every_bootstrap_resample():
     ties in times, in scores and between churned and censored rows at one time."""
     from lifelines.utils import concordance_index
 
-    from churnlab.evaluation.metrics import weighted_harrell
-
     rng = np.random.default_rng(3)
     n = 600
     t = rng.integers(1, 30, n).astype(float)          # many tied times
@@ -284,6 +287,53 @@ def test_weighted_concordance_equals_lifelines_on_every_bootstrap_resample():
                                            for ix in resamples]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     assert got[0] > 0.6                                # the signal is seen
+
+
+def test_concordance_differences_share_sums_and_give_each_pairs_own_figures():
+    """Several baselines against one champion in one call: the champion's sums and the
+    comparable-pair sums are shared where two pairs have the same rows and resamples, and
+    every pair's difference and standard error are exactly those of its own call, and of
+    the bootstrap written out with :func:`weighted_harrell`. One baseline lacks scores
+    for some accounts, so its rows (and resamples) differ from the others'."""
+    rng = np.random.default_rng(11)
+    frames = []
+    for origin in pd.to_datetime(["2025-01-01", "2025-03-01"]):
+        n = 400
+        t = rng.integers(1, 200, n).astype(float)
+        e = rng.uniform(size=n) < 0.3
+        base = -t + rng.normal(0, 40, n)
+        for model, noise in (("champ", 10), ("calendar", 60), ("tenure", 120),
+                             ("sparse", 30)):
+            risk = base + rng.normal(0, noise, n)
+            if model == "sparse":
+                risk[rng.uniform(size=n) < 0.2] = np.nan
+            frames.append(pd.DataFrame({"origin": origin, "model": model,
+                                        S.ACCOUNT_ID: [f"a{i}" for i in range(n)],
+                                        "risk": risk, F.DURATION: t, F.EVENT: e}))
+    scores = pd.concat(frames, ignore_index=True)
+    others = ["calendar", "sparse", "tenure"]
+    together = concordance_differences(scores, "champ", others, n_bootstrap=30)
+    for b in others:
+        assert together[b] == concordance_difference(scores, "champ", b, n_bootstrap=30)
+        rng_b = np.random.default_rng(0)          # the bootstrap written out
+        diffs, boots = [], np.zeros(30)
+        for _, rows in scores[scores["model"].isin(["champ", b])].groupby("origin"):
+            wide = rows.pivot_table(index=S.ACCOUNT_ID, columns="model",
+                                    values="risk").dropna()
+            lab = rows.drop_duplicates(S.ACCOUNT_ID).set_index(S.ACCOUNT_ID).loc[wide.index]
+            t = lab[F.DURATION].to_numpy(float)
+            e = lab[F.EVENT].to_numpy().astype(bool) & (t <= 90)
+            t = np.minimum(t, 91)
+            counts = np.column_stack([np.ones(len(t))] + [np.bincount(
+                rng_b.integers(0, len(t), len(t)), minlength=len(t)) for _ in range(30)])
+            d = (weighted_harrell(t, e, -wide["champ"].to_numpy(), counts)
+                 - weighted_harrell(t, e, -wide[b].to_numpy(), counts))
+            diffs.append(d[0])
+            boots += d[1:] / 2
+        assert together[b] == {"difference": float(np.mean(diffs)),
+                               "se": float(np.std(boots, ddof=1))}
+    assert together["calendar"]["difference"] > 0 and together["tenure"]["difference"] > \
+        together["calendar"]["difference"]          # more noise, a larger lead
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from churnlab.evaluation.backtest import (
     plan_backtest,
     screened_backtest,
 )
-from churnlab.evaluation.metrics import concordance_difference
+from churnlab.evaluation.metrics import concordance_differences
 from churnlab.features import snapshot as F
 from churnlab.features.landmark_rows import FrameLandmarks
 from churnlab.features.landmarks import censor_at, monthly_dates, write_landmarks
@@ -67,13 +67,10 @@ def baseline_leads(bt, champion: str, baselines=("calendar", "tenure")) -> dict:
     baseline's, on the same accounts and origins, with a paired bootstrap standard error:
     what behaviour adds over the contract calendar (within noise when it carries no
     signal)."""
-    out = {}
     have = set(bt.scores["model"]) if len(bt.scores) else set()
-    for base in baselines:
-        if base in have and champion in have and base != champion:
-            d = concordance_difference(bt.scores, champion, base, n_bootstrap=100)
-            out[base] = {k: round(v, 4) for k, v in d.items()}
-    return out
+    bases = [b for b in baselines if b in have and champion in have and b != champion]
+    d = concordance_differences(bt.scores, champion, bases, n_bootstrap=100)
+    return {b: {k: round(v, 4) for k, v in d[b].items()} for b in bases}
 
 
 def champion_order(summary: pd.DataFrame) -> list[str]:
