@@ -1,12 +1,17 @@
-"""What xgboost's ``max_bin`` (histogram bins per input) costs and buys the boosted hazard:
-the finalist backtest of ``hazard_xgb`` on every account (the champion's own backtest:
-same origins, window and rows as ``train``), once per bin count, with the fit time per
-origin and the mean Harrell / Uno concordance over the origins.
+"""What an option of the boosted hazard costs and buys: the finalist backtest of
+``hazard_xgb`` on every account (the champion's own backtest: same origins, window and
+rows as ``train``), once per option set, with the fit time per origin and the mean
+Harrell / Uno concordance, 90-day AUC and integrated Brier score over the origins.
 
-    .venv/bin/python scripts/xgb_max_bin.py \\
+``--bins 256 128 64`` compares xgboost's histogram bins per input (``max_bin``);
+``--configs`` compares any option sets of :class:`churnlab.models.hazard.HazardXGB`
+that ``make_model`` passes on, each written ``key=value,key=value``:
+
+    .venv/bin/python scripts/xgb_options.py \\
         --landmarks /tmp/m50k6/hazard_xgb-2026-11-01-49b445b0/landmarks.parquet \\
-        --signal-map /tmp/w50k/signal_map.yaml \
-        --origins 2025-12-01 2026-02-01 2026-04-01 --bins 256 128 64
+        --signal-map /tmp/w50k/signal_map.yaml \\
+        --origins 2025-12-01 2026-02-01 2026-04-01 \\
+        --configs n_estimators=150,learning_rate=0.05 n_estimators=100,learning_rate=0.075
 """
 
 from __future__ import annotations
@@ -34,29 +39,41 @@ class _FitTimes(logging.Handler):
             self.fits.append(float(m.group(1)))
 
 
+def _options(text: str) -> dict:
+    """``"n_estimators=100,learning_rate=0.075"`` -> ``{"n_estimators": 100, ...}``."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip()] = float(value) if "." in value else int(value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--landmarks", required=True)
     ap.add_argument("--signal-map", required=True, help="the data's signal map (the "
                     "monotone constraints come from it, as in train)")
     ap.add_argument("--origins", nargs="+", required=True)
-    ap.add_argument("--bins", nargs="+", type=int, default=[256, 128, 64])
+    ap.add_argument("--bins", nargs="+", type=int, default=[])
+    ap.add_argument("--configs", nargs="+", default=[])
     a = ap.parse_args()
+    configs = [f"max_bin={b}" for b in a.bins] + a.configs or ["max_bin=256"]
     handler = _FitTimes()
     logger = logging.getLogger("churnlab")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    print("| max_bin | fit s per origin | wall s | Harrell C | Uno C | AUC 90 | IBS |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for b in a.bins:
+    print("| options | fit s per origin | wall s | Harrell C | Uno C | AUC 90 | IBS |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for text in configs:
         handler.fits.clear()
         t0 = time.perf_counter()
         bt = run_backtest(ParquetLandmarks(a.landmarks), a.origins, models=("hazard_xgb",),
-                          signal_map=load_signal_map(a.signal_map), jobs=1, max_bin=b)
+                          signal_map=load_signal_map(a.signal_map), jobs=1,
+                          **_options(text))
         wall = time.perf_counter() - t0
         m = bt.metrics.mean(numeric_only=True)
         fits = ", ".join(f"{f:.1f}" for f in handler.fits)
-        print(f"| {b} | {fits} | {wall:.1f} | {m['harrell_c']:.4f} | {m['uno_c']:.4f} | "
+        print(f"| {text} | {fits} | {wall:.1f} | {m['harrell_c']:.4f} | {m['uno_c']:.4f} | "
               f"{m['auc_90']:.4f} | {m['ibs']:.4f} |", flush=True)
 
 
