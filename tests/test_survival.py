@@ -451,7 +451,8 @@ def test_early_stopping_holds_out_the_last_months_and_adapts_the_rounds_to_the_d
     s._fit_hazard(xs, ys, ws)
     assert s.n_trees_ > noise_rounds + 50
     # the cross-fitted halves reuse the count; off, or too few held-out churns: the cap
-    assert s._refit_params() == {"n_estimators": s.n_trees_, "early_stopping": 0}
+    assert s._refit_params() == {"n_estimators": s.n_trees_, "learning_rate": 0.05,
+                                 "early_stopping": 0}
     off = HazardXGB(n_estimators=40, n_jobs=1, monotone=False)      # the default: off
     off._fit_hazard(xs, ys, ws)
     assert off.n_trees_ == 40
@@ -530,3 +531,35 @@ def test_the_boosted_hazard_does_not_depend_on_its_thread_count():
     assert one.booster_.get_params()["n_jobs"] == 1 and two.booster_.get_params()["n_jobs"] == 2
     np.testing.assert_array_equal(one.risk_score(rows), two.risk_score(rows))
     np.testing.assert_array_equal(one.month_offsets_, two.month_offsets_)
+
+
+def test_the_boosted_hazards_rounds_follow_the_books_size_and_the_halves_take_the_models(
+        monkeypatch):
+    """Rounds and learning rate left unset: a fit below ``LARGE_BOOK`` person-months
+    boosts 150 rounds at 0.05 (the same trees as asking for them), one at or above it
+    100 rounds at 0.075. The cross-fitted halves (each on half the person-months, below
+    the line here) take the fitted model's values, so the offsets equal those of a model
+    given 100 rounds at 0.075 explicitly; explicit values always win."""
+    from churnlab.models.hazard import HazardXGB
+
+    rows, _ = _stale_feature_rows(3000, 0.3, seed=11)
+    small = make_model("hazard_xgb", n_jobs=1).fit(rows)
+    n = small.n_person_months_
+    assert n < HazardXGB.LARGE_BOOK
+    assert (small.n_trees_, small.learning_rate_) == (150, 0.05)
+    asked = make_model("hazard_xgb", n_jobs=1, n_estimators=150, learning_rate=0.05).fit(rows)
+    np.testing.assert_array_equal(small.risk_score(rows), asked.risk_score(rows))
+    np.testing.assert_array_equal(small.month_offsets_, asked.month_offsets_)
+
+    monkeypatch.setattr(HazardXGB, "LARGE_BOOK", n)     # this book is now "large"
+    large = make_model("hazard_xgb", n_jobs=1).fit(rows)
+    assert (large.n_trees_, large.learning_rate_) == (100, 0.075)
+    assert large._refit_params() == {"n_estimators": 100, "learning_rate": 0.075,
+                                     "early_stopping": 0}
+    monkeypatch.setattr(HazardXGB, "LARGE_BOOK", 10 * n)
+    fast = make_model("hazard_xgb", n_jobs=1, n_estimators=100, learning_rate=0.075).fit(rows)
+    np.testing.assert_array_equal(large.risk_score(rows), fast.risk_score(rows))
+    np.testing.assert_array_equal(large.month_offsets_, fast.month_offsets_)
+    assert not np.array_equal(large.risk_score(rows), small.risk_score(rows))
+    mixed = make_model("hazard_xgb", n_jobs=1, n_estimators=40).fit(rows)
+    assert (mixed.n_trees_, mixed.learning_rate_) == (40, 0.05)

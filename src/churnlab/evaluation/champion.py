@@ -218,6 +218,7 @@ def _backtest_and_refit(wh, as_of, model_dir, landmarks, origins, plan, models,
             "months_ahead_offsets": [round(float(a), 4) for a in
                                      getattr(model, "month_offsets_", [])],
             "boosting_rounds": getattr(model, "n_trees_", None),
+            "learning_rate": getattr(model, "learning_rate_", None),
             "method": survival_base.__doc__.split("Approach")[1].split("Remaining lifetime")[0].strip()
                       if champion.startswith("hazard") else model.__doc__}
     model.card_ = card

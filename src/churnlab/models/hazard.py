@@ -254,15 +254,27 @@ class HazardXGB(_HazardModel):
     accounts instead of 54% (chance 37%): fewer trees leave rare flags out of the
     explanations (benchmarks/RESULTS_train_budget.md).
 
-    The default is 150 rounds (was 300): the backtest's Harrell C was higher at 150 on
-    the demo (0.832 vs 0.821) and on a 50,000-account world (0.8451 vs 0.8436;
-    ``scripts/train_budget.py --trees 300 150 --kinds --no-early-stopping``), and the
-    test world's drivers (54% of shocked accounts) are measured at 150."""
+    Rounds and learning rate (``n_estimators``, ``learning_rate``; None: by the book's
+    size). Below :attr:`LARGE_BOOK` person-months, 150 rounds at 0.05 (was 300: the
+    backtest's Harrell C was higher at 150 on the demo, 0.832 vs 0.821, and at 50,000
+    accounts, 0.8451 vs 0.8436). From it on, 100 rounds at 0.075: the same shrinkage in
+    two thirds of the trees and a quarter less time a fit, where a large book's four
+    boosted fits are half of its month. Against 150 at 0.05 (``scripts/xgb_options.py``,
+    benchmarks/RESULTS_train_budget.md, session 26) it moved the boosted hazard's Harrell
+    C by -0.0008 at 50,000 accounts (321,000 person-months a fit) but by -0.0037 (paired
+    SE 0.0039) on the 2,000-account test world and -0.0039 on a 5,000-account consumer
+    world: more, smaller steps pay on a small book, where they are cheap. The
+    cross-fitted halves take the fitted model's values."""
 
     kind = "hazard_xgb"
     MIN_VALIDATION_EVENTS = 20      # fewer held-out churns: no early stopping
 
-    def __init__(self, n_estimators: int = 150, max_depth: int = 4, learning_rate: float = 0.05,
+    LARGE_BOOK = 100_000            # person-months in a fit: the large book's rounds
+    SMALL_BOOK_BOOSTING = {"n_estimators": 150, "learning_rate": 0.05}
+    LARGE_BOOK_BOOSTING = {"n_estimators": 100, "learning_rate": 0.075}
+
+    def __init__(self, n_estimators: int | None = None, max_depth: int = 4,
+                 learning_rate: float | None = None,
                  subsample: float = 0.8, colsample_bytree: float = 0.5,
                  min_child_weight: float = 5.0, n_jobs: int = 2, random_state: int = 0,
                  signal_map=None, monotone: bool = True, early_stopping: int = 0,
@@ -289,6 +301,12 @@ class HazardXGB(_HazardModel):
                           else {})
         if self.monotone_:
             params["monotone_constraints"] = tuple(self.monotone_.get(c, 0) for c in columns)
+        by_size = (self.LARGE_BOOK_BOOSTING if len(y) >= self.LARGE_BOOK
+                   else self.SMALL_BOOK_BOOSTING)
+        for k, v in by_size.items():
+            if params[k] is None:
+                params[k] = v
+        self.learning_rate_ = float(params["learning_rate"])
         held = self._validation_rows(y, when)
         xa = _array(x)      # numpy, not pandas: xgboost's DataFrame conversion is slow
         if held is not None:
@@ -317,7 +335,8 @@ class HazardXGB(_HazardModel):
         return held
 
     def _refit_params(self) -> dict:
-        return {"n_estimators": self.n_trees_, "early_stopping": 0}
+        return {"n_estimators": self.n_trees_, "learning_rate": self.learning_rate_,
+                "early_stopping": 0}
 
     def _design_matrix(self, snapshot, elapsed=0.0, take=None):
         """The float32 row-major array xgboost works in (see :func:`_array`)."""
@@ -333,6 +352,7 @@ class HazardXGB(_HazardModel):
         state.setdefault("validation_months", 3)
         state.setdefault("max_bin", 256)
         state.setdefault("n_trees_", state.get("n_estimators"))
+        state.setdefault("learning_rate_", state.get("learning_rate"))
         super().__setstate__(state)
 
     def _margin(self, x):
