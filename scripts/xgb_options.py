@@ -5,7 +5,9 @@ Harrell / Uno concordance, 90-day AUC and integrated Brier score over the origin
 
 ``--bins 256 128 64`` compares xgboost's histogram bins per input (``max_bin``);
 ``--configs`` compares any option sets of :class:`churnlab.models.hazard.HazardXGB`
-that ``make_model`` passes on, each written ``key=value,key=value``:
+that ``make_model`` passes on, each written ``key=value,key=value``. ``--paired`` adds
+each option set's Harrell C (90 days) minus the first's on the same rows, with its paired
+account-bootstrap standard error (``evaluation.metrics.concordance_differences``):
 
     .venv/bin/python scripts/xgb_options.py \\
         --landmarks /tmp/m50k6/hazard_xgb-2026-11-01-49b445b0/landmarks.parquet \\
@@ -21,8 +23,11 @@ import logging
 import re
 import time
 
+import pandas as pd
+
 from churnlab.data.signal_map import load_signal_map
 from churnlab.evaluation.backtest import run_backtest
+from churnlab.evaluation.metrics import concordance_differences
 from churnlab.features.landmark_rows import ParquetLandmarks
 
 
@@ -56,6 +61,8 @@ def main() -> None:
     ap.add_argument("--origins", nargs="+", required=True)
     ap.add_argument("--bins", nargs="+", type=int, default=[])
     ap.add_argument("--configs", nargs="+", default=[])
+    ap.add_argument("--paired", action="store_true", help="differences from the first "
+                    "option set, with paired bootstrap standard errors (200 resamples)")
     a = ap.parse_args()
     configs = [f"max_bin={b}" for b in a.bins] + a.configs or ["max_bin=256"]
     handler = _FitTimes()
@@ -64,6 +71,7 @@ def main() -> None:
     logger.setLevel(logging.INFO)
     print("| options | fit s per origin | wall s | Harrell C | Uno C | AUC 90 | IBS |")
     print("|---|---|---:|---:|---:|---:|---:|")
+    scores = []
     for text in configs:
         handler.fits.clear()
         t0 = time.perf_counter()
@@ -75,6 +83,13 @@ def main() -> None:
         fits = ", ".join(f"{f:.1f}" for f in handler.fits)
         print(f"| {text} | {fits} | {wall:.1f} | {m['harrell_c']:.4f} | {m['uno_c']:.4f} | "
               f"{m['auc_90']:.4f} | {m['ibs']:.4f} |", flush=True)
+        scores.append(bt.scores.assign(model=text))
+    if a.paired and len(configs) > 1:
+        d = concordance_differences(pd.concat(scores, ignore_index=True), configs[0],
+                                    configs[1:], n_bootstrap=200)
+        print(f"\nHarrell C minus {configs[0]}'s (paired bootstrap SE):")
+        for text in configs[1:]:
+            print(f"- {text}: {-d[text]['difference']:+.4f} (SE {d[text]['se']:.4f})")
 
 
 if __name__ == "__main__":
