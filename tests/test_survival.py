@@ -22,6 +22,7 @@ from churnlab.models.lifelines_models import (
 from churnlab.models.registry import load_model
 from churnlab.models.scoring import score_accounts
 from churnlab.models.survival_base import (
+    BASELINE_KINDS,
     MAX_DAYS,
     MONTH_DAYS,
     SCORE_COLUMNS,
@@ -31,6 +32,7 @@ from churnlab.models.survival_base import (
     calendar_inputs,
     design_array,
     moved_design,
+    positional,
     renewal_offsets,
     survival_from_hazards,
     training_rows,
@@ -563,3 +565,28 @@ def test_the_boosted_hazards_rounds_follow_the_books_size_and_the_halves_take_th
     assert not np.array_equal(large.risk_score(rows), small.risk_score(rows))
     mixed = make_model("hazard_xgb", n_jobs=1, n_estimators=40).fit(rows)
     assert (mixed.n_trees_, mixed.learning_rate_) == (40, 0.05)
+
+
+@pytest.mark.parametrize("kind", SURVIVAL_KINDS + tuple(k for k in BASELINE_KINDS
+                                                         if k != "health"))
+def test_a_fit_reads_its_rows_in_place_and_leaves_them_as_they_were(kind):
+    """Models fit on their rows re-indexed 0..n-1 without a copy (a large book's window
+    is 640 MB): the caller's frame, index and values, is left as it was, and the model is
+    the one fitted on a re-indexed copy, score for score. (The health baseline fits the
+    health score, which needs a signal map's families: tests/test_health.py.)"""
+    rows, _ = _stale_feature_rows(3000, 0.3, seed=13)
+    rng = np.random.default_rng(6)
+    rows["days_to_renewal"] = rng.integers(1, 700, len(rows)).astype(float)
+    rows["usage__y"] = np.where(rng.random(len(rows)) < 0.2, np.nan, rng.normal(size=len(rows)))
+    rows["tenure_days"] = rng.integers(30, 2000, len(rows)).astype(float)
+    rows = rows.sample(frac=1.0, random_state=3)            # a shuffled, non-default index
+    rows = rows[rng.random(len(rows)) < 0.9]
+    before = rows.copy(deep=True)
+    view = positional(rows)
+    assert view.index.equals(pd.RangeIndex(len(rows)))
+    assert np.shares_memory(view["usage__x"].to_numpy(), rows["usage__x"].to_numpy())
+    model = make_model(kind).fit(rows)
+    pd.testing.assert_frame_equal(rows, before)
+    copied = make_model(kind).fit(rows.reset_index(drop=True))
+    snap = before.iloc[:400]
+    np.testing.assert_array_equal(model.risk_score(snap), copied.risk_score(snap))

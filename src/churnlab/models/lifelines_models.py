@@ -15,6 +15,7 @@ from churnlab.models.survival_base import (
     check_columns,
     check_labels,
     fit_scaling,
+    positional,
 )
 from churnlab.stats import account_sample
 
@@ -47,7 +48,7 @@ class _LifelinesModel(SurvivalModel):
         check_labels(rows)
         check_columns(rows, list(self.features), "landmark rows")
         self.feature_names_ = list(self.features)
-        self._fit(rows.reset_index(drop=True))
+        self._fit(positional(rows))
         return self
 
     def _prep(self, snapshot) -> pd.DataFrame:
