@@ -206,9 +206,9 @@ def concordance_differences(scores: pd.DataFrame, model_a: str, others, n_bootst
             counts = np.ones((n, n_bootstrap + 1))       # column 0: the sample itself
             for i in range(n_bootstrap):                 # the same resamples as one by one
                 counts[:, i + 1] = np.bincount(rng.integers(0, n, n), minlength=n)
-            key = hashlib.sha1(b"".join(np.ascontiguousarray(x).tobytes() for x in (
+            key = (origin, hashlib.sha1(b"".join(np.ascontiguousarray(x).tobytes() for x in (
                 pd.util.hash_pandas_object(wide.index, index=False).to_numpy(), t, e,
-                counts))).hexdigest()
+                counts))).hexdigest())     # the origin's rows and resamples
             todo = [m for m in (model_a, model_b) if (key, m) not in memo]
             if todo:
                 nums, den = _harrell_sums(t, e, [-wide[m].to_numpy() for m in todo], counts,
